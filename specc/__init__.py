@@ -1,0 +1,99 @@
+"""specc: a declarative model-spec compiler for Keras 3.
+
+    spec = specc.load("spec.yaml")         # read + validate (no TensorFlow imported)
+    model = specc.build("spec.yaml")       # a compiled keras.Model
+
+Importing specc never imports Keras. Its Keras objects (SpecModel, PenaltyTap, ...) are
+registered as soon as Keras is imported, so `keras.saving.load_model(path, safe_mode=True)`
+works after `import specc` in any order.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from specc.errors import Diagnostic, Span, SpecError
+from specc.penalties import VIAS, register_penalty
+
+if TYPE_CHECKING:
+    from specc.spec.model import Spec
+
+__version__ = "0.1.0"
+__all__ = ["load", "loads", "build", "lower", "SpecError", "Diagnostic", "Span",
+           "register_penalty", "VIAS", "__version__"]
+
+
+def load(path: str | os.PathLike) -> Spec:
+    """Read and validate a spec file. Raises SpecError (file:line:col: message)."""
+    from specc.validation import load as _load
+
+    return _load(path)
+
+
+def loads(text: str | bytes, file: str = "<string>") -> Spec:
+    """Validate spec text; `file` names it in diagnostics."""
+    from specc.validation import loads as _loads
+
+    return _loads(text, file)
+
+
+def lower(source: Any, via: str | None = None) -> Any:
+    """The backend-free plan of the model (specc.graph.Graph)."""
+    from specc.graph import lower as _lower
+    from specc.spec.model import Spec as _Spec
+
+    if via is not None and via not in VIAS:
+        raise ValueError(f"via must be one of {', '.join(VIAS)}, not {via!r}")
+    spec = source if isinstance(source, _Spec) else load(source)
+    return _lower(spec, via)
+
+
+def build(source: Any, via: str | None = None, compile: bool = True) -> Any:
+    """Compile a spec (a path or a loaded Spec) into a compiled keras.Model.
+
+    `via` forces one strategy (activity_regularizer, add_loss, output) on every clause.
+    """
+    graph = lower(source, via)
+    from specc.runtime import emit
+
+    return emit(graph, compile=compile)
+
+
+def _register_keras_objects() -> None:
+    import specc.runtime.objects  # noqa: F401  (registers the specc Keras classes)
+
+
+class _AfterKeras(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Registers specc's Keras classes right after `keras` is imported, not before."""
+
+    def __init__(self) -> None:
+        self._inner: Any = None
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        self._inner = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec: Any) -> Any:
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        module.__spec__.loader = self._inner
+        module.__loader__ = self._inner
+        self._inner.exec_module(module)
+        _register_keras_objects()
+
+
+if "keras" in sys.modules:
+    _register_keras_objects()
+elif not any(isinstance(f, _AfterKeras) for f in sys.meta_path):
+    sys.meta_path.insert(0, _AfterKeras())

@@ -1,0 +1,4 @@
+from specc.cli import main
+import sys
+
+sys.exit(main())

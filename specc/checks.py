@@ -1,0 +1,284 @@
+"""Semantic checks on a validated spec: references, cycles, reachability, targets, names.
+
+Each check is a small function `(ctx) -> Iterator[Problem]`; CHECKS runs them in order and
+every problem is reported (located through the document's span table).
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Final, Iterator
+
+from specc.errors import did_you_mean, quote
+from specc.spec.model import Spec
+
+Path = tuple
+# (path in the document, message, code)
+Problem = tuple[Path, str, str]
+
+RESERVED_LOG_KEYS: Final = frozenset({"loss", "task_loss"})
+
+
+@dataclass
+class Context:
+    """The spec plus derived views the checks share."""
+
+    spec: Spec
+    graph_ok: bool = True
+    reads: dict[str, list[str]] = field(default_factory=dict)
+
+    @cached_property
+    def input_names(self) -> list[str]:
+        return list(self.spec.inputs)
+
+    @cached_property
+    def layer_index(self) -> dict[str, int]:
+        index: dict[str, int] = {}
+        for i, layer in enumerate(self.spec.layers):
+            index.setdefault(layer.name, i)
+        return index
+
+    @property
+    def known(self) -> list[str]:
+        return [*self.input_names, *self.layer_index]
+
+
+def _names(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    return f"unknown {kind} {quote(name)}{did_you_mean(name, known)} (known: {_names(known)})"
+
+
+def check_duplicate_names(ctx: Context) -> Iterator[Problem]:
+    seen: dict[str, str] = {name: "an input" for name in ctx.input_names}
+    for i, layer in enumerate(ctx.spec.layers):
+        if layer.name in seen:
+            ctx.graph_ok = False
+            yield (("layers", i, "name"),
+                   f"duplicate name {quote(layer.name)}: already used by {seen[layer.name]}",
+                   "duplicate-name")
+        else:
+            seen[layer.name] = f"layer {i + 1}"
+    clauses: dict[str, str] = {}
+    for section in ("penalties", "weight_penalties"):
+        for i, clause in enumerate(getattr(ctx.spec, section)):
+            if clause.name in clauses:
+                yield ((section, i, "name"),
+                       f"duplicate clause name {quote(clause.name)}: already used in "
+                       f"{clauses[clause.name]}", "duplicate-name")
+            else:
+                clauses[clause.name] = f"{section}[{i + 1}]"
+
+
+def check_references(ctx: Context) -> Iterator[Problem]:
+    """Resolve every layer's inputs; unknown names, self-reads and arity."""
+    spec = ctx.spec
+    known = ctx.known
+    previous: str | None = ctx.input_names[0] if len(ctx.input_names) == 1 else None
+    for i, layer in enumerate(spec.layers):
+        src = layer.from_
+        if src is None:
+            if previous is None:
+                ctx.graph_ok = False
+                yield (("layers", i),
+                       f"layer {quote(layer.name)} has no `from:` and the spec has several "
+                       f"inputs ({_names(ctx.input_names)}): say which one it reads",
+                       "missing-from")
+                reads: list[str] = []
+            else:
+                reads = [previous]
+        else:
+            reads = [src] if isinstance(src, str) else list(src)
+            path = ("layers", i, "from")
+            for k, ref in enumerate(reads):
+                where = path if isinstance(src, str) else (*path, k)
+                if ref == layer.name:
+                    ctx.graph_ok = False
+                    yield where, f"layer {quote(layer.name)} reads itself", "cycle"
+                elif ref not in ctx.layer_index and ref not in spec.inputs:
+                    ctx.graph_ok = False
+                    yield where, _unknown("input or layer", ref, known), "unknown-ref"
+        n = len(reads)
+        if reads and not (layer.min_inputs <= n <= layer.max_inputs):
+            want = (f"exactly {layer.min_inputs}" if layer.min_inputs == layer.max_inputs
+                    else f"at least {layer.min_inputs}" if n < layer.min_inputs
+                    else f"at most {layer.max_inputs}")
+            ctx.graph_ok = False
+            yield (("layers", i, "from") if src is not None else ("layers", i),
+                   f"{layer.type} layer {quote(layer.name)} reads {want} "
+                   f"input{'s' if layer.max_inputs > 1 else ''}, got {n}", "arity")
+        ctx.reads[layer.name] = reads
+        previous = layer.name
+
+
+def check_outputs(ctx: Context) -> Iterator[Problem]:
+    seen: set[str] = set()
+    layers = list(ctx.layer_index)
+    for i, out in enumerate(ctx.spec.outputs):
+        if out in seen:
+            yield ("outputs", i), f"output {quote(out)} is listed twice", "duplicate-name"
+        elif out in ctx.spec.inputs:
+            yield (("outputs", i), f"output {quote(out)} is an input; outputs are layer names",
+                   "bad-output")
+        elif out not in ctx.layer_index:
+            ctx.graph_ok = False
+            yield ("outputs", i), _unknown("layer", out, layers), "unknown-ref"
+        seen.add(out)
+
+
+def check_cycles(ctx: Context) -> Iterator[Problem]:
+    if not ctx.graph_ok:
+        return
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    for start in ctx.layer_index:
+        if start in state:
+            continue
+        stack = [(start, iter(ctx.reads.get(start, ())))]
+        state[start] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+            elif nxt in ctx.layer_index:
+                if state.get(nxt) == 1:
+                    cycle = [n for n, _ in stack][[n for n, _ in stack].index(nxt):]
+                    ctx.graph_ok = False
+                    yield (("layers", ctx.layer_index[node], "from"),
+                           "cycle: " + " -> ".join([*cycle, nxt]) + " (a layer cannot read "
+                           "its own result)", "cycle")
+                    return
+                if nxt not in state:
+                    state[nxt] = 1
+                    stack.append((nxt, iter(ctx.reads.get(nxt, ()))))
+
+
+def check_reachability(ctx: Context) -> Iterator[Problem]:
+    if not ctx.graph_ok:
+        return
+    needed: set[str] = set()
+    todo = [o for o in ctx.spec.outputs if o in ctx.layer_index]
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        todo.extend(ctx.reads.get(name, ()))
+    for i, layer in enumerate(ctx.spec.layers):
+        if layer.name not in needed:
+            yield (("layers", i, "name"),
+                   f"layer {quote(layer.name)} does not reach any output "
+                   f"(outputs are: {_names(list(ctx.spec.outputs))})", "unreachable")
+    for name in ctx.input_names:
+        if name not in needed:
+            yield ("inputs", name), f"input {quote(name)} is not read by any layer", "unused-input"
+
+
+def check_penalty_targets(ctx: Context) -> Iterator[Problem]:
+    layers = ctx.spec.layer_map()
+    for i, clause in enumerate(ctx.spec.penalties):
+        target = layers.get(clause.layer)
+        if target is None:
+            hint = (" (it is an input; penalties attach to layers)" if clause.layer in ctx.spec.inputs
+                    else "")
+            msg = (f"penalty {quote(clause.name)} targets {_unknown('layer', clause.layer, list(layers))}"
+                   if not hint else f"penalty {quote(clause.name)} targets {quote(clause.layer)}{hint}")
+            yield ("penalties", i, "layer"), msg, "unknown-ref"
+        elif clause.at == "pre_activation" and not target.splittable_activation:
+            yield (("penalties", i, "at"),
+                   f"`at: pre_activation` needs a layer with a separable activation (Dense, "
+                   f"convolutions); {quote(target.name)} is a {target.type}", "no-activation")
+
+
+def _output_keyed(ctx: Context, section: str, mapping: object) -> Iterator[Problem]:
+    if not isinstance(mapping, dict):
+        return
+    outputs = list(ctx.spec.outputs)
+    for key in mapping:
+        if key not in outputs:
+            yield ((section, key), f"{section} key {quote(key)} is not an output"
+                   f"{did_you_mean(key, outputs)} (outputs are: {_names(outputs)})",
+                   "unknown-output")
+
+
+def check_losses(ctx: Context) -> Iterator[Problem]:
+    spec = ctx.spec
+    yield from _output_keyed(ctx, "loss", spec.loss)
+    if isinstance(spec.loss, dict):
+        for out in spec.outputs:
+            if out not in spec.loss:
+                yield "loss", f"output {quote(out)} has no loss in `loss:`", "missing-loss"
+    yield from _output_keyed(ctx, "loss_weights", spec.loss_weights)
+    if isinstance(spec.loss_weights, list) and len(spec.loss_weights) != len(spec.outputs):
+        yield ("loss_weights", f"loss_weights lists {len(spec.loss_weights)} weights for "
+               f"{len(spec.outputs)} outputs", "loss-weights")
+    yield from _output_keyed(ctx, "metrics", spec.metrics)
+
+
+def log_keys(spec: Spec) -> dict[str, str]:
+    """The keys Keras itself puts in the logs, with what each is."""
+    keys = {"loss": "the total loss", "task_loss": "the loss without penalties"}
+    multi = len(spec.outputs) > 1
+    for out in spec.outputs:
+        keys[out] = "an output"
+        keys[f"{out}_loss"] = f"the loss of output {out!r}"
+    metrics = spec.metrics
+    per_output = metrics if isinstance(metrics, dict) else {o: metrics for o in spec.outputs}
+    for out, names in per_output.items():
+        for m in names:
+            keys[f"{out}_{m}" if multi else m] = "a metric"
+    return keys
+
+
+def check_clause_names(ctx: Context) -> Iterator[Problem]:
+    keys = log_keys(ctx.spec)
+    for section in ("penalties", "weight_penalties"):
+        for i, clause in enumerate(getattr(ctx.spec, section)):
+            if clause.name in keys:
+                yield ((section, i, "name"),
+                       f"clause name {quote(clause.name)} collides with {keys[clause.name]} in "
+                       "the training logs; pick another name", "name-collision")
+            elif clause.name.startswith("val_"):
+                yield ((section, i, "name"),
+                       f"clause name {quote(clause.name)} starts with 'val_', which Keras "
+                       "reserves for validation logs", "name-collision")
+
+
+def check_weight_globs(ctx: Context) -> Iterator[Problem]:
+    layers = ctx.spec.layers
+    for i, clause in enumerate(ctx.spec.weight_penalties):
+        for k, pattern in enumerate(clause.patterns):
+            path = ("weight_penalties", i, "layers") + ((k,) if isinstance(clause.layers, list) else ())
+            matched = [l for l in layers if fnmatch.fnmatchcase(l.name, pattern)]
+            if not matched:
+                yield path, (f"{quote(pattern)} matches no layer"
+                             f"{did_you_mean(pattern, [l.name for l in layers])}"), "no-match"
+                continue
+            for kind in clause.weight_kinds:
+                if not any(kind in l.weight_kinds() for l in matched):
+                    have = [l.name for l in layers if kind in l.weight_kinds()]
+                    yield path, (f"{quote(pattern)} matches no layer with a {kind} "
+                                 f"(layers with one: {_names(have) or 'none'})"), "no-match"
+
+
+CHECKS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
+    check_duplicate_names,
+    check_references,
+    check_outputs,
+    check_cycles,
+    check_reachability,
+    check_penalty_targets,
+    check_losses,
+    check_clause_names,
+    check_weight_globs,
+)
+
+
+def run_checks(spec: Spec) -> list[Problem]:
+    ctx = Context(spec)
+    return [p for check in CHECKS for p in check(ctx)]

@@ -1,0 +1,170 @@
+"""Command line: `specc validate | schema | build | golden`.
+
+Exit codes: 0 success, 1 a spec is invalid (or a golden check failed), 2 usage error.
+Keras is imported inside the commands that build, never on the validation path.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Final, Sequence
+
+from specc.errors import Diagnostic, SpecError
+from specc.penalties import VIAS
+
+SPEC_SUFFIXES: Final = (".yaml", ".yml")
+
+
+class UsageError(Exception):
+    """Bad command-line use: exit 2."""
+
+
+def spec_files(paths: Sequence[str]) -> list[str]:
+    """Files as given; folders searched recursively for *.yaml / *.yml, sorted."""
+    found: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            hits = sorted(str(f) for f in path.rglob("*") if f.suffix in SPEC_SUFFIXES
+                          and f.is_file())
+            if not hits:
+                raise UsageError(f"{p}: no *.yaml or *.yml files in this folder")
+            found.extend(hits)
+        elif path.exists():
+            found.append(p)
+        else:
+            raise UsageError(f"{p}: no such file or folder")
+    return found
+
+
+def _render(diags: list[Diagnostic], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([{"file": d.file, "line": d.line, "column": d.column,
+                            "severity": d.severity, "code": d.code, "message": d.message}
+                           for d in diags], indent=2, ensure_ascii=False)
+    if fmt == "github":
+        def esc(s: str) -> str:
+            return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return "\n".join(f"::{d.severity} file={esc(d.file)},line={d.line},col={d.column},"
+                         f"title=specc [{d.code}]::{esc(d.message)}" for d in diags)
+    return "\n".join(d.render() for d in diags)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from specc.validation import validate_paths
+
+    files = spec_files(args.paths)
+    diags = validate_paths(files, jobs=args.jobs)
+    if diags or args.format == "json":
+        out = _render(diags, args.format)
+        if out:
+            print(out)
+    bad = len({d.file for d in diags})
+    if args.format == "text":
+        print(f"{len(diags)} error{'s' * (len(diags) != 1)} in {bad} of {len(files)} file"
+              f"{'s' * (len(files) != 1)}" if diags else
+              f"{len(files)} spec file{'s' * (len(files) != 1)} valid", file=sys.stderr)
+    return 1 if diags else 0
+
+
+def _schema_text() -> str:
+    from specc.spec.model import json_schema
+
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    text = _schema_text()
+    if args.output:
+        from specc.artifacts import write_atomic
+
+        write_atomic(args.output, text.encode())
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _import_plugins(modules: Sequence[str]) -> None:
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"--plugin {name}: cannot import it ({exc})") from None
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import specc
+    from specc.artifacts import check_output_path, save_model
+    from specc.explain import composition
+
+    _import_plugins(args.plugin)
+    if args.output:
+        check_output_path(args.output, [args.spec])
+    graph = specc.lower(specc.load(args.spec), args.via)
+    from specc.runtime import emit
+    from specc.runtime.summary import summary_text
+
+    model = emit(graph)
+    print(summary_text(model))
+    print()
+    print("\n".join(composition(graph)))
+    if args.output:
+        save_model(model, args.output)
+        print(f"\nwrote {args.output}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specc", description=(
+        "A declarative model-spec compiler for Keras 3: validate YAML specs, export their "
+        "schema, build them into compiled models."))
+    from specc import __version__
+
+    parser.add_argument("--version", action="version", version=f"specc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check spec files without importing TensorFlow")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text",
+                   help="text: file:line:col: error: message [code]; github: annotations")
+    p.add_argument("-j", "--jobs", type=int, default=0,
+                   help="worker processes (default: all cores when there are many files)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
+    p.add_argument("-o", "--output", help="write it to this file instead")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("build", help="compile a spec; print the summary and the loss terms")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", help="write the model here (.keras), atomically")
+    p.add_argument("--via", choices=VIAS, help="force one strategy on every penalty clause")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import this Python module first (it registers penalty kinds)")
+    p.set_defaults(func=cmd_build)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SpecError as exc:
+        print(_render(list(exc.diagnostics), getattr(args, "format", "text")))
+        return 1
+    except UsageError as exc:
+        print(f"specc: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("specc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

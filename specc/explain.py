@@ -1,0 +1,61 @@
+"""The loss composition of a lowered model, as text (`specc build`, `specc explain`).
+
+Backend-free: it reads the Graph and the catalog's formulas, never Keras.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from specc import penalties as catalog
+from specc.graph import Graph
+
+
+def _num(x: Any) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _params(params: dict[str, Any]) -> str:
+    shown = {k: v for k, v in params.items() if not (k == "reduction" and v == "mean")}
+    return ", ".join(f"{k}={_num(v)}" for k, v in shown.items())
+
+
+def _loss_name(loss: Any) -> str:
+    if isinstance(loss, str):
+        return loss
+    args = loss.model_dump(exclude_none=True, exclude={"type"})
+    return f"{loss.type}({', '.join(f'{k}={_num(v)}' for k, v in args.items())})"
+
+
+def _weights(graph: Graph) -> list[float]:
+    w = graph.spec.loss_weights
+    outs = graph.outputs
+    if w is None:
+        return [1.0] * len(outs)
+    if isinstance(w, (int, float)):
+        return [float(w)] * len(outs)
+    if isinstance(w, dict):
+        return [float(w.get(o, 1.0)) for o in outs]
+    return [float(x) for x in w]
+
+
+def composition(graph: Graph) -> list[str]:
+    """One line per term of `loss = task_loss + Σ clauses`, with where and how each attaches."""
+    spec = graph.spec
+    lines = ["loss = task_loss + " + (" + ".join(
+        [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]) or "0")]
+    task = " + ".join(f"{_num(w)} · {_loss_name(spec.loss_for(o))}({o})"
+                      for o, w in zip(graph.outputs, _weights(graph)))
+    lines.append(f"  task_loss = {task}")
+    for t in graph.terms:
+        entry = catalog.lookup(t.kind)
+        formula = entry.formula if entry else "?"
+        if t.params.get("reduction") == "sum":
+            formula = formula.replace("mean_i", "Σ_i")
+        where = "before its activation" if t.at == "pre_activation" else "output"
+        lines.append(f"  {t.name} = {t.kind}({_params(t.params)}) on {t.layer} [{where}], "
+                     f"via {t.via}: {formula}")
+    for w in graph.weight_terms:
+        targets = ", ".join(f"{node}.{arg.removesuffix('_regularizer')}" for node, arg in w.targets)
+        lines.append(f"  {w.name} = weight {w.kind}({_params(w.params)}) on {targets}: "
+                     f"{catalog.WEIGHT_FORMULAS[w.kind]}")
+    return lines

@@ -1,0 +1,230 @@
+"""Lowering: a validated Spec -> a backend-free plan of Keras layers, taps and loss terms.
+
+Nothing here imports Keras. The plan decides every name the model will have (so summaries are
+the same in every process) and where each penalty clause attaches for its strategy:
+
+- `activity_regularizer`: on the node that computes the tensor (the spec layer, or the
+  Activation split off it for `at: output` when the layer is split);
+- `add_loss`: an identity PenaltyTap node placed in line after that tensor;
+- `output`: an identity OutputTap node that becomes an extra model output.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from specc import penalties as catalog
+from specc.errors import Diagnostic, SpecError, quote
+from specc.penalties import Via
+from specc.spec.model import Spec
+
+Position = Literal["pre_activation", "output"]
+
+#: Names of the layers the compiler adds, derived from the spec layer's name.
+SUFFIX: Final = {
+    "activation": "{layer}_activation",
+    ("add_loss", "output"): "{layer}_penalty",
+    ("add_loss", "pre_activation"): "{layer}_preact_penalty",
+    ("output", "output"): "{layer}_penalty_out",
+    ("output", "pre_activation"): "{layer}_preact_penalty_out",
+}
+
+
+@dataclass(frozen=True)
+class Term:
+    """One activation clause, lowered: what the runtime needs to compute it."""
+
+    name: str
+    kind: str
+    params: dict[str, Any]
+    via: Via
+    layer: str
+    at: Position
+    batch_statistic: bool
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class WeightTerm:
+    name: str
+    kind: str
+    params: dict[str, Any]
+    targets: tuple[tuple[str, str], ...]   # (node name, constructor argument)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class Node:
+    """One Keras layer to emit."""
+
+    name: str
+    op: str                                   # Keras class name, or PenaltyTap / OutputTap
+    kwargs: dict[str, Any]
+    reads: tuple[str, ...]
+    origin: int                               # index of the spec layer it comes from
+    role: Literal["layer", "activation", "tap", "output_tap"] = "layer"
+    activity: tuple[Term, ...] = ()           # clauses on this node's activity_regularizer
+    taps: tuple[Term, ...] = ()               # clauses of a PenaltyTap / OutputTap
+    weight_regs: dict[str, tuple[WeightTerm, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    seed: int | None
+    inputs: tuple[tuple[str, tuple[int | None, ...], str], ...]
+    nodes: tuple[Node, ...]
+    outputs: tuple[str, ...]                  # spec output names, in order
+    output_nodes: tuple[str, ...]             # the node whose tensor is each spec output
+    tap_outputs: tuple[str, ...]              # OutputTap node names: extra model outputs
+    terms: tuple[Term, ...]                   # every activation clause, in spec order
+    weight_terms: tuple[WeightTerm, ...]
+    spec: Spec
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+
+def _topological(spec: Spec, reads: dict[str, list[str]]) -> list[int]:
+    """Spec layer indices so that every layer comes after what it reads (stable)."""
+    done: set[str] = set(spec.inputs)
+    order: list[int] = []
+    pending = list(range(len(spec.layers)))
+    while pending:
+        rest = []
+        for i in pending:
+            name = spec.layers[i].name
+            if all(r in done for r in reads[name]):
+                order.append(i)
+                done.add(name)
+            else:
+                rest.append(i)
+        if len(rest) == len(pending):   # unreachable after checks (cycles are refused)
+            raise AssertionError("cycle survived the checks")
+        pending = rest
+    return order
+
+
+def resolve_reads(spec: Spec) -> dict[str, list[str]]:
+    previous = next(iter(spec.inputs))
+    reads: dict[str, list[str]] = {}
+    for layer in spec.layers:
+        src = layer.from_
+        reads[layer.name] = [previous] if src is None else ([src] if isinstance(src, str) else list(src))
+        previous = layer.name
+    return reads
+
+
+def lower(spec: Spec, via: Via | None = None) -> Graph:
+    """Plan the model; `via` forces one strategy on every activation clause."""
+    reads = resolve_reads(spec)
+    layers = spec.layer_map()
+    terms = tuple(
+        Term(c.name, c.kind, c.params, via or c.via or catalog.lookup(c.kind).default_via,
+             c.layer,
+             # on a layer whose activation is linear, pre_activation equals output
+             "pre_activation" if c.at == "pre_activation" and layers[c.layer].activation_name()
+             else "output",
+             catalog.lookup(c.kind).batch_statistic)
+        for c in spec.penalties)
+    weight_terms = _weight_terms(spec)
+    regs_by_node: dict[str, dict[str, list[WeightTerm]]] = {}
+    for wt in weight_terms:
+        for node, arg in wt.targets:
+            regs_by_node.setdefault(node, {}).setdefault(arg, []).append(wt)
+
+    taken = set(spec.inputs) | {l.name for l in spec.layers}
+    nodes: list[Node] = []
+    current: dict[str, str] = {name: name for name in spec.inputs}   # spec name -> node name
+    tap_outputs: list[str] = []
+    problems: list[Diagnostic] = []
+
+    def derived(key: Any, layer: str, origin: int) -> str:
+        name = SUFFIX[key].format(layer=layer)
+        if name in taken:
+            problems.append(Diagnostic(
+                spec._document.span(("layers", origin, "name")) if spec._document else _nospan(),
+                f"specc needs the name {quote(name)} for a layer it adds after "
+                f"{quote(layer)}; rename that spec layer", "name-collision"))
+        taken.add(name)
+        return name
+
+    for i in _topological(spec, reads):
+        layer = spec.layers[i]
+        mine = [t for t in terms if t.layer == layer.name]
+        split = any(t.at == "pre_activation" for t in mine)
+        kwargs = layer.keras_kwargs()
+        if layer.type == "Bidirectional":   # the nested recurrent layer, built by the runtime
+            kwargs["layer"] = {"type": layer.layer.type, **layer.layer.keras_kwargs()}
+        regs = {arg: tuple(ts) for arg, ts in regs_by_node.get(layer.name, {}).items()}
+        src = tuple(current[r] for r in reads[layer.name])
+        chain: list[tuple[Position, str]] = []       # (position, node computing it)
+        if split:
+            act = kwargs.pop("activation")
+            nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs))
+            chain.append(("pre_activation", layer.name))
+            last = _attach(nodes, terms, layer.name, "pre_activation", i, derived, tap_outputs)
+            act_name = derived("activation", layer.name, i)
+            nodes.append(Node(act_name, "Activation", {"activation": act}, (last,), i,
+                              role="activation"))
+            last = _attach(nodes, terms, layer.name, "output", i, derived, tap_outputs)
+        else:
+            nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs))
+            last = _attach(nodes, terms, layer.name, "output", i, derived, tap_outputs)
+        current[layer.name] = last
+
+    if problems:
+        raise SpecError(problems)
+    return Graph(spec.name, spec.seed,
+                 tuple((n, tuple(s.shape), s.dtype) for n, s in spec.inputs.items()),
+                 tuple(nodes), tuple(spec.outputs), tuple(current[o] for o in spec.outputs),
+                 tuple(tap_outputs), terms, weight_terms, spec)
+
+
+def _attach(nodes: list[Node], terms: tuple[Term, ...], layer: str, at: Position, origin: int,
+            derived, tap_outputs: list[str]) -> str:
+    """Attach the clauses at (layer, at) to the node just emitted; return the node to read next."""
+    here = [t for t in terms if t.layer == layer and t.at == at]
+    producer = nodes[-1]
+    activity = tuple(t for t in here if t.via == "activity_regularizer")
+    if activity:
+        nodes[-1] = Node(**{**producer.__dict__, "activity": activity})
+    last = producer.name
+    added = tuple(t for t in here if t.via == "add_loss")
+    if added:
+        name = derived(("add_loss", at), layer, origin)
+        nodes.append(Node(name, "PenaltyTap", {}, (last,), origin, role="tap", taps=added))
+        last = name
+    exposed = tuple(t for t in here if t.via == "output")
+    if exposed:
+        name = derived(("output", at), layer, origin)
+        nodes.append(Node(name, "OutputTap", {}, (last,), origin, role="output_tap",
+                          taps=exposed))
+        tap_outputs.append(name)
+    return last
+
+
+def _weight_terms(spec: Spec) -> tuple[WeightTerm, ...]:
+    out = []
+    for clause in spec.weight_penalties:
+        targets: list[tuple[str, str]] = []
+        for layer in spec.layers:
+            if not any(fnmatch.fnmatchcase(layer.name, p) for p in clause.patterns):
+                continue
+            args = layer.weight_args
+            for kind in clause.weight_kinds:
+                if kind in layer.weight_kinds():
+                    targets.extend((layer.name, arg) for arg in args[kind])
+        out.append(WeightTerm(clause.name, clause.kind, clause.params,
+                              tuple(dict.fromkeys(targets))))
+    return tuple(out)
+
+
+def _nospan():
+    from specc.errors import Span
+    return Span("<spec>")

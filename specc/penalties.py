@@ -1,0 +1,113 @@
+"""The penalty catalog as data: each kind's parameters, formula and default strategy.
+
+Formulas are written once, here; the README's table and `specc explain` are generated from
+this catalog, and `specc/runtime/terms.py` implements each entry with keras.ops.
+Custom kinds are registered from Python (a plugin the user chose to import), never because a
+spec names a module.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Final, Literal, Mapping
+
+from pydantic import BaseModel
+
+Via = Literal["activity_regularizer", "add_loss", "output"]
+VIAS: Final[tuple[str, ...]] = ("activity_regularizer", "add_loss", "output")
+
+
+@dataclass(frozen=True)
+class PenaltyKind:
+    """One entry of the catalog.
+
+    `batch_statistic` kinds look at the whole batch at once (not a mean of per-sample values);
+    under tf.distribute their input is gathered to the global batch first.
+    `term` is None for built-in kinds (implemented in specc.runtime.terms) and the user's
+    function `term(a, clause) -> scalar` (keras.ops, a: (B, ...) tensor) for a plugin.
+    """
+
+    name: str
+    formula: str
+    default_via: Via
+    batch_statistic: bool = False
+    params: type[BaseModel] | None = None
+    term: Callable[[Any, Any], Any] | None = None
+
+
+_PER_SAMPLE_NOTE: Final = "`reduction: sum` replaces mean_i by Σ_i."
+
+CATALOG: Final[dict[str, PenaltyKind]] = {
+    k.name: k
+    for k in (
+        PenaltyKind("l1", "r · mean_i Σ_j |a_ij|", "activity_regularizer"),
+        PenaltyKind("l2", "r · mean_i Σ_j a_ij²", "activity_regularizer"),
+        PenaltyKind("l1_l2", "l1 · mean_i Σ_j |a_ij| + l2 · mean_i Σ_j a_ij²",
+                    "activity_regularizer"),
+        PenaltyKind("mean_abs", "r · mean over all i, j of |a_ij|", "activity_regularizer"),
+        PenaltyKind("kl_sparsity",
+                    "r · Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j = mean_i a_ij clipped to [1e-7, 1−1e-7], "
+                    "KL(ρ‖q) = ρ·log(ρ/q) + (1−ρ)·log((1−ρ)/(1−q))",
+                    "add_loss", batch_statistic=True),
+        PenaltyKind("decorrelation",
+                    "r · mean over pairs i ≠ k of cos(a_i, a_k), cos with 1e-7 added to each "
+                    "norm; 0 when B = 1", "add_loss", batch_statistic=True),
+    )
+}
+BUILTIN_KINDS: Final[frozenset[str]] = frozenset(CATALOG)
+
+WEIGHT_FORMULAS: Final[Mapping[str, str]] = {
+    "l1": "r · Σ|w|",
+    "l2": "r · Σw²",
+    "l1_l2": "l1 · Σ|w| + l2 · Σw²",
+}
+
+_PLUGINS: dict[str, PenaltyKind] = {}
+
+
+def register_penalty(name: str, *, params: type[BaseModel] | None = None, formula: str,
+                     batch_statistic: bool = False,
+                     default_via: Via = "add_loss") -> Callable[[Callable], Callable]:
+    """Register a custom activation-penalty kind from Python code (a plugin).
+
+    The decorated function computes the term: `fn(a, clause) -> scalar`, with keras.ops on the
+    tensor `a` (batch first) and the validated clause (its extra parameters as attributes).
+    `params` is a Pydantic model of the clause's own parameters (besides name/layer/at/via/kind).
+
+        @specc.register_penalty("max_abs", formula="r · max |a|")
+        def max_abs(a, clause):
+            return clause.rate * keras.ops.max(keras.ops.abs(a))
+    """
+    if name in CATALOG:
+        raise ValueError(f"penalty kind {name!r} is built in and cannot be replaced")
+
+    def decorate(fn: Callable) -> Callable:
+        _PLUGINS[name] = PenaltyKind(name, formula, default_via, batch_statistic, params, fn)
+        return fn
+
+    return decorate
+
+
+def unregister_penalty(name: str) -> None:
+    _PLUGINS.pop(name, None)
+
+
+def lookup(name: str) -> PenaltyKind | None:
+    return CATALOG.get(name) or _PLUGINS.get(name)
+
+
+def known_kinds() -> list[str]:
+    return [*CATALOG, *sorted(_PLUGINS)]
+
+
+def load_entry_points() -> list[str]:
+    """Import the plugins installed under the `specc.penalties` entry-point group.
+
+    Installing a package is the user's choice of code to run; a spec file never names one.
+    """
+    from importlib.metadata import entry_points
+
+    loaded = []
+    for ep in entry_points(group="specc.penalties"):
+        ep.load()
+        loaded.append(ep.name)
+    return loaded

@@ -1,0 +1,166 @@
+"""Emission: a lowered Graph -> a compiled SpecModel. The only stage that calls Keras layers."""
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import keras
+
+from specc.errors import Span, SpecError
+from specc.graph import Graph, Node
+from specc.runtime.objects import ActivityPenalty, OutputTap, PenaltyTap, SpecModel, WeightPenalty
+
+_LOSS_CLASSES: Final = {
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    "binary_crossentropy": "BinaryCrossentropy",
+    "binary_focal_crossentropy": "BinaryFocalCrossentropy",
+    "categorical_focal_crossentropy": "CategoricalFocalCrossentropy",
+    "mean_squared_error": "MeanSquaredError", "mse": "MeanSquaredError",
+    "mean_absolute_error": "MeanAbsoluteError", "mae": "MeanAbsoluteError",
+    "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
+    "mape": "MeanAbsolutePercentageError",
+    "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError",
+    "msle": "MeanSquaredLogarithmicError",
+    "huber": "Huber", "log_cosh": "LogCosh", "kl_divergence": "KLDivergence",
+    "poisson": "Poisson", "cosine_similarity": "CosineSimilarity", "hinge": "Hinge",
+    "squared_hinge": "SquaredHinge", "categorical_hinge": "CategoricalHinge",
+}
+_OPTIMIZERS: Final = {
+    "adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad",
+    "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "Nadam", "ftrl": "Ftrl",
+    "lion": "Lion", "lamb": "Lamb",
+}
+
+
+def _layer_span(graph: Graph, node: Node) -> Span:
+    doc = graph.spec._document
+    return doc.span(("layers", node.origin)) if doc is not None else Span("<spec>")
+
+
+def _reason(exc: BaseException) -> str:
+    """Keras's reason in one line, without the call-arguments dump it appends."""
+    text = str(exc).split("\n\nArguments received", 1)[0]
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _make_layer(node: Node) -> keras.layers.Layer:
+    if node.op == "PenaltyTap":
+        return PenaltyTap([t.config() for t in node.taps], name=node.name)
+    if node.op == "OutputTap":
+        return OutputTap([t.config() for t in node.taps], name=node.name)
+    kwargs = dict(node.kwargs)
+    regs = {arg: WeightPenalty([t.config() for t in ts]) for arg, ts in node.weight_regs.items()}
+    if node.op == "Bidirectional":
+        inner = dict(kwargs.pop("layer") if "layer" in kwargs else {})
+        inner_type = inner.pop("type")
+        inner_layer = getattr(keras.layers, inner_type)(
+            name=f"{node.name}_{inner_type.lower()}", **inner, **regs)
+        kwargs["layer"] = inner_layer
+        regs = {}
+    if node.activity:
+        kwargs["activity_regularizer"] = ActivityPenalty([t.config() for t in node.activity])
+    return getattr(keras.layers, node.op)(name=node.name, **kwargs, **regs)
+
+
+def _call(layer: keras.layers.Layer, node: Node, args: list[Any]) -> Any:
+    if node.op == "MultiHeadAttention":
+        query, value, key = (args + [None, None])[:3] if len(args) > 1 else (args[0], args[0], None)
+        return layer(query, value, key=key) if key is not None else layer(query, value)
+    return layer(args if len(args) > 1 else args[0])
+
+
+def _loss(spec_loss: Any) -> Any:
+    if isinstance(spec_loss, str):
+        return spec_loss
+    cfg = spec_loss.model_dump(exclude_none=True, exclude={"type"})
+    return getattr(keras.losses, _LOSS_CLASSES[spec_loss.type])(**cfg)
+
+
+def _optimizer(spec_opt: Any) -> keras.optimizers.Optimizer:
+    if isinstance(spec_opt, str):
+        return getattr(keras.optimizers, _OPTIMIZERS[spec_opt])()
+    kwargs = spec_opt.model_dump(exclude_unset=True, exclude={"type"})
+    kwargs.setdefault("learning_rate", spec_opt.learning_rate)
+    return getattr(keras.optimizers, _OPTIMIZERS[spec_opt.type])(**kwargs)
+
+
+def compile_args(graph: Graph) -> dict[str, Any]:
+    """loss / loss_weights / metrics / optimizer in the declared outputs' order."""
+    spec = graph.spec
+    outs = list(graph.outputs)
+    single = len(outs) == 1
+    losses = [_loss(spec.loss_for(o)) for o in outs]
+    weights = spec.loss_weights
+    if isinstance(weights, dict):
+        weights = [float(weights.get(o, 1.0)) for o in outs]
+    elif isinstance(weights, (int, float)):
+        weights = [float(weights)] * len(outs)
+    metrics: Any = spec.metrics
+    if isinstance(metrics, dict):
+        metrics = [list(metrics.get(o, [])) for o in outs]
+    elif not single:
+        metrics = [list(metrics) for _ in outs]
+    return {
+        "optimizer": _optimizer(spec.optimizer),
+        "loss": losses[0] if single else losses,
+        "loss_weights": None if weights is None else (weights[0] if single else weights),
+        "metrics": (list(metrics) if single else metrics) or None,
+    }
+
+
+def meta(graph: Graph) -> dict[str, Any]:
+    """The SpecModel's plain-data description of where each term is found."""
+    activity, taps = [], []
+    for node in graph.nodes:
+        if node.activity:
+            activity.append([node.name, [t.name for t in node.activity]])
+        if node.op == "PenaltyTap":
+            taps.append([node.name, [t.name for t in node.taps]])
+    outputs = []
+    for index, tap in enumerate(graph.tap_outputs):
+        for t in graph.node(tap).taps:
+            outputs.append([index, t.config()])
+    return {
+        "declared": list(graph.outputs),
+        "tap_outputs": list(graph.tap_outputs),
+        "activity": activity,
+        "taps": taps,
+        "outputs": outputs,
+        "weights": [w.name for w in graph.weight_terms],
+        "order": [t.name for t in graph.terms] + [w.name for w in graph.weight_terms],
+    }
+
+
+def emit(graph: Graph, compile: bool = True) -> SpecModel:
+    """Build (and compile) the Keras model; Keras build errors become located SpecErrors."""
+    if graph.seed is not None:
+        keras.utils.set_random_seed(graph.seed)
+    tensors: dict[str, Any] = {}
+    inputs = []
+    for name, shape, dtype in graph.inputs:
+        tensors[name] = keras.Input(shape=shape, dtype=dtype, name=name)
+        inputs.append(tensors[name])
+    for node in graph.nodes:
+        try:
+            layer = _make_layer(node)
+            tensors[node.name] = _call(layer, node, [tensors[r] for r in node.reads])
+        except (ValueError, TypeError, NotImplementedError, IndexError, KeyError) as exc:
+            spec_layer = graph.spec.layers[node.origin]
+            raise SpecError.at(_layer_span(graph, node),
+                               f"layer {spec_layer.name!r} ({spec_layer.type}) cannot be built: "
+                               f"{_reason(exc)}", "build") from None
+    outputs = [tensors[n] for n in (*graph.output_nodes, *graph.tap_outputs)]
+    model = SpecModel(inputs=inputs[0] if len(inputs) == 1 else inputs,
+                      outputs=outputs[0] if len(outputs) == 1 else outputs,
+                      name=graph.name, specc=meta(graph))
+    if compile:
+        try:
+            model.compile(**compile_args(graph))
+        except (ValueError, TypeError) as exc:
+            doc = graph.spec._document
+            span = doc.span(("loss",)) if doc is not None else Span("<spec>")
+            raise SpecError.at(span, f"the model cannot be compiled: {_reason(exc)}",
+                               "build") from None
+    return model

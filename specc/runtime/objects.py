@@ -1,0 +1,234 @@
+"""The Keras objects specc emits: penalty regularizers, tap layers and the model class.
+
+All are registered under the `specc` package with a `get_config`, so a saved `.keras` file
+loads with `keras.saving.load_model(path, safe_mode=True)` once `specc` is imported.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from specc.runtime import terms
+
+_register = keras.saving.register_keras_serializable(package="specc")
+
+
+def _stack(values: list[Any]) -> Any:
+    """One clause: its scalar; several: a vector that Keras sums (one entry per clause)."""
+    return values[0] if len(values) == 1 else ops.stack(values)
+
+
+@_register
+class ActivityPenalty(keras.regularizers.Regularizer):
+    """The activity regularizer of a layer carrying one or more activation clauses.
+
+    Keras divides the returned value by the batch size (>= 3.14), which gives each clause's
+    term in the canonical form of specc.runtime.terms.
+    """
+
+    def __init__(self, clauses: list[dict]) -> None:
+        self.clauses = [dict(c) for c in clauses]
+
+    def __call__(self, x: Any) -> Any:
+        return _stack([terms.activity_value(c, x) for c in self.clauses])
+
+    def get_config(self) -> dict:
+        return {"clauses": self.clauses}
+
+
+@_register
+class WeightPenalty(keras.regularizers.Regularizer):
+    """A weight regularizer carrying the weight clauses that hit one variable."""
+
+    def __init__(self, clauses: list[dict]) -> None:
+        self.clauses = [dict(c) for c in clauses]
+
+    def __call__(self, w: Any) -> Any:
+        return _stack([terms.weight_value(c, w) for c in self.clauses])
+
+    def get_config(self) -> dict:
+        return {"clauses": self.clauses}
+
+
+class _Identity(keras.layers.Layer):
+    def __init__(self, clauses: list[dict] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clauses = [dict(c) for c in clauses or ()]
+        self.supports_masking = True
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "clauses": self.clauses}
+
+
+@_register
+class PenaltyTap(_Identity):
+    """Identity layer whose `call` adds each clause's term with `add_loss` (strategy add_loss)."""
+
+    def call(self, x: Any) -> Any:
+        for clause in self.clauses:
+            self.add_loss(terms.activity_term(clause, x))
+        return x
+
+
+@_register
+class OutputTap(_Identity):
+    """Identity layer whose output is an extra model output (strategy `output`).
+
+    SpecModel.compute_loss computes the clauses' terms from this output; `predict` leaves it out.
+    """
+
+    def call(self, x: Any) -> Any:
+        return x
+
+
+def _own_losses(layer: keras.layers.Layer) -> list[Any]:
+    """The losses a layer added in its last call (activity regularizer, add_loss), not weights."""
+    own = getattr(layer, "_get_own_losses", None)
+    return list(own()) if own is not None else list(layer.losses)
+
+
+def _replicas() -> int:
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+@_register
+class SpecModel(keras.Model):
+    """A functional model compiled from a spec; reports the loss broken down by term.
+
+    `specc` (plain data, saved in the config) names the declared outputs, the OutputTap
+    outputs, and where each clause's term is found:
+
+      activity: [[layer, [clause names]]]  -- terms in that layer's activity-loss vector
+      taps:     [[layer, [clause names]]]  -- one add_loss per clause, in order
+      outputs:  [[output index, clause]]   -- computed here from the extra output
+      weights:  [clause names]             -- collected from WeightPenalty regularizers
+      order:    every clause name, in the order their terms are summed
+    """
+
+    # (*args, **kwargs): the signature Keras needs to revive the model as functional.
+    def __init__(self, *args: Any, specc: dict | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._specc: dict = {}
+        if specc is not None:
+            self._specc_setup(specc)
+
+    def _specc_setup(self, meta: dict) -> None:
+        """Create the breakdown trackers (once: from_config builds without them first)."""
+        built = self.built
+        self._specc = meta
+        names = ["task_loss", *meta.get("order", ())]
+        self._specc_trackers = [keras.metrics.Mean(name=n) for n in names]
+        # Keras keys per-output losses and metrics by `output_names`: the spec's output names
+        # (the layers computing them may be a split activation or a tap), taps left out.
+        self.output_names = list(meta["declared"])
+        self.built = built   # tracking new metrics marks the model unbuilt
+
+    # -- structure -------------------------------------------------------------------------
+    @property
+    def declared_outputs(self) -> list[str]:
+        return list(self._specc.get("declared", ()))
+
+    def _split(self, y_pred: Any) -> tuple[Any, list[Any]]:
+        n_taps = len(self._specc.get("tap_outputs", ()))
+        if not n_taps:
+            return y_pred, []
+        flat = list(y_pred)
+        k = len(self.declared_outputs)
+        declared = flat[0] if k == 1 else flat[:k]
+        return declared, flat[k:]
+
+    def _align(self, y: Any) -> Any:
+        """Targets or sample weights given as a dict keyed by output name -> model order."""
+        if not isinstance(y, dict):
+            return y
+        names = self.declared_outputs
+        missing = [n for n in names if n not in y]
+        if missing:
+            raise ValueError(f"targets for outputs {missing} are missing (given: {sorted(y)})")
+        return y[names[0]] if len(names) == 1 else [y[n] for n in names]
+
+    # -- the loss, broken down ------------------------------------------------------------
+    def _term_values(self, taps: list[Any]) -> dict[str, Any]:
+        meta = self._specc
+        values: dict[str, Any] = {}
+        for layer_name, names in meta.get("activity", ()):
+            own = _own_losses(self.get_layer(layer_name))
+            vector = own[0]
+            for k, name in enumerate(names):
+                values[name] = vector if len(names) == 1 else vector[k]
+        for layer_name, names in meta.get("taps", ()):
+            own = _own_losses(self.get_layer(layer_name))
+            values.update(zip(names, own))
+        for index, clause in meta.get("outputs", ()):
+            values[clause["name"]] = terms.activity_term(clause, taps[index])
+        weight_names = meta.get("weights", ())
+        if weight_names:
+            sums: dict[str, Any] = {}
+            for variable in self.trainable_weights:
+                reg = variable.regularizer
+                if isinstance(reg, WeightPenalty):
+                    vector = reg(variable)
+                    for k, clause in enumerate(reg.clauses):
+                        part = vector if len(reg.clauses) == 1 else vector[k]
+                        name = clause["name"]
+                        sums[name] = part if name not in sums else sums[name] + part
+            for name in weight_names:
+                values[name] = sums.get(name, ops.zeros(()))
+        return values
+
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
+                     sample_weight: Any = None, training: bool = True) -> Any:
+        declared, taps = self._split(y_pred)
+        task = None
+        if self._compile_loss is not None:
+            task = self._compile_loss(self._align(y), declared, self._align(sample_weight))
+        values = self._term_values(taps)
+        replicas = _replicas()
+        total = task if task is not None else ops.zeros(())
+        for name in self._specc.get("order", ()):
+            value = ops.cast(values[name], total.dtype)
+            total = total + (value / replicas if replicas > 1 else value)
+        first = next(t for t in keras.tree.flatten(x) if t is not None)
+        batch = ops.shape(first)[0]
+        tracked = [task * replicas if task is not None and replicas > 1 else task,
+                   *(values[n] for n in self._specc.get("order", ()))]
+        for tracker, value in zip(self._specc_trackers, tracked):
+            if value is not None:
+                tracker.update_state(value, sample_weight=batch)
+        return total
+
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        declared, _ = self._split(y_pred)
+        return super().compute_metrics(x, self._align(y), declared, self._align(sample_weight))
+
+    def predict_step(self, data: Any) -> Any:
+        return self._split(super().predict_step(data))[0]
+
+    # -- saving ---------------------------------------------------------------------------
+    def build_from_config(self, config: dict) -> None:
+        """A functional model is built by construction; nothing to rebuild from shapes."""
+        if self.built or not config or config.get("input_shape") is None:
+            self.built = True
+            return
+        super().build_from_config(config)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "specc": self._specc}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: Any = None) -> SpecModel:
+        config = dict(config)
+        meta = config.pop("specc", {})
+        model = super().from_config(config, custom_objects=custom_objects)
+        if meta:
+            model._specc_setup(meta)
+        return model

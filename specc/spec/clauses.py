@@ -1,0 +1,157 @@
+"""Penalty clauses: on what a layer computes (`penalties:`) and on its weights (`weight_penalties:`)."""
+# No `from __future__ import annotations`: Pydantic would eval every annotation string
+# at import, which `specc validate` pays on each run.
+
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from specc import penalties as catalog
+from specc.penalties import Via
+from specc.spec.base import Name, Strict, WeightKind
+
+Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Reduction = Literal["mean", "sum"]
+
+
+class Clause(Strict):
+    """Fields of every activation clause."""
+
+    name: Name = Field(description="Unique; names this term in the training logs.")
+    layer: Name = Field(description="The spec layer whose computation is penalized.")
+    at: Literal["output", "pre_activation"] = Field(
+        default="output",
+        description="`output`: after the layer's activation; `pre_activation`: before it.")
+    via: Optional[Via] = Field(
+        default=None,
+        description="How the term reaches the loss; absent: the kind's documented default.")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The kind's own parameters (rate, target, ...)."""
+        return self.model_dump(exclude={"name", "layer", "at", "via", "kind"})
+
+
+class L1Clause(Clause):
+    kind: Literal["l1"]
+    rate: Rate
+    reduction: Reduction = Field(default="mean", description="`sum`: Σ_i instead of mean_i.")
+
+
+class L2Clause(Clause):
+    kind: Literal["l2"]
+    rate: Rate
+    reduction: Reduction = Field(default="mean", description="`sum`: Σ_i instead of mean_i.")
+
+
+class L1L2Clause(Clause):
+    kind: Literal["l1_l2"]
+    l1: Rate = 0.0
+    l2: Rate = 0.0
+    reduction: Reduction = Field(default="mean", description="`sum`: Σ_i instead of mean_i.")
+
+
+class MeanAbsClause(Clause):
+    kind: Literal["mean_abs"]
+    rate: Rate
+
+
+class KLSparsityClause(Clause):
+    kind: Literal["kl_sparsity"]
+    rate: Rate
+    target: Annotated[float, Field(gt=0.0, lt=1.0, description="Target mean activation ρ.")]
+
+
+class DecorrelationClause(Clause):
+    kind: Literal["decorrelation"]
+    rate: Rate
+
+
+class PluginClause(Clause):
+    """A kind registered from Python (specc.register_penalty); its parameters are the plugin's."""
+
+    model_config = {**Clause.model_config, "extra": "allow"}
+    kind: str
+
+    @model_validator(mode="after")
+    def _known_kind(self) -> "PluginClause":
+        entry = catalog.lookup(self.kind)
+        if entry is None:
+            raise PydanticCustomError(
+                "unknown_kind", "unknown penalty kind {kind} (known: {known})",
+                {"kind": repr(self.kind)[:40], "known": ", ".join(catalog.known_kinds())})
+        extra = dict(self.__pydantic_extra__ or {})
+        if entry.params is not None:
+            validated = entry.params.model_validate(extra, strict=True)
+            self.__pydantic_extra__ = validated.model_dump()
+        elif extra:
+            raise PydanticCustomError("extra_forbidden", "unknown parameter {key}",
+                                      {"key": repr(next(iter(extra)))})
+        return self
+
+
+def _kind_tag(value: Any) -> str | None:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    if kind is None:
+        return None
+    return kind if kind in catalog.BUILTIN_KINDS else "plugin"
+
+
+ActivationClause = Annotated[
+    Union[
+        Annotated[L1Clause, Tag("l1")],
+        Annotated[L2Clause, Tag("l2")],
+        Annotated[L1L2Clause, Tag("l1_l2")],
+        Annotated[MeanAbsClause, Tag("mean_abs")],
+        Annotated[KLSparsityClause, Tag("kl_sparsity")],
+        Annotated[DecorrelationClause, Tag("decorrelation")],
+        Annotated[SkipJsonSchema[PluginClause], Tag("plugin")],
+    ],
+    Discriminator(_kind_tag, custom_error_type="missing_kind",
+                  custom_error_message="a penalty needs a `kind`"),
+]
+
+
+class WeightClause(Strict):
+    """Fields of every weight clause: Keras weight regularizers, no batch averaging."""
+
+    name: Name = Field(description="Unique; names this term in the training logs.")
+    layers: Union[Annotated[str, Field(min_length=1, max_length=200)],
+                  Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
+                            Field(min_length=1)]] = Field(
+        description="Layer names or shell-style globs (`conv*`).")
+    weights: Union[WeightKind, Annotated[list[WeightKind], Field(min_length=1)]] = Field(
+        default="kernel", description="`kernel`, `bias`, or both as a list.")
+
+    @property
+    def patterns(self) -> list[str]:
+        return [self.layers] if isinstance(self.layers, str) else list(self.layers)
+
+    @property
+    def weight_kinds(self) -> list[str]:
+        return [self.weights] if isinstance(self.weights, str) else list(dict.fromkeys(self.weights))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"name", "layers", "weights", "kind"})
+
+
+class WeightL1(WeightClause):
+    kind: Literal["l1"]
+    rate: Rate
+
+
+class WeightL2(WeightClause):
+    kind: Literal["l2"]
+    rate: Rate
+
+
+class WeightL1L2(WeightClause):
+    kind: Literal["l1_l2"]
+    l1: Rate = 0.0
+    l2: Rate = 0.0
+
+
+AnyWeightClause = Annotated[Union[WeightL1, WeightL2, WeightL1L2], Field(discriminator="kind")]

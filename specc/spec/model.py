@@ -1,0 +1,140 @@
+"""The top level of a spec, format version 1."""
+# No `from __future__ import annotations`: Pydantic would eval every annotation string
+# at import, which `specc validate` pays on each run.
+
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import Field, PlainValidator, PrivateAttr
+from pydantic_core import PydanticCustomError
+
+from specc.spec.base import DType, Name, Strict
+from specc.spec.clauses import ActivationClause, AnyWeightClause
+from specc.spec.base import LayerSpec
+from specc.spec.layers import LAYER_TYPES, AnyLayer
+
+FORMAT_VERSION = 1
+
+LossName = Literal[
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy",
+    "mean_squared_error", "mse", "mean_absolute_error", "mae",
+    "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error", "msle",
+    "huber", "log_cosh", "kl_divergence", "poisson", "cosine_similarity",
+    "hinge", "squared_hinge", "categorical_hinge",
+]
+MetricName = Literal[
+    "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
+    "mean_squared_error", "mse", "mean_absolute_error", "mae",
+    "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error", "msle",
+    "root_mean_squared_error", "auc", "precision", "recall",
+    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+    "kl_divergence", "poisson", "cosine_similarity", "log_cosh_error",
+]
+PosFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+def _validate_layer(value: Any) -> LayerSpec:
+    """Dispatch on `type` to that layer's model, building only the models a spec uses.
+
+    (A discriminated union would build all ~70 layer validators at import: ~0.35 s that
+    `specc validate` would pay on every run. The JSON Schema still shows the full union.)
+    """
+    if isinstance(value, LayerSpec):
+        return value
+    if not isinstance(value, dict):
+        raise PydanticCustomError("dict_type", "a layer is a mapping")
+    kind = value.get("type")
+    if kind is None:
+        raise PydanticCustomError("union_tag_not_found", "missing key 'type'",
+                                  {"discriminator": "'type'"})
+    cls = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise PydanticCustomError("union_tag_invalid", "unknown layer type {tag}",
+                                  {"tag": str(kind)[:40]})
+    return cls.model_validate(value)
+
+
+LazyLayer = Annotated[Any, PlainValidator(_validate_layer)]
+
+
+class InputSpec(Strict):
+    shape: Annotated[list[Optional[Annotated[int, Field(gt=0)]]], Field(max_length=8)] = Field(
+        description="Shape of one sample (no batch axis); null for a variable-length axis.")
+    dtype: DType = "float32"
+
+
+class LossSpec(Strict):
+    """A loss with arguments, e.g. {type: categorical_crossentropy, from_logits: true}."""
+
+    type: LossName
+    from_logits: Optional[bool] = None
+    label_smoothing: Optional[Annotated[float, Field(ge=0.0, le=1.0)]] = None
+    delta: Optional[PosFloat] = Field(default=None, description="huber only")
+
+
+Loss = Union[LossName, LossSpec]
+
+
+class Optimizer(Strict):
+    """Keras optimizer by name with its common arguments; unset ones keep Keras's defaults."""
+
+    type: Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam",
+                  "ftrl", "lion", "lamb"]
+    learning_rate: PosFloat = 1.0e-3
+    momentum: Optional[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default=None, description="sgd, rmsprop")
+    nesterov: Optional[bool] = Field(default=None, description="sgd")
+    beta_1: Optional[Annotated[float, Field(ge=0.0, lt=1.0)]] = None
+    beta_2: Optional[Annotated[float, Field(ge=0.0, lt=1.0)]] = None
+    epsilon: Optional[PosFloat] = None
+    rho: Optional[Annotated[float, Field(ge=0.0, lt=1.0)]] = Field(default=None,
+                                                                  description="rmsprop, adadelta")
+    weight_decay: Optional[NonNegFloat] = None
+    clipnorm: Optional[PosFloat] = None
+    clipvalue: Optional[PosFloat] = None
+    global_clipnorm: Optional[PosFloat] = None
+
+
+class Spec(Strict):
+    """A specc model spec (format version 1)."""
+
+    specc: Literal[1] = Field(description="Format version; this specc reads version 1.")
+    name: Name = Field(description="The Keras model's name.")
+    description: Optional[Annotated[str, Field(max_length=10_000)]] = None
+    seed: Optional[Annotated[int, Field(ge=0, lt=2**32)]] = Field(
+        default=None, description="Makes initial weights reproducible.")
+    inputs: Annotated[dict[Name, InputSpec], Field(min_length=1)]
+    layers: Annotated[list[LazyLayer], Field(min_length=1)]
+    outputs: Annotated[list[Name], Field(min_length=1)]
+    loss: Union[Loss, dict[Name, Loss]]
+    loss_weights: Optional[Union[NonNegFloat, list[NonNegFloat], dict[Name, NonNegFloat]]] = None
+    penalties: list[ActivationClause] = Field(default_factory=list)
+    weight_penalties: list[AnyWeightClause] = Field(default_factory=list)
+    optimizer: Union[Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax",
+                             "nadam", "ftrl", "lion", "lamb"], Optimizer] = "adam"
+    metrics: Union[list[MetricName], dict[Name, list[MetricName]]] = Field(default_factory=list)
+
+    #: The located document this spec was read from (for errors at build time).
+    _document: Any = PrivateAttr(default=None)
+
+    # Convenience views used by checks and lowering.
+    def layer_map(self) -> dict[str, object]:
+        return {layer.name: layer for layer in self.layers}
+
+    def loss_for(self, output: str) -> Loss | None:
+        return self.loss.get(output) if isinstance(self.loss, dict) else self.loss
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the format, generated from these models (`specc schema`)."""
+
+    class SchemaSpec(Spec):
+        __doc__ = Spec.__doc__
+        layers: Annotated[list[AnyLayer], Field(min_length=1)]
+
+    schema = SchemaSpec.model_json_schema(by_alias=True)
+    schema["title"] = "specc spec, format version 1"
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://specc.dev/schemas/specc.schema.json", **schema}

@@ -1,0 +1,241 @@
+"""Located data -> validated Spec: Pydantic models, then the semantic checks, then lowering.
+
+Pydantic errors are data (`loc`, `type`, `ctx`); this module turns each into a message that
+names the thing and the fix, located through the document's span table.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Final, Iterable
+
+from pydantic import ValidationError
+
+from specc.checks import run_checks
+from specc.errors import Diagnostic, Span, SpecError, did_you_mean, quote
+from specc.loader import Document, load_file, load_text
+from specc.spec.base import Strict
+from specc.spec.clauses import WeightClause
+from specc.spec.layers import LAYER_TYPES
+from specc.spec.model import FORMAT_VERSION, InputSpec, Spec
+from specc import penalties as catalog
+
+_TYPE_WORDS: Final = {
+    "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number",
+    "string_type": "a string", "bool_type": "true or false", "list_type": "a list",
+    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "literal_error": "one of the allowed words", "none_required": "null",
+    "int_from_float": "an integer",
+}
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a mapping", type(None): "null"}.get(type(value), "a value")
+
+
+def _all_models() -> dict[str, type[Strict]]:
+    found: dict[str, type[Strict]] = {}
+    todo = list(Strict.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+_MODELS: Final = _all_models()
+_CLAUSE_TAGS: Final = {"l1", "l2", "l1_l2", "mean_abs", "kl_sparsity", "decorrelation"}
+
+
+def _fields(cls: type[Strict]) -> list[str]:
+    return [f.alias or n for n, f in cls.model_fields.items()]
+
+
+def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
+    """The model class whose field set applies at the end of `loc` (for did-you-mean)."""
+    for part in reversed(loc[:-1]):
+        if isinstance(part, str):
+            if part in LAYER_TYPES:
+                return LAYER_TYPES[part]
+            if part in _MODELS:
+                return _MODELS[part]
+    head = loc[0] if loc else None
+    if len(loc) == 1:
+        return Spec
+    if head == "inputs" and len(loc) == 3:
+        return InputSpec
+    if head == "weight_penalties":
+        return WeightClause
+    if head == "penalties" and len(loc) >= 3:
+        from specc.spec.clauses import Clause
+        return Clause
+    return None
+
+
+def _data_path(loc: tuple, data: Any) -> tuple[tuple, bool]:
+    """Follow `loc` through the data, skipping union labels; (path, whether it all exists)."""
+    path: list = []
+    cur = data
+    exists = True
+    for i, part in enumerate(loc):
+        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
+            cur = cur[part]
+            path.append(part)
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            cur = cur[part]
+            path.append(part)
+        elif isinstance(cur, dict) and isinstance(part, str) and i == len(loc) - 1:
+            path.append(part)          # a missing key: the last element
+            exists = False
+        # else: a union member label ('Dense', 'str', 'list[...]'): skip it
+    return tuple(path), exists
+
+
+def _label(path: tuple) -> str:
+    label = ""
+    for part in path:
+        label = f"{label}[{part + 1}]" if isinstance(part, int) else (
+            f"{label}.{part}" if label else str(part))
+    return label or "the spec"
+
+
+def _literal_choices(ctx: dict) -> list[str]:
+    return re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+
+
+def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
+    """(message, code) for one Pydantic error."""
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    field = _label(path)
+    loc = tuple(err["loc"])
+    if kind == "missing":
+        return f"missing required key {path[-1]!r}", "missing-key"
+    if kind == "extra_forbidden":
+        model = _model_for(loc, data)
+        hint = did_you_mean(path[-1], _fields(model)) if model else ""
+        where = f" in a {model.__name__} layer" if model in LAYER_TYPES.values() else ""
+        return f"unknown key {quote(path[-1])}{where}{hint}", "unknown-key"
+    if kind in ("union_tag_invalid", "unknown_kind"):
+        tag = ctx.get("tag", ctx.get("kind", "")).strip("'")
+        if path and path[0] == "layers":
+            return (f"unknown layer type {quote(tag)}{did_you_mean(tag, LAYER_TYPES)} "
+                    "(see the spec reference for the list)", "unknown-type")
+        return (f"unknown penalty kind {quote(tag)}{did_you_mean(tag, catalog.known_kinds())} "
+                f"(known: {', '.join(catalog.known_kinds())})", "unknown-kind")
+    if kind in ("union_tag_not_found", "missing_kind"):
+        key = ctx.get("discriminator", "'kind'").strip("'\"")
+        key = "type" if path and path[0] == "layers" else key if kind != "missing_kind" else "kind"
+        return f"missing required key {key!r}", "missing-key"
+    if kind == "literal_error":
+        choices = _literal_choices(ctx)
+        listed = (f"; expected one of: {', '.join(choices)}" if len(choices) <= 12
+                  else f" ({len(choices)} choices; see the schema)")
+        return (f"{field}: invalid value {quote(value)}"
+                f"{did_you_mean(str(value), choices) if isinstance(value, str) else ''}{listed}",
+                "bad-value")
+    if kind == "string_pattern_mismatch":
+        return (f"{field}: {quote(value)} is not a valid name: use letters, digits and '_' "
+                "(at most 64), starting with a letter or '_'", "bad-name")
+    if kind in _TYPE_WORDS:
+        return f"{field}: expected {_TYPE_WORDS[kind]}, got {_type_name(value)} {quote(value)}", \
+            "bad-type"
+    msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+    got = f" (got {quote(value)})" if not isinstance(value, (dict, list)) else ""
+    return f"{field}: {msg}{got}", "bad-value"
+
+
+def _diagnostics(exc: ValidationError, doc: Document) -> list[Diagnostic]:
+    groups: dict[tuple, list[tuple[dict, bool]]] = {}
+    for err in exc.errors(include_url=False):
+        path, exists = _data_path(tuple(err["loc"]), doc.data)
+        groups.setdefault(path, []).append((err, exists))
+    out = []
+    for path, errs in groups.items():
+        err, exists = errs[0]
+        if len(errs) > 1 and all(e["type"] in _TYPE_WORDS for e, _ in errs):
+            words = list(dict.fromkeys(_TYPE_WORDS[e["type"]] for e, _ in errs))
+            msg, code = (f"{_label(path)}: expected {' or '.join(words)}, got "
+                         f"{_type_name(err.get('input'))} {quote(err.get('input'))}", "bad-type")
+        else:
+            msg, code = _message(err, path, doc.data)
+        if err["type"] in ("union_tag_invalid", "unknown_kind"):
+            span = doc.span((*path, "type" if path and path[0] == "layers" else "kind"))
+        elif err["type"] == "extra_forbidden":
+            span = doc.key_span(path)
+        elif not exists:
+            span = doc.span(path[:-1])
+        else:
+            span = doc.span(path)
+        out.append(Diagnostic(span, msg, code))
+    return out
+
+
+def _check_version(doc: Document) -> None:
+    data = doc.data
+    if "specc" not in data:
+        raise SpecError.at(doc.span(()), "missing `specc: 1` (the spec format version) at the top",
+                           "version")
+    version = data["specc"]
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise SpecError.at(doc.span(("specc",)),
+                           f"unsupported spec format version {quote(version)}; this specc reads "
+                           f"version {FORMAT_VERSION}", "version")
+
+
+def validate_document(doc: Document) -> Spec:
+    """Models, then semantic checks; every problem collected into one SpecError."""
+    _check_version(doc)
+    try:
+        spec = Spec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SpecError(_diagnostics(exc, doc)) from None
+    problems = run_checks(spec)
+    if problems:
+        raise SpecError(Diagnostic(doc.key_span(path) if _is_key(path, doc) else doc.span(path),
+                                   msg, code) for path, msg, code in problems)
+    spec._document = doc
+    return spec
+
+
+def _is_key(path: tuple, doc: Document) -> bool:
+    """Problems about a mapping key (a loss key, an input name) point at the key."""
+    return bool(path) and path[0] in ("loss", "loss_weights", "metrics", "inputs") and len(path) == 2
+
+
+def load(path: str | os.PathLike) -> Spec:
+    """Read and validate a spec file; raises SpecError."""
+    return validate_document(load_file(path))
+
+
+def loads(text: str | bytes, file: str = "<string>") -> Spec:
+    return validate_document(load_text(text, file))
+
+
+def _check_one(path: str) -> list[Diagnostic]:
+    try:
+        load(path)
+    except SpecError as exc:
+        return list(exc.diagnostics)
+    return []
+
+
+#: Below this many files, worker processes cost more than they save.
+PARALLEL_FROM: Final = 200
+
+
+def validate_paths(paths: Iterable[str], jobs: int = 0) -> list[Diagnostic]:
+    """Every diagnostic of every file, in file order; the CLI's `validate`.
+
+    Many files are split over `jobs` forked workers (0: one per core).
+    """
+    paths = list(paths)
+    jobs = jobs or (os.cpu_count() or 1)
+    if jobs > 1 and len(paths) >= PARALLEL_FROM and hasattr(os, "fork"):
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            chunks = pool.map(_check_one, paths, chunksize=max(1, len(paths) // (jobs * 4)))
+    else:
+        chunks = [_check_one(p) for p in paths]
+    return [d for chunk in chunks for d in chunk]
