@@ -212,10 +212,10 @@ def check_losses(ctx: Context) -> Iterator[Problem]:
     if isinstance(spec.loss, dict):
         for out in spec.outputs:
             if out not in spec.loss:
-                yield "loss", f"output {quote(out)} has no loss in `loss:`", "missing-loss"
+                yield ("loss",), f"output {quote(out)} has no loss in `loss:`", "missing-loss"
     yield from _output_keyed(ctx, "loss_weights", spec.loss_weights)
     if isinstance(spec.loss_weights, list) and len(spec.loss_weights) != len(spec.outputs):
-        yield ("loss_weights", f"loss_weights lists {len(spec.loss_weights)} weights for "
+        yield (("loss_weights",), f"loss_weights lists {len(spec.loss_weights)} weights for "
                f"{len(spec.outputs)} outputs", "loss-weights")
     yield from _output_keyed(ctx, "metrics", spec.metrics)
 

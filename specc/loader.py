@@ -182,8 +182,9 @@ def load_text(text: str | bytes, file: str) -> Document:
     if len(text) > MAX_SCALAR:
         _check_lines(text, file)
     collector = Collector(file)
-    parser = _Parser(text)
+    parser = None
     try:
+        parser = _Parser(text)
         return _build(parser, file, collector)
     except _Stop:
         pass
@@ -194,7 +195,8 @@ def load_text(text: str | bytes, file: str) -> Document:
     except (RecursionError, MemoryError, ValueError, TypeError) as exc:  # pragma: no cover
         collector.error(Span(file), f"cannot read this file as YAML ({type(exc).__name__})", "yaml-syntax")
     finally:
-        parser.dispose()
+        if parser is not None:
+            parser.dispose()
     raise SpecError(collector.diagnostics) from None
 
 
@@ -225,6 +227,8 @@ def _position(text: str | bytes, index: int) -> tuple[int, int]:
 def _decode(data: bytes, file: str) -> str:
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
+    elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise SpecError.at(Span(file), "not UTF-8 text (UTF-16 byte-order mark)", "encoding")
     nul = data.find(b"\0")
     if nul >= 0:
         line, column = _position(data, nul)
@@ -365,24 +369,23 @@ _NO_KEY: Final = _Key("<no key>")
 _SKIP: Final = _Key("<skip>")
 
 
-class _Frame:
-    """A mapping or list being built."""
+_TOO_MANY: Final = (
+    f"the file has too many values (the limit is {MAX_NODES:,}, counting each alias expansion)"
+)
+_TOO_DEEP: Final = f"nesting is too deep (the limit is {MAX_DEPTH} levels)"
 
-    __slots__ = ("container", "path", "is_map", "key", "mark", "anchor", "start", "height")
 
-    def __init__(self, container: Any, path: Path, is_map: bool, mark: Any, anchor: str | None, start: int) -> None:
-        self.container = container
-        self.path = path
-        self.is_map = is_map
-        self.key: Any = _NO_KEY
-        self.mark = mark
-        self.anchor = anchor
-        self.start = start  # values counted before this one (for an anchor's expanded size)
-        self.height = 0  # deepest nesting of containers inside
+def _key_problem(value: Any, raw: str | None) -> str:
+    hint = f" (write it in quotes: {quote(raw)})" if raw is not None else ""
+    return f"mapping keys must be strings, not {_kind(value)}{hint}"
 
 
 def _build(parser: Any, file: str, collector: Collector) -> Document:
-    """One pass over the parser's events: data, spans, and every problem found."""
+    """One pass over the parser's events: data, spans, and every problem found.
+
+    The container being filled lives in local variables (it is the hot path); its parents
+    wait on `stack`.  Outside the document's root the "container" is a pseudo-root (None).
+    """
 
     def error(mark: Any, message: str, code: str) -> None:
         collector.error(Span(file, mark.line + 1, mark.column + 1), message, code)
@@ -391,107 +394,149 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
         error(mark, message, code)
         return _Stop()
 
+    def duplicate(key: str, mark: Any, first: Any) -> None:
+        error(mark, f"duplicate key {quote(key)} (first at line {first.line + 1})", "duplicate-key")
+
+    # Hot-loop names as locals (read here, so tests may patch the module's limits).
     get_event = parser.get_event
-    stack: list[_Frame] = []
-    spans: dict[Path, Any] = {}
+    constants_get = _CONSTANTS.get
+    number_start = _NUMBER_START
+    scalar_event = ScalarEvent
+    max_nodes, max_scalar = MAX_NODES, MAX_SCALAR
+    missing, no_key, skip = _MISSING, _NO_KEY, _SKIP
+    stack: list[tuple[Any, ...]] = []
+    spans: dict[Path, Any] = {}  # path -> parser mark
     key_spans: dict[Path, Any] = {}
     aliases: dict[Path, Path] = {}
-    anchors: dict[str, tuple[Any, int, int, Path | None]] = {}  # name -> value, size, height, path
-    count = 0
+    anchors: dict[str, tuple[Any, int, int, Path | None]] = {}  # name: value, size, height, path
+    count = 0  # values so far, aliases expanded
     documents = 0
     root: Any = _MISSING
     root_mark: Any = None
     root_empty = False
+    # The container being filled (a dict or list; None outside the root) and its state.
+    container: Any = None
+    path: Path = ()
+    is_map = False
+    key: Any = _NO_KEY  # in a mapping: _NO_KEY, the pending key, or _SKIP (drop the value)
+    height = 0  # deepest container nesting below it
+    start_mark: Any = None
+    anchor: str | None = None
+    start = 0  # `count` before it began, for its anchor's expanded size
 
     while True:
         event = get_event()
         kind = event.__class__
-        mark = event.start_mark
-        top = stack[-1] if stack else None
-        as_key = top is not None and top.is_map and top.key is _NO_KEY
 
-        if kind is ScalarEvent:
-            count += 1
-            if count > MAX_NODES:
-                raise fatal(mark, _TOO_MANY, "yaml-too-large")
+        if kind is scalar_event:  # the hot path: most events are scalars
+            mark = event.start_mark
             value = event.value
-            if len(value) > MAX_SCALAR:
+            count += 1
+            if count > max_nodes:
+                raise fatal(mark, _TOO_MANY, "yaml-too-large")
+            if len(value) > max_scalar:
                 error(mark, f"value too long ({len(value):,} characters; the limit is {MAX_SCALAR:,})",
                       "yaml-too-large")
             if event.tag is not None:
                 error(mark, f"tags are not allowed in a spec ({quote(_tag_text(event.tag))})", "yaml-tag")
-            elif event.implicit[0]:  # plain: YAML 1.2 core schema
-                if as_key and value == "<<":
-                    error(mark, "merge keys ('<<') are not part of YAML 1.2; write the keys out", "merge-key")
-                    top.key = _SKIP  # type: ignore[union-attr]
-                    continue
-                constant = _CONSTANTS.get(value, _MISSING)
-                if constant is not _MISSING:
+            elif event.implicit[0]:  # plain: the YAML 1.2 core schema
+                constant = constants_get(value, missing)
+                if constant is not missing:
                     value = constant
-                elif value[0] in _NUMBER_START:
+                elif value.isdigit() and value.isascii() and len(value) <= MAX_DIGITS:
+                    value = int(value)  # the common case first, cheaply
+                elif value[0] in number_start:
                     try:
                         value = _number(value)
                     except _BadNumber:
-                        if not as_key:
+                        if not (is_map and key is no_key):
                             error(mark, f"number out of range: {quote(value)} (quote it if it is text)",
                                   "yaml-number")
-                        value = 0
+                        value = math.nan
             if event.anchor is not None:
-                anchors[event.anchor] = (value, 1, 0, None)  # a scalar has nothing under it
-            if top is None:
-                root_empty = value is None and event.value == "" and event.implicit[0]
-            height = 0
-            target: Path | None = None
-        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                anchors[event.anchor] = (value, 1, 0, None)
+            if is_map:
+                if key is no_key:
+                    if value.__class__ is not str:
+                        error(mark, _key_problem(value, event.value), "key-type")
+                        key = skip
+                    elif value in container:
+                        duplicate(value, mark, key_spans[path + (value,)])
+                        key = skip
+                    elif value == "<<" and event.implicit[0]:
+                        error(mark, "merge keys ('<<') are not part of YAML 1.2; write the keys out",
+                              "merge-key")
+                        key = skip
+                    else:
+                        key = value
+                        key_spans[path + (value,)] = mark
+                    continue
+                if key is not skip:
+                    container[key] = value
+                spans[path + (key,)] = mark
+                key = no_key
+            elif container is not None:
+                spans[path + (len(container),)] = mark
+                container.append(value)
+            else:
+                spans[()] = mark
+                root, root_mark = value, mark
+                root_empty = value is None and event.value == "" and bool(event.implicit[0])
+            continue
+
+        if kind is MappingStartEvent or kind is SequenceStartEvent:
+            mark = event.start_mark
             count += 1
             if count > MAX_NODES:
                 raise fatal(mark, _TOO_MANY, "yaml-too-large")
             if len(stack) >= MAX_DEPTH:
-                raise fatal(mark, f"nesting is too deep (the limit is {MAX_DEPTH} levels)", "yaml-too-deep")
+                raise fatal(mark, _TOO_DEEP, "yaml-too-deep")
             if event.tag is not None:
                 error(mark, f"tags are not allowed in a spec ({quote(_tag_text(event.tag))})", "yaml-tag")
-            if top is None:
-                path: Path = ()
-            elif as_key:
-                path = top.path + (_SKIP,)  # type: ignore[operator]
-            elif top.is_map:
-                path = top.path + (top.key,)
+            if is_map:
+                child = path + (_SKIP if key is _NO_KEY else key,)  # a key: checked when complete
+            elif container is not None:
+                child = path + (len(container),)
             else:
-                path = top.path + (len(top.container),)
-            if not as_key:
-                spans[path] = mark
+                child = ()
+            spans[child] = mark
+            stack.append((container, path, is_map, key, height, start_mark, anchor, start))
             is_map = kind is MappingStartEvent
-            stack.append(_Frame({} if is_map else [], path, is_map, mark, event.anchor, count - 1))
+            container = {} if is_map else []
+            path, key, height, start_mark, anchor, start = child, _NO_KEY, 0, mark, event.anchor, count - 1
             continue
-        elif kind is MappingEndEvent or kind is SequenceEndEvent:
-            frame = stack.pop()
-            value, mark = frame.container, frame.mark
-            height = frame.height + 1
-            if frame.anchor is not None:
-                anchors[frame.anchor] = (value, count - frame.start, height, frame.path)
-            top = stack[-1] if stack else None
-            as_key = top is not None and top.is_map and top.key is _NO_KEY
+
+        if kind is MappingEndEvent or kind is SequenceEndEvent:
+            value, mark, value_height = container, start_mark, height + 1
+            if anchor is not None:
+                anchors[anchor] = (value, count - start, value_height, path)
+            container, path, is_map, key, height, start_mark, anchor, start = stack.pop()
+            alias = False
             target = None
         elif kind is AliasEvent:
+            mark = event.start_mark
             name = event.anchor
             entry = anchors.get(name)
             if entry is None:
-                if any(frame.anchor == name for frame in stack):
-                    error(mark, f"alias {quote('*' + name)} refers to a block that contains it", "yaml-alias")
+                if anchor == name or any(frame[6] == name for frame in stack):
+                    error(mark, f"alias {quote('*' + name)} refers to a block that contains it",
+                          "yaml-alias")
                 else:
                     error(mark, f"unknown anchor {quote(name)} (define it with '&' before using "
                                 f"{quote('*' + name)})", "yaml-alias")
                 entry = (None, 1, 0, None)
-            value, size, height, target = entry
+            value, size, value_height, target = entry
             count += size
             if count > MAX_NODES:
                 raise fatal(mark, _TOO_MANY, "yaml-too-large")
-            if len(stack) + height > MAX_DEPTH:
-                raise fatal(mark, f"nesting is too deep (the limit is {MAX_DEPTH} levels)", "yaml-too-deep")
+            if len(stack) + value_height > MAX_DEPTH:
+                raise fatal(mark, _TOO_DEEP, "yaml-too-deep")
+            alias = True
         elif kind is DocumentStartEvent:
             documents += 1
             if documents > 1:
-                raise fatal(mark, "a spec file holds one YAML document; a second one starts here",
+                raise fatal(event.start_mark,
+                            "a spec file holds one YAML document; a second one starts here",
                             "multi-document")
             continue
         elif kind is StreamEndEvent:
@@ -499,38 +544,35 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
         else:  # stream start, document end
             continue
 
-        # A complete value: place it in its parent (or make it the root).
-        if top is None:
-            root, root_mark = value, mark
-            continue
-        if top.height < height:
-            top.height = height
-        if not top.is_map:
-            path = top.path + (len(top.container),)
-            top.container.append(value)
-        elif as_key:
-            if not isinstance(value, str):
-                hint = f" (write it in quotes: {quote(event.value)})" if kind is ScalarEvent else ""
-                error(mark, f"mapping keys must be strings, not {_kind(value)}{hint}", "key-type")
-                top.key = _SKIP
-            elif value in top.container:
-                first = key_spans[top.path + (value,)]
-                error(mark, f"duplicate key {quote(value)} (first at line {first.line + 1})", "duplicate-key")
-                top.key = _SKIP
-            else:
-                top.key = value
-                key_spans[top.path + (value,)] = mark
-            continue
-        else:
-            key = top.key
-            top.key = _NO_KEY
-            path = top.path + (key,)
+        # A finished container, or an alias: place it.
+        if height < value_height:
+            height = value_height
+        if is_map:
+            if key is _NO_KEY:
+                if value.__class__ is not str:
+                    error(mark, _key_problem(value, None), "key-type")
+                    key = _SKIP
+                elif value in container:
+                    duplicate(value, mark, key_spans[path + (value,)])
+                    key = _SKIP
+                else:
+                    key = value
+                    key_spans[path + (value,)] = mark
+                continue
             if key is not _SKIP:
-                top.container[key] = value
-        if kind is not MappingEndEvent and kind is not SequenceEndEvent:
-            spans[path] = mark
+                container[key] = value
+            child = path + (key,)
+            key = _NO_KEY
+        elif container is not None:
+            child = path + (len(container),)
+            container.append(value)
+        else:
+            child = ()
+            root, root_mark = value, mark
+        if alias:
+            spans[child] = mark
             if target is not None:
-                aliases[path] = target
+                aliases[child] = target
 
     if root is _MISSING or root_empty:
         collector.error(Span(file), "the file is empty; a spec starts with 'specc: 1'", "empty")
@@ -538,8 +580,3 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
         error(root_mark, f"a spec is a mapping at the top level, not {_kind(root)}", "top-level")
     collector.raise_if_any()
     return Document(file, root, _SpanMap(file, spans), _SpanMap(file, key_spans), aliases)
-
-
-_TOO_MANY: Final = (
-    f"the file has too many values (the limit is {MAX_NODES:,}, counting each alias expansion)"
-)

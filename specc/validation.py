@@ -63,6 +63,15 @@ def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
     head = loc[0] if loc else None
     if len(loc) == 1:
         return Spec
+    if head == "layers" and isinstance(data, dict):
+        try:
+            layer = data["layers"][loc[1]]
+            kind = layer["type"] if len(loc) == 3 else layer["layer"]["type"]
+        except (KeyError, IndexError, TypeError):
+            return None
+        if len(loc) == 3:
+            return LAYER_TYPES.get(kind) if isinstance(kind, str) else None
+        return _MODELS.get(f"{kind}Args") if isinstance(kind, str) else None
     if head == "inputs" and len(loc) == 3:
         return InputSpec
     if head == "weight_penalties":
@@ -73,7 +82,7 @@ def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
     return None
 
 
-def _data_path(loc: tuple, data: Any) -> tuple[tuple, bool]:
+def _data_path(loc: tuple, data: Any, missing: bool) -> tuple[tuple, bool]:
     """Follow `loc` through the data, skipping union labels; (path, whether it all exists)."""
     path: list = []
     cur = data
@@ -85,7 +94,7 @@ def _data_path(loc: tuple, data: Any) -> tuple[tuple, bool]:
         elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             cur = cur[part]
             path.append(part)
-        elif isinstance(cur, dict) and isinstance(part, str) and i == len(loc) - 1:
+        elif missing and isinstance(cur, dict) and isinstance(part, str) and i == len(loc) - 1:
             path.append(part)          # a missing key: the last element
             exists = False
         # else: a union member label ('Dense', 'str', 'list[...]'): skip it
@@ -148,8 +157,14 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
 def _diagnostics(exc: ValidationError, doc: Document) -> list[Diagnostic]:
     groups: dict[tuple, list[tuple[dict, bool]]] = {}
     for err in exc.errors(include_url=False):
-        path, exists = _data_path(tuple(err["loc"]), doc.data)
+        path, exists = _data_path(tuple(err["loc"]), doc.data, err["type"] == "missing")
         groups.setdefault(path, []).append((err, exists))
+    # A union whose matching branch failed deeper (optimizer: {type: adamm}) also reports
+    # that the value is not the other branches' type; keep only the deeper, useful errors.
+    for path in [p for p, errs in groups.items()
+                 if all(e["type"] in _TYPE_WORDS for e, _ in errs)
+                 and any(len(q) > len(p) and q[:len(p)] == p for q in groups)]:
+        del groups[path]
     out = []
     for path, errs in groups.items():
         err, exists = errs[0]
