@@ -96,7 +96,8 @@ def _kind_tag(value: Any) -> str | None:
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
     if kind is None:
         return None
-    return kind if kind in catalog.BUILTIN_KINDS else "plugin"
+    # Anything else (a typo, a plugin's kind, a list) goes to PluginClause, which explains.
+    return kind if isinstance(kind, str) and kind in catalog.BUILTIN_KINDS else "plugin"
 
 
 ActivationClause = Annotated[
