@@ -56,6 +56,7 @@ def _render(diags: list[Diagnostic], fmt: str) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     from specc.validation import validate_paths
 
+    _import_plugins(args.plugin)
     files = spec_files(args.paths)
     diags = validate_paths(files, jobs=args.jobs)
     if diags or args.format == "json":
@@ -119,6 +120,35 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_golden(args: argparse.Namespace) -> int:
+    """Check (or with --update write) each spec's golden summary and loss values."""
+    from specc import golden
+
+    _import_plugins(args.plugin)
+    files = spec_files(args.specs)
+    targets: dict[Path, str] = {}
+    for f in files:
+        summary_path, _ = golden.golden_paths(f, args.dir)
+        other = targets.setdefault(summary_path.resolve(), f)
+        if other != f:
+            raise UsageError(f"{other} and {f} would share the golden files {summary_path}")
+    failed = 0
+    for f in files:
+        try:
+            result = golden.update(f, args.dir) if args.update else golden.check(f, args.dir)
+        except SpecError as exc:
+            print(_render(list(exc.diagnostics), "text"))
+            failed += 1
+            continue
+        print(result.report(), flush=True)
+        failed += not result.ok
+    n = len(files)
+    print(f"{failed} of {n} spec{'s' * (n != 1)} failed" if failed else
+          f"{n} spec{'s' * (n != 1)} {'written' if args.update else 'match their golden files'}",
+          file=sys.stderr)
+    return 1 if failed else 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specc", description=(
         "A declarative model-spec compiler for Keras 3: validate YAML specs, export their "
@@ -134,6 +164,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="text: file:line:col: error: message [code]; github: annotations")
     p.add_argument("-j", "--jobs", type=int, default=0,
                    help="worker processes (default: all cores when there are many files)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import this Python module first (it registers penalty kinds)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
@@ -147,6 +179,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import this Python module first (it registers penalty kinds)")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("golden", help="check a spec's model summary and loss values against "
+                       "golden files (or write them with --update)")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files or folders")
+    p.add_argument("--dir", metavar="DIR", help="where the golden files are: "
+                   "DIR/<spec>.summary.txt, DIR/<spec>.losses.json (default: next to each spec)")
+    p.add_argument("--update", action="store_true",
+                   help="write the golden files instead of checking them")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import this Python module first (it registers penalty kinds)")
+    p.set_defaults(func=cmd_golden)
     return parser
 
 

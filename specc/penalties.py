@@ -62,6 +62,8 @@ WEIGHT_FORMULAS: Final[Mapping[str, str]] = {
 }
 
 _PLUGINS: dict[str, PenaltyKind] = {}
+#: Installed packages declare their plugin modules here (pyproject: [project.entry-points]).
+ENTRY_POINT_GROUP: Final = "specc.penalties"
 
 
 def register_penalty(name: str, *, params: type[BaseModel] | None = None, formula: str,
@@ -91,8 +93,19 @@ def unregister_penalty(name: str) -> None:
     _PLUGINS.pop(name, None)
 
 
+_entry_points_loaded = False
+
+
 def lookup(name: str) -> PenaltyKind | None:
-    return CATALOG.get(name) or _PLUGINS.get(name)
+    """The catalog entry of a kind; installed plugins are loaded the first time one is asked
+    for a kind that is neither built in nor registered."""
+    global _entry_points_loaded
+    found = CATALOG.get(name) or _PLUGINS.get(name)
+    if found is None and not _entry_points_loaded:
+        _entry_points_loaded = True
+        load_entry_points()
+        found = _PLUGINS.get(name)
+    return found
 
 
 def known_kinds() -> list[str]:
@@ -107,7 +120,7 @@ def load_entry_points() -> list[str]:
     from importlib.metadata import entry_points
 
     loaded = []
-    for ep in entry_points(group="specc.penalties"):
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
         ep.load()
         loaded.append(ep.name)
     return loaded
