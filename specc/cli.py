@@ -149,6 +149,15 @@ def cmd_golden(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    import specc
+    from specc.explain import explain
+
+    _import_plugins(args.plugin)
+    print(explain(specc.lower(specc.load(args.spec), args.via)))
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specc", description=(
         "A declarative model-spec compiler for Keras 3: validate YAML specs, export their "
@@ -179,6 +188,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import this Python module first (it registers penalty kinds)")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("explain", help="the whole objective as a formula (no TensorFlow)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--via", choices=VIAS, help="show the plan for one forced strategy")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import this Python module first (it registers penalty kinds)")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("golden", help="check a spec's model summary and loss values against "
                        "golden files (or write them with --update)")

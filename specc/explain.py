@@ -59,3 +59,35 @@ def composition(graph: Graph) -> list[str]:
         lines.append(f"  {w.name} = weight {w.kind}({_params(w.params)}) on {targets}: "
                      f"{catalog.WEIGHT_FORMULAS[w.kind]}")
     return lines
+
+
+def weight_targets(graph: Graph) -> list[str]:
+    """Each weight clause's globs expanded to the layers and weights they hit."""
+    lines = []
+    spec_layers = {layer.name: layer for layer in graph.spec.layers}
+    for clause, wt in zip(graph.spec.weight_penalties, graph.weight_terms):
+        lines.append(f"{wt.name}: layers {', '.join(map(repr, clause.patterns))}, "
+                     f"weights {', '.join(clause.weight_kinds)}")
+        for node, arg in wt.targets:
+            kind = spec_layers[node].type
+            lines.append(f"  {node} ({kind}): {arg.removesuffix('_regularizer')}")
+    return lines
+
+
+def explain(graph: Graph) -> str:
+    """The whole objective, then where every penalty attaches (`specc explain`)."""
+    out = [f"model {graph.name!r}: {len(graph.spec.layers)} spec layers, "
+           f"{len(graph.nodes) - len(graph.spec.layers)} added by specc", "",
+           *composition(graph)]
+    added = [n for n in graph.nodes if n.role != "layer"]
+    if added:
+        out += ["", "layers specc adds:"]
+        for n in added:
+            what = {"activation": "the activation split off for pre_activation",
+                    "tap": "add_loss of " + ", ".join(t.name for t in n.taps),
+                    "output_tap": "extra output for " + ", ".join(t.name for t in n.taps)}
+            out.append(f"  {n.name} ({n.op}) after {n.reads[0]}: {what[n.role]}")
+    targets = weight_targets(graph)
+    if targets:
+        out += ["", "weight penalties hit:", *("  " + line for line in targets)]
+    return "\n".join(out)
