@@ -125,13 +125,17 @@ def cmd_golden(args: argparse.Namespace) -> int:
     from specc import golden
 
     _import_plugins(args.plugin)
-    files = spec_files(args.specs)
-    targets: dict[Path, str] = {}
-    for f in files:
-        summary_path, _ = golden.golden_paths(f, args.dir)
-        other = targets.setdefault(summary_path.resolve(), f)
-        if other != f:
-            raise UsageError(f"{other} and {f} would share the golden files {summary_path}")
+    files: list[str] = []
+    owners: dict[Path, str] = {}                  # golden summary file -> the spec it is for
+    for f in spec_files(args.specs):
+        summary_path = golden.golden_paths(f, args.dir)[0]
+        key = summary_path.resolve()
+        if key not in owners:
+            owners[key] = f
+            files.append(f)
+        elif Path(owners[key]).resolve() != Path(f).resolve():   # the same spec twice: once
+            raise UsageError(f"{owners[key]} and {f} would share the golden files "
+                             f"{summary_path}")
     failed = 0
     for f in files:
         try:
@@ -144,7 +148,8 @@ def cmd_golden(args: argparse.Namespace) -> int:
         failed += not result.ok
     n = len(files)
     print(f"{failed} of {n} spec{'s' * (n != 1)} failed" if failed else
-          f"{n} spec{'s' * (n != 1)} {'written' if args.update else 'match their golden files'}",
+          f"{n} spec{'s' * (n != 1)}: golden files "
+          f"{'up to date' if args.update else 'match'}",
           file=sys.stderr)
     return 1 if failed else 0
 
@@ -155,6 +160,41 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     _import_plugins(args.plugin)
     print(explain(specc.lower(specc.load(args.spec), args.via)))
+    return 0
+
+
+def _strategy(name: str | None) -> object:
+    if name in (None, "none"):
+        return None
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.MultiWorkerMirroredStrategy()   # reads TF_CONFIG
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    import specc
+    from specc.fit import fit
+
+    _import_plugins(args.plugin)
+    spec = specc.load(args.spec)
+    if args.drop_penalties:
+        spec = spec.model_copy(update={"penalties": [], "weight_penalties": []})
+        spec._document = None
+    graph = specc.lower(spec, args.via)
+    if args.data and not Path(args.data).is_file():
+        raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
+                         "the built-in synthetic data)")
+    result = fit(graph, args.out, data=args.data, epochs=args.epochs,
+                 batch_size=args.batch_size, samples=args.samples,
+                 strategy=_strategy(args.strategy))
+    final = {k: v[-1] for k, v in result.history.items()}
+    print("\nfinal epoch: " + ", ".join(f"{k}={v:.6g}" for k, v in final.items()))
+    for name, value in result.energies.items():
+        term = next(t for t in graph.terms if t.name == name)
+        print(f"energy of {term.layer} [{term.at}] (mean_i Σ_j a_ij², validation): {value:.6g}")
+    print(f"wrote {args.out}/: history.csv, history.json, tensorboard/, model.keras, losses.png")
     return 0
 
 
@@ -189,6 +229,24 @@ def make_parser() -> argparse.ArgumentParser:
                    help="import this Python module first (it registers penalty kinds)")
     p.set_defaults(func=cmd_build)
 
+    p = sub.add_parser("fit", help="train a spec; the loss broken down by term, with plots")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--data", metavar="NPZ",
+                   help=".npz with arrays named after the inputs and outputs "
+                        "(default: seeded synthetic data shaped like the spec)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--samples", type=int, default=2048, help="synthetic set size")
+    p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
+    p.add_argument("--via", choices=VIAS, help="force one strategy on every penalty clause")
+    p.add_argument("--drop-penalties", action="store_true",
+                   help="train without any penalty (still reports the penalized layers' energy)")
+    p.add_argument("--strategy", choices=("none", "mirrored", "multi_worker"), default="none",
+                   help="tf.distribute strategy to train under")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import this Python module first (it registers penalty kinds)")
+    p.set_defaults(func=cmd_fit)
+
     p = sub.add_parser("explain", help="the whole objective as a formula (no TensorFlow)")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--via", choices=VIAS, help="show the plan for one forced strategy")
@@ -210,6 +268,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's C++ chatter out
     parser = make_parser()
     args = parser.parse_args(argv)
     try:
