@@ -54,6 +54,7 @@ def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: s
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     keys = [k for k in ["loss", "task_loss", *terms] if k in history]
     cols = min(3, len(keys))
@@ -66,6 +67,7 @@ def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: s
             ax.plot(epochs, history[f"val_{key}"], marker="s", label="validation")
         ax.set_title(key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(keys):]:
