@@ -44,13 +44,14 @@ __all__ = [
 MAX_BYTES: Final = 1_000_000  # file size limit (refused before reading it all)
 MAX_DEPTH: Final = 64  # nesting depth limit (mappings and lists)
 MAX_NODES: Final = 100_000  # values in the document, counting every alias expansion
-MAX_SCALAR: Final = 10_000  # longest scalar and longest line, in characters
+MAX_SCALAR: Final = 10_000  # longest scalar, in characters
+MAX_LINE: Final = 2 * MAX_SCALAR  # longest line (room for a key beside a longest scalar)
 MAX_DIGITS: Final = 100  # longest integer literal
 
 Path = tuple[Union[str, int], ...]
 
 if yaml.__with_libyaml__:
-    from yaml.cyaml import CParser as _Parser
+    from yaml.cyaml import CParser as _Parser  # type: ignore[attr-defined]
 else:  # pragma: no cover - depends on how PyYAML was built
     _Parser = yaml.SafeLoader  # type: ignore[assignment,misc]
 
@@ -58,7 +59,7 @@ else:  # pragma: no cover - depends on how PyYAML was built
 # ---------------------------------------------------------------------------------- Document
 
 
-class _SpanMap(Mapping):
+class _SpanMap(Mapping[Path, Span]):
     """path -> Span, made on access from the parser's marks (cheaper than a Span per value)."""
 
     __slots__ = ("_file", "_marks")
@@ -102,8 +103,9 @@ class Document:
     def _resolve(self, path: Sequence[str | int]) -> tuple[Path, bool]:
         """Walk `path` through the data, skipping elements that are not there.
 
-        Returns the path in span space (aliases followed) and whether its last step was a
-        mapping key.
+        Returns the path in span space (aliases followed) and whether it ends on a mapping
+        entry: the last step was a key, and nothing after it was missing from a container
+        (a tag skipped below a scalar keeps the entry; a missing key points at its mapping).
         """
         node = self.data
         where: Path = ()
@@ -111,19 +113,19 @@ class Document:
         aliases = self.aliases
         for element in path:
             if isinstance(node, dict):
-                if not isinstance(element, str) or element not in node:
-                    continue
-                keyed = True
+                found = isinstance(element, str) and element in node
             elif isinstance(node, list):
-                if (
-                    not isinstance(element, int)
-                    or isinstance(element, bool)
-                    or not 0 <= element < len(node)
-                ):
-                    continue
-                keyed = False
+                found = (
+                    isinstance(element, int)
+                    and not isinstance(element, bool)
+                    and 0 <= element < len(node)
+                )
             else:
+                continue  # below a scalar: a union tag or the like
+            if not found:
+                keyed = False
                 continue
+            keyed = isinstance(node, dict)
             node = node[element]
             where = aliases.get(where, where) + (element,)
         return where, keyed
@@ -163,8 +165,8 @@ def load_file(path: str | os.PathLike[str]) -> Document:
             if stat.S_ISREG(info.st_mode) and info.st_size > MAX_BYTES:
                 raise _too_large_file(file)
             data = stream.read(MAX_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise SpecError.at(
             Span(file), f"cannot read the file: {reason[:1].lower()}{reason[1:]}", "io"
         ) from None
@@ -179,7 +181,7 @@ def load_text(text: str | bytes, file: str) -> Document:
         text = _decode(bytes(text), file)
     elif text.startswith("\ufeff"):
         text = text[1:]
-    if len(text) > MAX_SCALAR:
+    if len(text) > MAX_LINE:
         _check_lines(text, file)
     collector = Collector(file)
     parser = None
@@ -189,11 +191,13 @@ def load_text(text: str | bytes, file: str) -> Document:
     except _Stop:
         pass
     except yaml.MarkedYAMLError as exc:
-        collector.error(_mark_span(file, exc.problem_mark), _syntax_message(exc, text), "yaml-syntax")
+        span = _mark_span(file, exc.problem_mark)
+        collector.error(span, _syntax_message(exc, text), "yaml-syntax")
     except (yaml.YAMLError, UnicodeError):  # reader errors: characters YAML does not allow
         collector.error(*_bad_character(text, file), "encoding")
     except (RecursionError, MemoryError, ValueError, TypeError) as exc:  # pragma: no cover
-        collector.error(Span(file), f"cannot read this file as YAML ({type(exc).__name__})", "yaml-syntax")
+        message = f"cannot read this file as YAML ({type(exc).__name__})"
+        collector.error(Span(file), message, "yaml-syntax")
     finally:
         if parser is not None:
             parser.dispose()
@@ -232,7 +236,8 @@ def _decode(data: bytes, file: str) -> str:
     nul = data.find(b"\0")
     if nul >= 0:
         line, column = _position(data, nul)
-        raise SpecError.at(Span(file, line, column), "binary data, not text (found a NUL byte)", "encoding")
+        message = "binary data, not text (found a NUL byte)"
+        raise SpecError.at(Span(file, line, column), message, "encoding")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -255,10 +260,10 @@ def _bad_character(text: str, file: str) -> tuple[Span, str]:
 
 def _check_lines(text: str, file: str) -> None:
     for number, line in enumerate(text.splitlines(), 1):
-        if len(line) > MAX_SCALAR:
+        if len(line) > MAX_LINE:
             raise SpecError.at(
                 Span(file, number, 1),
-                f"line too long ({len(line):,} characters; the limit is {MAX_SCALAR:,})",
+                f"line too long ({len(line):,} characters; the limit is {MAX_LINE:,})",
                 "yaml-too-large",
             )
 
@@ -275,7 +280,7 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
     if problem == "found character that cannot start any token" and char:
         problem = f"found character {char!r} that cannot start any token"  # libyaml omits it
     message = f"invalid YAML: {problem}"
-    if char == "\t" or "tab" in problem:
+    if char == "\t" or re.search(r"\btab\b", problem):
         return message + "; indent with spaces, not tabs"
     context, where = exc.context, exc.context_mark
     if context and where is not None and mark is not None and where.line != mark.line:
@@ -312,6 +317,26 @@ class _BadNumber(Exception):
     pass
 
 
+# Plain scalars already resolved (specs repeat their words and numbers), seeded with the
+# constants; bounded, and never holding a refused number.
+_PLAIN: Final[dict[str, Any]] = dict(_CONSTANTS)
+_PLAIN_CACHE: Final = 4096  # entries
+_PLAIN_CACHED: Final = 64  # longest text worth caching
+
+
+def _resolve_plain(text: str) -> Any:
+    """A plain scalar's value (YAML 1.2 core schema); raises _BadNumber for an absurd number."""
+    if text.isdigit() and text.isascii() and len(text) <= MAX_DIGITS:
+        value: Any = int(text)
+    elif text[0] in _NUMBER_START:
+        value = _number(text)
+    else:
+        value = text
+    if len(text) <= _PLAIN_CACHED and len(_PLAIN) < _PLAIN_CACHE:
+        _PLAIN[text] = value
+    return value
+
+
 def _number(text: str) -> Any:
     """A plain scalar that starts like a number: int, float, or the string itself."""
     if _INT.fullmatch(text):
@@ -344,8 +369,21 @@ def _kind(value: Any) -> str:
     return "a string"
 
 
-def _tag_text(tag: str) -> str:
-    return "!!" + tag[18:] if tag.startswith("tag:yaml.org,2002:") else tag
+def _tag_problem(tag: str) -> str:
+    if tag.startswith("tag:yaml.org,2002:"):
+        tag = "!!" + tag[18:]  # as it was most likely written
+    return f"tags are not allowed in a spec ({quote(tag)})"
+
+
+def _number_problem(text: str) -> str:
+    return f"number out of range: {quote(text)} (quote it if it is text)"
+
+
+def _too_long(value: str) -> str:
+    return f"value too long ({len(value):,} characters; the limit is {MAX_SCALAR:,})"
+
+
+_MERGE_KEY: Final = "merge keys ('<<') are not part of YAML 1.2; write the keys out"
 
 
 # ----------------------------------------------------------------------------------- builder
@@ -369,10 +407,13 @@ _NO_KEY: Final = _Key("<no key>")
 _SKIP: Final = _Key("<skip>")
 
 
-_TOO_MANY: Final = (
-    f"the file has too many values (the limit is {MAX_NODES:,}, counting each alias expansion)"
-)
-_TOO_DEEP: Final = f"nesting is too deep (the limit is {MAX_DEPTH} levels)"
+def _too_many() -> str:
+    limit = f"{MAX_NODES:,}"
+    return f"the file has too many values (the limit is {limit}, counting each alias expansion)"
+
+
+def _too_deep() -> str:
+    return f"nesting is too deep (the limit is {MAX_DEPTH} levels)"
 
 
 def _key_problem(value: Any, raw: str | None) -> str:
@@ -399,14 +440,14 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
 
     # Hot-loop names as locals (read here, so tests may patch the module's limits).
     get_event = parser.get_event
-    constants_get = _CONSTANTS.get
-    number_start = _NUMBER_START
+    plain_get = _PLAIN.get
     scalar_event = ScalarEvent
     max_nodes, max_scalar = MAX_NODES, MAX_SCALAR
     missing, no_key, skip = _MISSING, _NO_KEY, _SKIP
     stack: list[tuple[Any, ...]] = []
-    spans: dict[Path, Any] = {}  # path -> parser mark
-    key_spans: dict[Path, Any] = {}
+    # path -> parser mark; a path holds _SKIP only under a refused key (never returned)
+    spans: dict[tuple[Any, ...], Any] = {}
+    key_spans: dict[tuple[Any, ...], Any] = {}
     aliases: dict[Path, Path] = {}
     anchors: dict[str, tuple[Any, int, int, Path | None]] = {}  # name: value, size, height, path
     count = 0  # values so far, aliases expanded
@@ -416,7 +457,7 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
     root_empty = False
     # The container being filled (a dict or list; None outside the root) and its state.
     container: Any = None
-    path: Path = ()
+    path: tuple[Any, ...] = ()
     is_map = False
     key: Any = _NO_KEY  # in a mapping: _NO_KEY, the pending key, or _SKIP (drop the value)
     height = 0  # deepest container nesting below it
@@ -433,25 +474,21 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
             value = event.value
             count += 1
             if count > max_nodes:
-                raise fatal(mark, _TOO_MANY, "yaml-too-large")
+                raise fatal(mark, _too_many(), "yaml-too-large")
             if len(value) > max_scalar:
-                error(mark, f"value too long ({len(value):,} characters; the limit is {MAX_SCALAR:,})",
-                      "yaml-too-large")
+                error(mark, _too_long(value), "yaml-too-large")
             if event.tag is not None:
-                error(mark, f"tags are not allowed in a spec ({quote(_tag_text(event.tag))})", "yaml-tag")
+                error(mark, _tag_problem(event.tag), "yaml-tag")
             elif event.implicit[0]:  # plain: the YAML 1.2 core schema
-                constant = constants_get(value, missing)
-                if constant is not missing:
-                    value = constant
-                elif value.isdigit() and value.isascii() and len(value) <= MAX_DIGITS:
-                    value = int(value)  # the common case first, cheaply
-                elif value[0] in number_start:
+                resolved = plain_get(value, missing)
+                if resolved is not missing:
+                    value = resolved
+                else:
                     try:
-                        value = _number(value)
+                        value = _resolve_plain(value)
                     except _BadNumber:
-                        if not (is_map and key is no_key):
-                            error(mark, f"number out of range: {quote(value)} (quote it if it is text)",
-                                  "yaml-number")
+                        if not (is_map and key is no_key):  # (a key gets "keys must be strings")
+                            error(mark, _number_problem(value), "yaml-number")
                         value = math.nan
             if event.anchor is not None:
                 anchors[event.anchor] = (value, 1, 0, None)
@@ -464,8 +501,7 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
                         duplicate(value, mark, key_spans[path + (value,)])
                         key = skip
                     elif value == "<<" and event.implicit[0]:
-                        error(mark, "merge keys ('<<') are not part of YAML 1.2; write the keys out",
-                              "merge-key")
+                        error(mark, _MERGE_KEY, "merge-key")
                         key = skip
                     else:
                         key = value
@@ -488,11 +524,11 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
             mark = event.start_mark
             count += 1
             if count > MAX_NODES:
-                raise fatal(mark, _TOO_MANY, "yaml-too-large")
+                raise fatal(mark, _too_many(), "yaml-too-large")
             if len(stack) >= MAX_DEPTH:
-                raise fatal(mark, _TOO_DEEP, "yaml-too-deep")
+                raise fatal(mark, _too_deep(), "yaml-too-deep")
             if event.tag is not None:
-                error(mark, f"tags are not allowed in a spec ({quote(_tag_text(event.tag))})", "yaml-tag")
+                error(mark, _tag_problem(event.tag), "yaml-tag")
             if is_map:
                 child = path + (_SKIP if key is _NO_KEY else key,)  # a key: checked when complete
             elif container is not None:
@@ -503,7 +539,8 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
             stack.append((container, path, is_map, key, height, start_mark, anchor, start))
             is_map = kind is MappingStartEvent
             container = {} if is_map else []
-            path, key, height, start_mark, anchor, start = child, _NO_KEY, 0, mark, event.anchor, count - 1
+            path, key, height, start_mark = child, _NO_KEY, 0, mark
+            anchor, start = event.anchor, count - 1
             continue
 
         if kind is MappingEndEvent or kind is SequenceEndEvent:
@@ -528,9 +565,9 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
             value, size, value_height, target = entry
             count += size
             if count > MAX_NODES:
-                raise fatal(mark, _TOO_MANY, "yaml-too-large")
+                raise fatal(mark, _too_many(), "yaml-too-large")
             if len(stack) + value_height > MAX_DEPTH:
-                raise fatal(mark, _TOO_DEEP, "yaml-too-deep")
+                raise fatal(mark, _too_deep(), "yaml-too-deep")
             alias = True
         elif kind is DocumentStartEvent:
             documents += 1
