@@ -5,6 +5,7 @@ loads with `keras.saving.load_model(path, safe_mode=True)` once `specc` is impor
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import keras
@@ -13,6 +14,27 @@ from keras import ops
 from specc.runtime import terms
 
 _register = keras.saving.register_keras_serializable(package="specc")
+
+
+_records = threading.local()
+
+
+def _record(owner: Any, values: list[Any]) -> None:
+    """Remember the terms a regularizer or tap computed in this thread's forward pass.
+
+    Keras keeps a layer's losses in one list shared by every replica thread; under
+    tf.distribute a collective in the forward pass (a batch statistic's all_reduce) lets
+    another replica overwrite that list mid-step. SpecModel reads its terms from here, a
+    per-thread (so per-replica) record, cleared at the start of every model call.
+    """
+    store = getattr(_records, "terms", None)
+    if store is None:
+        store = _records.terms = {}
+    store[id(owner)] = values
+
+
+def _recorded(owner: Any) -> list[Any] | None:
+    return getattr(_records, "terms", {}).get(id(owner))
 
 
 def _stack(values: list[Any]) -> Any:
@@ -25,14 +47,17 @@ class ActivityPenalty(keras.regularizers.Regularizer):
     """The activity regularizer of a layer carrying one or more activation clauses.
 
     Keras divides the returned value by the batch size (>= 3.14), which gives each clause's
-    term in the canonical form of specc.runtime.terms.
+    term in the canonical form of specc.runtime.terms; the same division is recorded for
+    SpecModel's breakdown.
     """
 
     def __init__(self, clauses: list[dict]) -> None:
         self.clauses = [dict(c) for c in clauses]
 
     def __call__(self, x: Any) -> Any:
-        return _stack([terms.activity_value(c, x) for c in self.clauses])
+        values = [terms.activity_value(c, x) for c in self.clauses]
+        _record(self, [ops.divide_no_nan(v, ops.cast(ops.shape(x)[0], v.dtype)) for v in values])
+        return _stack(values)
 
     def get_config(self) -> dict:
         return {"clauses": self.clauses}
@@ -70,8 +95,10 @@ class PenaltyTap(_Identity):
     """Identity layer whose `call` adds each clause's term with `add_loss` (strategy add_loss)."""
 
     def call(self, x: Any) -> Any:
-        for clause in self.clauses:
-            self.add_loss(terms.activity_term(clause, x))
+        values = [terms.activity_term(clause, x) for clause in self.clauses]
+        _record(self, values)
+        for value in values:
+            self.add_loss(value)
         return x
 
 
@@ -84,20 +111,6 @@ class OutputTap(_Identity):
 
     def call(self, x: Any) -> Any:
         return x
-
-
-def _own_losses(layer: keras.layers.Layer) -> list[Any]:
-    """The losses a layer added in its last call (activity regularizer, add_loss), not weights."""
-    own = getattr(layer, "_get_own_losses", None)
-    return list(own()) if own is not None else list(layer.losses)
-
-
-def _replicas() -> int:
-    if keras.backend.backend() != "tensorflow":
-        return 1
-    import tensorflow as tf
-
-    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 @_register
@@ -160,14 +173,15 @@ class SpecModel(keras.Model):
     def _term_values(self, taps: list[Any]) -> dict[str, Any]:
         meta = self._specc
         values: dict[str, Any] = {}
-        for layer_name, names in meta.get("activity", ()):
-            own = _own_losses(self.get_layer(layer_name))
-            vector = own[0]
-            for k, name in enumerate(names):
-                values[name] = vector if len(names) == 1 else vector[k]
-        for layer_name, names in meta.get("taps", ()):
-            own = _own_losses(self.get_layer(layer_name))
-            values.update(zip(names, own))
+        # A symbolic pass (Keras builds metrics under tf.distribute by calling compute_loss on
+        # KerasTensors) runs no layer code, so nothing is recorded: use zeros then.
+        for kind, entries in (("activity", meta.get("activity", ())),
+                              ("taps", meta.get("taps", ()))):
+            for layer_name, names in entries:
+                layer = self.get_layer(layer_name)
+                owner = layer.activity_regularizer if kind == "activity" else layer
+                recorded = _recorded(owner) or [ops.zeros(())] * len(names)
+                values.update(zip(names, recorded))
         for index, clause in meta.get("outputs", ()):
             values[clause["name"]] = terms.activity_term(clause, taps[index])
         weight_names = meta.get("weights", ())
@@ -185,6 +199,12 @@ class SpecModel(keras.Model):
                 values[name] = sums.get(name, ops.zeros(()))
         return values
 
+    def call(self, inputs: Any, training: Any = None, mask: Any = None, **kwargs: Any) -> Any:
+        store = getattr(_records, "terms", None)
+        if store:
+            store.clear()
+        return super().call(inputs, training=training, mask=mask, **kwargs)
+
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
                      sample_weight: Any = None, training: bool = True) -> Any:
         declared, taps = self._split(y_pred)
@@ -192,11 +212,14 @@ class SpecModel(keras.Model):
         if self._compile_loss is not None:
             task = self._compile_loss(self._align(y), declared, self._align(sample_weight))
         values = self._term_values(taps)
-        replicas = _replicas()
-        total = task if task is not None else ops.zeros(())
+        replicas = terms.replica_count()
+        parts = [task if task is not None else ops.zeros(())]
         for name in self._specc.get("order", ()):
-            value = ops.cast(values[name], total.dtype)
-            total = total + (value / replicas if replicas > 1 else value)
+            value = ops.cast(values[name], parts[0].dtype)
+            parts.append(value / replicas if replicas > 1 else value)
+        # One reduction over a vector: graph rewrites cannot reorder it per strategy, so the
+        # total is bit-identical whichever strategy carries each (bit-identical) term.
+        total = ops.sum(ops.stack(parts)) if len(parts) > 1 else parts[0]
         first = next(t for t in keras.tree.flatten(x) if t is not None)
         batch = ops.shape(first)[0]
         tracked = [task * replicas if task is not None and replicas > 1 else task,

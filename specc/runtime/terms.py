@@ -25,16 +25,41 @@ def batch_size(a: Any) -> Any:
     return ops.cast(ops.shape(a)[0], a.dtype)
 
 
-def global_batch(a: Any) -> Any:
-    """Under tf.distribute, the activation of the whole global batch (for batch statistics)."""
+def global_sum(x: Any) -> Any:
+    """Σ over the replicas of a tf.distribute strategy (x itself on one device).
+
+    Batch statistics are built from such sums so that under MirroredStrategy they are taken
+    over the global batch. The value is the all-reduced sum; the gradient flows only through
+    this replica's own part, scaled by the replica count: Keras divides each replica's loss by
+    that count and sums the replicas' weight gradients, so the step equals the one-device step
+    on the same global batch (and no collective runs in the backward pass).
+    """
     if keras.backend.backend() != "tensorflow":
-        return a
+        return x
     import tensorflow as tf
 
     ctx = tf.distribute.get_replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
-        return a
-    return ctx.all_gather(a, axis=0)
+        return x
+    local = tf.stop_gradient(x)
+    total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+    return total + ctx.num_replicas_in_sync * (x - local)
+
+
+def replica_count() -> int:
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _summed(v: Any, a: Any) -> Any:
+    """`reduction: sum`: Σ over the *global* batch. Each replica's term is divided by the
+    replica count (Keras) and the replicas' gradients are summed, so the local sum is
+    scaled by that count; on one device this is v · B."""
+    replicas = replica_count()
+    return v * batch_size(a) * replicas if replicas > 1 else v * batch_size(a)
 
 
 def _as_float(a: Any) -> Any:
@@ -48,13 +73,13 @@ def _flat(a: Any) -> Any:
 def _per_sample(f: Callable[[Any], Any]) -> Callable[[Any, dict], Any]:
     def value(a: Any, p: dict) -> Any:
         v = p["rate"] * ops.sum(f(a))
-        return v * batch_size(a) if p.get("reduction") == "sum" else v
+        return _summed(v, a) if p.get("reduction") == "sum" else v
     return value
 
 
 def _l1_l2(a: Any, p: dict) -> Any:
     v = p["l1"] * ops.sum(ops.abs(a)) + p["l2"] * ops.sum(ops.square(a))
-    return v * batch_size(a) if p.get("reduction") == "sum" else v
+    return _summed(v, a) if p.get("reduction") == "sum" else v
 
 
 def _mean_abs(a: Any, p: dict) -> Any:
@@ -63,22 +88,24 @@ def _mean_abs(a: Any, p: dict) -> Any:
 
 def _kl_sparsity(a: Any, p: dict) -> Any:
     local_b = batch_size(a)
-    a = global_batch(a)
+    count = global_sum(local_b)
     rho = p["target"]
-    rho_hat = ops.clip(ops.mean(_flat(a), axis=0), EPS, 1.0 - EPS)
+    rho_hat = ops.clip(global_sum(ops.sum(_flat(a), axis=0)) / count, EPS, 1.0 - EPS)
     kl = rho * ops.log(rho / rho_hat) + (1.0 - rho) * ops.log((1.0 - rho) / (1.0 - rho_hat))
     return p["rate"] * ops.sum(kl) * local_b
 
 
 def _decorrelation(a: Any, p: dict) -> Any:
+    """mean over pairs i != k of u_i·u_k, u_i = a_i / (|a_i| + eps), from two sums:
+    Σ_{i != k} u_i·u_k = |Σ_i u_i|² - Σ_i |u_i|²  (O(B·N), and global under tf.distribute)."""
     local_b = batch_size(a)
-    a = _flat(global_batch(a))
-    b = batch_size(a)
-    norms = ops.sqrt(ops.sum(ops.square(a), axis=1)) + EPS
-    unit = a / ops.expand_dims(norms, 1)
-    cos = ops.matmul(unit, ops.transpose(unit))
-    off_diagonal = ops.sum(cos) - ops.sum(ops.diagonal(cos))
-    mean_cos = ops.divide_no_nan(off_diagonal, b * (b - 1.0))
+    flat = _flat(a)
+    norms = ops.sqrt(ops.sum(ops.square(flat), axis=1)) + EPS
+    unit = flat / ops.expand_dims(norms, 1)
+    total = global_sum(ops.sum(unit, axis=0))
+    squares = global_sum(ops.sum(ops.square(unit)))
+    b = global_sum(local_b)
+    mean_cos = ops.divide_no_nan(ops.sum(ops.square(total)) - squares, b * (b - 1.0))
     return p["rate"] * mean_cos * local_b
 
 
