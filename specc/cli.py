@@ -203,6 +203,26 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    import specc
+    from specc.plot import missing_tools, plot
+
+    problem = missing_tools()
+    if problem:
+        print(f"specc: error: {problem}", file=sys.stderr)
+        return 1
+    _import_plugins(args.plugin)
+    from specc.artifacts import check_output_path
+
+    check_output_path(args.output, [args.spec], suffix=None)
+    graph = specc.lower(specc.load(args.spec), args.via)
+    from specc.runtime import emit
+
+    plot(emit(graph, compile=False), graph, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specc", description=(
         "A declarative model-spec compiler for Keras 3: validate YAML specs, export their "
@@ -251,6 +271,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import this Python module first (it registers penalty kinds)")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("plot", help="draw the layer graph with the penalty taps marked")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", default="model.png", help="image file (.png, .svg, .pdf)")
+    p.add_argument("--via", choices=VIAS, help="force one strategy on every penalty clause")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import this Python module first (it registers penalty kinds)")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("explain", help="the whole objective as a formula (no TensorFlow)")
     p.add_argument("spec", metavar="SPEC")

@@ -63,3 +63,25 @@ def test_explain(capsys) -> None:
     assert "  decay = weight l2(rate=0.0005) on conv1.kernel, conv2.kernel, dense.kernel, " \
            "probs.kernel: r · Σw²" in text
     assert "    dense (Dense): bias" in text
+
+
+def test_plot_names_what_is_missing(monkeypatch, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert main(["plot", str(ROOT / "specs/mnist_cnn.yaml"), "-o", str(tmp_path / "m.png")]) == 1
+    assert "apt-get install graphviz" in capsys.readouterr().err
+    assert not (tmp_path / "m.png").exists()
+
+
+def test_plot_marks_penalties(tmp_path: Path) -> None:
+    from specc.plot import missing_tools
+
+    if missing_tools():
+        pytest.skip(missing_tools())
+    out = tmp_path / "m.svg"
+    assert main(["plot", str(ROOT / "specs/two_outputs.yaml"), "-o", str(out)]) == 0
+    svg = out.read_text()
+    assert "penalty shared_l1: l1 via output" in svg
+    assert "penalty shared_l1l2: l1_l2 via activity_regularizer" in svg
+    assert "#f4a261" in svg.lower()
