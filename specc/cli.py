@@ -223,6 +223,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_plugin(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import this Python module first (it registers penalty kinds)")
+
+
+def _add_spec(p: argparse.ArgumentParser, via_help: str = "force one strategy on every "
+              "penalty clause") -> None:
+    """SPEC, --via and --plugin: what every command that compiles a spec takes."""
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--via", choices=VIAS, help=via_help)
+    _add_plugin(p)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specc", description=(
         "A declarative model-spec compiler for Keras 3: validate YAML specs, export their "
@@ -238,8 +251,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="text: file:line:col: error: message [code]; github: annotations")
     p.add_argument("-j", "--jobs", type=int, default=0,
                    help="worker processes (default: all cores when there are many files)")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import this Python module first (it registers penalty kinds)")
+    _add_plugin(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
@@ -247,15 +259,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("build", help="compile a spec; print the summary and the loss terms")
-    p.add_argument("spec", metavar="SPEC")
+    _add_spec(p)
     p.add_argument("-o", "--output", help="write the model here (.keras), atomically")
-    p.add_argument("--via", choices=VIAS, help="force one strategy on every penalty clause")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import this Python module first (it registers penalty kinds)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("fit", help="train a spec; the loss broken down by term, with plots")
-    p.add_argument("spec", metavar="SPEC")
+    _add_spec(p)
     p.add_argument("--data", metavar="NPZ",
                    help=".npz with arrays named after the inputs and outputs "
                         "(default: seeded synthetic data shaped like the spec)")
@@ -263,28 +272,19 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--samples", type=int, default=2048, help="synthetic set size")
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
-    p.add_argument("--via", choices=VIAS, help="force one strategy on every penalty clause")
     p.add_argument("--drop-penalties", action="store_true",
                    help="set every penalty's rate to 0: the same model trained without them")
     p.add_argument("--strategy", choices=("none", "mirrored", "multi_worker"), default="none",
                    help="tf.distribute strategy to train under")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import this Python module first (it registers penalty kinds)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("plot", help="draw the layer graph with the penalty taps marked")
-    p.add_argument("spec", metavar="SPEC")
+    _add_spec(p)
     p.add_argument("-o", "--output", default="model.png", help="image file (.png, .svg, .pdf)")
-    p.add_argument("--via", choices=VIAS, help="force one strategy on every penalty clause")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import this Python module first (it registers penalty kinds)")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("explain", help="the whole objective as a formula (no TensorFlow)")
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--via", choices=VIAS, help="show the plan for one forced strategy")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import this Python module first (it registers penalty kinds)")
+    _add_spec(p, "show the plan for one forced strategy")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("golden", help="check a spec's model summary and loss values against "
@@ -294,8 +294,7 @@ def make_parser() -> argparse.ArgumentParser:
                    "DIR/<spec>.summary.txt, DIR/<spec>.losses.json (default: next to each spec)")
     p.add_argument("--update", action="store_true",
                    help="write the golden files instead of checking them")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import this Python module first (it registers penalty kinds)")
+    _add_plugin(p)
     p.set_defaults(func=cmd_golden)
     return parser
 
