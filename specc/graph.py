@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from specc import penalties as catalog
-from specc.errors import Diagnostic, SpecError, quote
+from specc.errors import Diagnostic, Span, SpecError, quote
 from specc.penalties import Via
 from specc.spec.model import Spec
 
@@ -148,7 +148,7 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
         name = SUFFIX[key].format(layer=layer)
         if name in taken:
             problems.append(Diagnostic(
-                spec._document.span(("layers", origin, "name")) if spec._document else _nospan(),
+                spec._document.span(("layers", origin, "name")) if spec._document else Span("<spec>"),
                 f"specc needs the name {quote(name)} for a layer it adds after "
                 f"{quote(layer)}; rename that spec layer", "name-collision"))
         taken.add(name)
@@ -223,8 +223,3 @@ def _weight_terms(spec: Spec) -> tuple[WeightTerm, ...]:
         out.append(WeightTerm(clause.name, clause.kind, clause.params,
                               tuple(dict.fromkeys(targets))))
     return tuple(out)
-
-
-def _nospan():
-    from specc.errors import Span
-    return Span("<spec>")

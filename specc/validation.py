@@ -207,13 +207,13 @@ def validate_document(doc: Document) -> Spec:
         raise SpecError(_diagnostics(exc, doc)) from None
     problems = run_checks(spec)
     if problems:
-        raise SpecError(Diagnostic(doc.key_span(path) if _is_key(path, doc) else doc.span(path),
+        raise SpecError(Diagnostic(doc.key_span(path) if _is_key(path) else doc.span(path),
                                    msg, code) for path, msg, code in problems)
     spec._document = doc
     return spec
 
 
-def _is_key(path: tuple, doc: Document) -> bool:
+def _is_key(path: tuple) -> bool:
     """Problems about a mapping key (a loss key, an input name) point at the key."""
     return bool(path) and path[0] in ("loss", "loss_weights", "metrics", "inputs") and len(path) == 2
 
