@@ -266,6 +266,27 @@ def check_weight_globs(ctx: Context) -> Iterator[Problem]:
                                  f"(layers with one: {_names(have) or 'none'})"), "no-match"
 
 
+def check_shapes(ctx: Context) -> Iterator[Problem]:
+    """Shapes Keras would certainly reject, in graph order (specc.shapes has the rules)."""
+    if not ctx.graph_ok:
+        return
+    from specc.graph import topological_order
+    from specc.shapes import ShapeProblem, output_shape
+
+    known: dict[str, tuple | None] = {n: tuple(s.shape) for n, s in ctx.spec.inputs.items()}
+    for i in topological_order(ctx.spec, ctx.reads):
+        layer = ctx.spec.layers[i]
+        shapes = [known.get(r) for r in ctx.reads[layer.name]]
+        known[layer.name] = None
+        if any(s is None for s in shapes):
+            continue
+        try:
+            known[layer.name] = output_shape(layer, shapes)
+        except ShapeProblem as problem:
+            yield (("layers", i), f"layer {quote(layer.name)} ({layer.type}): {problem}",
+                   "shape")
+
+
 CHECKS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_duplicate_names,
     check_references,
@@ -276,6 +297,7 @@ CHECKS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_losses,
     check_clause_names,
     check_weight_globs,
+    check_shapes,
 )
 
 

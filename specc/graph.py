@@ -90,7 +90,7 @@ class Graph:
         return next(n for n in self.nodes if n.name == name)
 
 
-def _topological(spec: Spec, reads: dict[str, list[str]]) -> list[int]:
+def topological_order(spec: Spec, reads: dict[str, list[str]]) -> list[int]:
     """Spec layer indices so that every layer comes after what it reads (stable)."""
     done: set[str] = set(spec.inputs)
     order: list[int] = []
@@ -154,7 +154,7 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
         taken.add(name)
         return name
 
-    for i in _topological(spec, reads):
+    for i in topological_order(spec, reads):
         layer = spec.layers[i]
         mine = [t for t in terms if t.layer == layer.name]
         split = any(t.at == "pre_activation" for t in mine)

@@ -111,15 +111,30 @@ def test_build_refuses_to_overwrite_its_spec(tmp_path: Path, capsys) -> None:
     assert "refusing to overwrite the input spec" in capsys.readouterr().err
 
 
-def test_build_error_in_keras_is_located(tmp_path: Path, capsys) -> None:
+def test_shape_error_is_found_at_validation(tmp_path: Path, capsys) -> None:
     spec = tmp_path / "shape.yaml"
     spec.write_text("specc: 1\nname: m\ninputs:\n  x: {shape: [8]}\nlayers:\n"
                     "  - {name: conv, type: Conv2D, filters: 2, kernel_size: 3}\n"
                     "outputs: [conv]\nloss: mse\n")
+    assert main(["validate", str(spec)]) == 1
+    assert capsys.readouterr().out == (
+        f"{spec}:6:5: error: layer 'conv' (Conv2D): Conv2D needs inputs of shape (batch, rows, "
+        "cols, channels), got (batch, 8)  [shape]\n")
+
+
+def test_build_error_in_keras_is_located(tmp_path: Path, capsys) -> None:
+    # Dot has no static shape rule: only Keras sees that 4 and 5 features cannot be dotted.
+    spec = tmp_path / "dot.yaml"
+    spec.write_text("specc: 1\nname: m\ninputs:\n  a: {shape: [4]}\n  b: {shape: [5]}\n"
+                    "layers:\n  - {name: dot, type: Dot, axes: 1, from: [a, b]}\n"
+                    "outputs: [dot]\nloss: mse\n")
+    assert main(["validate", str(spec)]) == 0
+    capsys.readouterr()
     assert main(["build", str(spec), "-o", str(tmp_path / "m.keras")]) == 1
     out = capsys.readouterr().out
-    assert out.startswith(f"{spec}:6:5: error: layer 'conv' (Conv2D) cannot be built: ")
-    assert "[build]" in out and "Traceback" not in out
+    assert out.startswith(f"{spec}:7:5: error: layer 'dot' (Dot) cannot be built: ")
+    assert out.rstrip().endswith("[build]") and "Traceback" not in out
+    assert len(out.splitlines()) == 1
     assert not (tmp_path / "m.keras").exists()
 
 

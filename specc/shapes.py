@@ -1,0 +1,211 @@
+"""Static shapes: what Keras would reject for its shapes, found at validation, without Keras.
+
+Shapes here leave out the batch axis; None is an unknown size. Each rule computes a layer's
+output shape from its input shapes or returns a problem. Layers without a rule (and any
+channels_first layout) give an unknown shape, and nothing downstream of them is judged: a
+rule only reports what Keras would certainly refuse.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Final, Optional
+
+Shape = tuple[Optional[int], ...]
+
+
+class ShapeProblem(Exception):
+    """A message saying what the layer needs and what it got."""
+
+
+def _fmt(shape: Shape) -> str:
+    return "(" + ", ".join(["batch", *("None" if d is None else str(d) for d in shape)]) + ")"
+
+
+def _axes(value: Any, k: int) -> list[int]:
+    return [value] * k if isinstance(value, int) else list(value)
+
+
+def _rank(layer: Any, shape: Shape, rank: int, what: str) -> None:
+    if len(shape) != rank:
+        raise ShapeProblem(f"{layer.type} needs inputs of shape (batch, {what}), got {_fmt(shape)}")
+
+
+def _window(n: Optional[int], size: int, stride: int, dilation: int, padding: str,
+            what: str) -> Optional[int]:
+    if n is None:
+        return None
+    if padding in ("same", "causal"):
+        return math.ceil(n / stride)
+    span = dilation * (size - 1) + 1
+    if n < span:
+        raise ShapeProblem(f"its {what} spans {span} but the input axis has only {n} "
+                           "(use padding: same, or a smaller window)")
+    return (n - span) // stride + 1
+
+
+def _spatial(layer: Any, shape: Shape, k: int, size: Any, stride: Any, dilation: Any,
+             what: str) -> list[Optional[int]]:
+    names = {1: "steps, channels", 2: "rows, cols, channels", 3: "d1, d2, d3, channels"}[k]
+    _rank(layer, shape, k + 1, names)
+    sizes, strides, dilations = _axes(size, k), _axes(stride, k), _axes(dilation, k)
+    return [_window(n, s, st, d, layer.padding, what)
+            for n, s, st, d in zip(shape[:k], sizes, strides, dilations)]
+
+
+def _conv(layer: Any, shapes: list[Shape]) -> Shape | None:
+    k = int(layer.type[-2])
+    shape = shapes[0]
+    out = _spatial(layer, shape, k, layer.kernel_size, layer.strides,
+                   getattr(layer, "dilation_rate", 1), "kernel")
+    channels = shape[-1]
+    if layer.type.startswith("DepthwiseConv"):
+        return (*out, None if channels is None else channels * layer.depth_multiplier)
+    return (*out, layer.filters)
+
+
+def _pool(layer: Any, shapes: list[Shape]) -> Shape | None:
+    k = int(layer.type[-2])
+    strides = layer.strides if layer.strides is not None else layer.pool_size
+    out = _spatial(layer, shapes[0], k, layer.pool_size, strides, 1, "pool window")
+    return (*out, shapes[0][-1])
+
+
+def _global_pool(layer: Any, shapes: list[Shape]) -> Shape | None:
+    k = int(layer.type[-2])
+    _rank(layer, shapes[0], k + 1, "spatial axes..., channels")
+    if getattr(layer, "keepdims", False):
+        return (*([1] * k), shapes[0][-1])
+    return (shapes[0][-1],)
+
+
+def _dense(layer: Any, shapes: list[Shape]) -> Shape | None:
+    shape = shapes[0]
+    if not shape:
+        raise ShapeProblem("Dense needs inputs with a feature axis, got (batch,)")
+    if shape[-1] is None:
+        raise ShapeProblem(f"Dense needs a known last axis, got {_fmt(shape)}")
+    return (*shape[:-1], layer.units)
+
+
+def _flatten(layer: Any, shapes: list[Shape]) -> Shape | None:
+    shape = shapes[0]
+    return (None,) if any(d is None for d in shape) else (math.prod(shape),)
+
+
+def _reshape(layer: Any, shapes: list[Shape]) -> Shape | None:
+    target = list(layer.target_shape)
+    shape = shapes[0]
+    if any(d is None for d in shape):
+        return tuple(None if d == -1 else d for d in target)
+    total, known = math.prod(shape), math.prod(d for d in target if d != -1)
+    if -1 in target:
+        if known == 0 or total % known:
+            raise ShapeProblem(f"cannot reshape {_fmt(shape)} ({total} values) to {target}")
+        return tuple(total // known if d == -1 else d for d in target)
+    if known != total:
+        raise ShapeProblem(f"cannot reshape {_fmt(shape)} ({total} values) to "
+                           f"{_fmt(tuple(target))} ({known} values)")
+    return tuple(target)
+
+
+def _permute(layer: Any, shapes: list[Shape]) -> Shape | None:
+    shape = shapes[0]
+    if len(layer.dims) != len(shape):
+        raise ShapeProblem(f"dims {list(layer.dims)} permute {len(layer.dims)} axes but the "
+                           f"input {_fmt(shape)} has {len(shape)}")
+    return tuple(shape[d - 1] for d in layer.dims)
+
+
+def _repeat(layer: Any, shapes: list[Shape]) -> Shape | None:
+    _rank(layer, shapes[0], 1, "features")
+    return (layer.n, shapes[0][0])
+
+
+def _embedding(layer: Any, shapes: list[Shape]) -> Shape | None:
+    return (*shapes[0], layer.output_dim)
+
+
+def _recurrent(layer: Any, shapes: list[Shape]) -> Shape | None:
+    _rank(layer, shapes[0], 2, "timesteps, features")
+    steps = shapes[0][0]
+    return (steps, layer.units) if layer.return_sequences else (layer.units,)
+
+
+def _bidirectional(layer: Any, shapes: list[Shape]) -> Shape | None:
+    inner = _recurrent(layer.layer, shapes)
+    if layer.merge_mode is None:
+        return None
+    return (*inner[:-1], inner[-1] * 2) if layer.merge_mode == "concat" else inner
+
+
+def _same(layer: Any, shapes: list[Shape]) -> Shape | None:
+    return shapes[0]
+
+
+def _spatial_dropout(layer: Any, shapes: list[Shape]) -> Shape | None:
+    k = int(layer.type[-2])
+    _rank(layer, shapes[0], k + 1, "spatial axes..., channels")
+    return shapes[0]
+
+
+def _elementwise(layer: Any, shapes: list[Shape]) -> Shape | None:
+    first = shapes[0]
+    if any(len(s) != len(first) for s in shapes):
+        return None            # Keras broadcasts ranks in its own way: leave it to Keras
+    out = []
+    for dims in zip(*shapes):
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            raise ShapeProblem(f"{layer.type} needs inputs of one shape, got "
+                               + ", ".join(_fmt(s) for s in shapes))
+        out.append(known.pop() if known else (1 if all(d == 1 for d in dims) else None))
+    return tuple(out)
+
+
+def _concatenate(layer: Any, shapes: list[Shape]) -> Shape | None:
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes):
+        raise ShapeProblem("Concatenate needs inputs of one rank, got "
+                           + ", ".join(_fmt(s) for s in shapes))
+    axis = layer.axis if layer.axis >= 0 else rank + 1 + layer.axis   # counting the batch
+    if not 1 <= axis <= rank:
+        raise ShapeProblem(f"axis {layer.axis} is out of range for inputs of rank {rank + 1}")
+    out = []
+    for i, dims in enumerate(zip(*shapes), start=1):
+        if i == axis:
+            out.append(None if None in dims else sum(dims))
+            continue
+        known = {d for d in dims if d is not None}
+        if len(known) > 1:
+            raise ShapeProblem("Concatenate needs inputs that match except on the axis "
+                               f"{layer.axis}, got " + ", ".join(_fmt(s) for s in shapes))
+        out.append(known.pop() if known else None)
+    return tuple(out)
+
+
+_IDENTITY: Final = ("Dropout", "Activation", "BatchNormalization", "LayerNormalization",
+                    "GroupNormalization", "UnitNormalization", "Rescaling", "GaussianNoise",
+                    "GaussianDropout", "ReLU", "LeakyReLU", "Softmax", "Identity")
+
+RULES: Final[dict[str, Callable[[Any, list[Shape]], Shape | None]]] = {
+    "Dense": _dense, "Flatten": _flatten, "Reshape": _reshape, "Permute": _permute,
+    "RepeatVector": _repeat, "Embedding": _embedding, "Concatenate": _concatenate,
+    "SimpleRNN": _recurrent, "LSTM": _recurrent, "GRU": _recurrent,
+    "Bidirectional": _bidirectional,
+    **{t: _conv for t in ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D",
+                          "DepthwiseConv1D", "DepthwiseConv2D")},
+    **{f"{p}Pooling{k}D": _pool for p in ("Max", "Average") for k in (1, 2, 3)},
+    **{f"Global{p}Pooling{k}D": _global_pool for p in ("Max", "Average") for k in (1, 2, 3)},
+    **{f"SpatialDropout{k}D": _spatial_dropout for k in (1, 2, 3)},
+    **{t: _elementwise for t in ("Add", "Subtract", "Multiply", "Average", "Maximum",
+                                 "Minimum")},
+    **{t: _same for t in _IDENTITY},
+}
+
+
+def output_shape(layer: Any, shapes: list[Shape]) -> Shape | None:
+    """The layer's output shape, None when unknown; raises ShapeProblem."""
+    rule = RULES.get(layer.type)
+    if rule is None or getattr(layer, "data_format", None) == "channels_first":
+        return None
+    return rule(layer, shapes)
