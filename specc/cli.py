@@ -74,7 +74,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _schema_text() -> str:
     from specc.spec.model import json_schema
 
-    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(json_schema(), indent=1, ensure_ascii=False) + "\n"
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

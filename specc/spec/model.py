@@ -2,6 +2,7 @@
 # No `from __future__ import annotations`: Pydantic would eval every annotation string
 # at import, which `specc validate` pays on each run.
 
+import json
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Field, PlainValidator, PrivateAttr
@@ -127,6 +128,67 @@ class Spec(Strict):
         return self.loss.get(output) if isinstance(self.loss, dict) else self.loss
 
 
+def _compact(schema: dict[str, Any]) -> dict[str, Any]:
+    """Hoist the closed word lists that many fields share (activations, initializers, ...)
+    into named $defs, and drop Pydantic's per-property titles: the same schema, much smaller,
+    easier for editors to load."""
+    hoisted: dict[tuple, tuple[str, dict]] = {}
+    taken = set(schema.get("$defs", {}))
+
+    def hoist(node: Any, key: str | None = None) -> Any:
+        if isinstance(node, list):
+            return [hoist(item, key) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if isinstance(node.get("enum"), list) and len(node["enum"]) >= 4:
+            words = tuple(node["enum"])
+            if words not in hoisted:
+                name = "".join(part.title() for part in (key or "choice").split("_")) + "Choice"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                hoisted[words] = (name, {k: node[k] for k in ("type", "enum") if k in node})
+            rest = {k: v for k, v in node.items() if k not in ("type", "enum")}
+            return {"$ref": f"#/$defs/{hoisted[words][0]}", **rest}
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            if k == "properties":
+                out[k] = {name: hoist({kk: vv for kk, vv in sub.items() if kk != "title"}, name)
+                          for name, sub in v.items()}
+            elif k == "$defs":
+                out[k] = {name: hoist(sub) for name, sub in v.items()}
+            else:
+                out[k] = hoist(v, key)
+        return out
+
+    compact = hoist(schema)
+    defs = compact.setdefault("$defs", {})
+    defs.update(dict(hoisted.values()))
+    # Property schemas that many layers repeat word for word (name, from, kernel_initializer,
+    # ...) become one $def each.
+    seen: dict[str, int] = {}
+    for model in defs.values():
+        for sub in model.get("properties", {}).values():
+            text = json.dumps(sub, sort_keys=True)
+            seen[text] = seen.get(text, 0) + 1
+    shared: dict[str, str] = {}
+    for model in list(defs.values()):
+        props = model.get("properties", {})
+        for prop, sub in props.items():
+            text = json.dumps(sub, sort_keys=True)
+            if seen[text] < 3 or len(text) < 80:
+                continue
+            if text not in shared:
+                name = "".join(part.title() for part in prop.split("_")) + "Arg"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                shared[text] = name
+                defs[name] = sub
+            props[prop] = {"$ref": f"#/$defs/{shared[text]}"}
+    return compact
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the format, generated from these models (`specc schema`)."""
 
@@ -134,7 +196,7 @@ def json_schema() -> dict[str, Any]:
         __doc__ = Spec.__doc__
         layers: Annotated[list[AnyLayer], Field(min_length=1)]
 
-    schema = SchemaSpec.model_json_schema(by_alias=True)
+    schema = _compact(SchemaSpec.model_json_schema(by_alias=True))
     schema["title"] = "specc spec, format version 1"
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "https://specc.dev/schemas/specc.schema.json", **schema}
