@@ -376,3 +376,22 @@ def test_seed_reproduces_weights_and_loss_in_fresh_processes(probes):
     assert results[0] == results[1]
     assert set(results[0]) == set(probes.paths)
     assert results[0][probes.reseeded][0] != results[0][probes.mnist][0]   # the seed matters
+
+
+def test_sample_weight_dict_keyed_by_output_name() -> None:
+    """Per-output sample weights given as a dict keyed by the spec's output names."""
+    model = specc.build(TWO, via="output")
+    rng = np.random.RandomState(0)
+    x = {"numeric": rng.rand(8, 10).astype("float32"), "extra": rng.rand(8, 4).astype("float32")}
+    y = {"kind": np.eye(3, dtype="float32")[rng.randint(0, 3, 8)],
+         "value": rng.rand(8, 1).astype("float32")}
+    sw = {"kind": rng.rand(8).astype("float32"), "value": rng.rand(8).astype("float32")}
+    logs = model.evaluate(x, y, sample_weight=sw, batch_size=8, verbose=0, return_dict=True)
+    plain = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    kind, value = (p.astype("float64") for p in model.predict(x, verbose=0))
+    ce = -np.sum(y["kind"] * np.log(np.clip(kind, 1e-7, 1.0)), axis=1)
+    se = np.mean((y["value"] - value) ** 2, axis=1)
+    expected = np.mean(sw["kind"] * ce) + 0.5 * np.mean(sw["value"] * se)
+    assert logs["task_loss"] == pytest.approx(expected, rel=1e-5)
+    for clause in ("shared_l1", "shared_l1l2"):
+        assert logs[clause] == plain[clause]
