@@ -239,23 +239,54 @@ def _check_one(path: str) -> list[Diagnostic]:
 PARALLEL_FROM: Final = 200
 
 
+def _forked(paths: list[str]) -> tuple[int, int]:
+    """Check `paths` in a forked child that pickles its diagnostics into a pipe."""
+    import pickle
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: check, send, leave at once
+        code = 1
+        try:
+            os.close(read)
+            with os.fdopen(write, "wb") as pipe:
+                pickle.dump([d for p in paths for d in _check_one(p)], pipe)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def _collect(pid: int, read: int, paths: list[str]) -> list[Diagnostic]:
+    import pickle
+
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status == 0:
+        return pickle.loads(data)
+    return [d for p in paths for d in _check_one(p)]   # a worker died: check here instead
+
+
 def validate_paths(paths: Iterable[str], jobs: int = 0) -> list[Diagnostic]:
     """Every diagnostic of every file, in file order; the CLI's `validate`.
 
-    Many files are shared between this process and `jobs - 1` forked workers (0: one job per
-    core). The first file is checked before forking, so the workers inherit the validators
-    Pydantic builds on first use instead of each building them again.
+    Many files are shared between this process and `jobs - 1` forked children (0: one job
+    per core). The first file is checked before forking, so the children inherit the
+    validators Pydantic builds on first use instead of each building them again; a plain
+    fork and a pipe cost less than a multiprocessing pool, which matters at ~0.3 ms a file.
     """
     paths = list(paths)
     jobs = jobs or (os.cpu_count() or 1)
     if jobs < 2 or len(paths) < PARALLEL_FROM or not hasattr(os, "fork"):
         return [d for p in paths for d in _check_one(p)]
-    import multiprocessing
-
-    first, rest = _check_one(paths[0]), paths[1:]
-    mine = len(rest) // jobs
-    with multiprocessing.get_context("fork").Pool(jobs - 1) as pool:
-        pending = pool.map_async(_check_one, rest[mine:],
-                                 chunksize=max(1, len(rest) // (jobs * 8)))
-        chunks = [first, *(_check_one(p) for p in rest[:mine]), *pending.get()]
-    return [d for chunk in chunks for d in chunk]
+    out = _check_one(paths[0])
+    rest = paths[1:]
+    size = -(-len(rest) // jobs)
+    chunks = [rest[i:i + size] for i in range(0, len(rest), size)]
+    children = [(_forked(chunk), chunk) for chunk in chunks[1:]]
+    out += [d for p in chunks[0] for d in _check_one(p)]
+    for (pid, read), chunk in children:
+        out += _collect(pid, read, chunk)
+    return out

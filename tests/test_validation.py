@@ -148,3 +148,28 @@ def test_import_specc_is_light_and_registers_later() -> None:
                          text=True, check=True, env={"TF_CPP_MIN_LOG_LEVEL": "3",
                                                      "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "True"
+
+
+def test_parallel_validation_survives_a_dying_worker(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    from specc import validation
+
+    text = (ROOT / "specs" / "question_mlp.yaml").read_text()
+    files = []
+    for i in range(validation.PARALLEL_FROM + 10):
+        path = tmp_path / f"s{i:03d}.yaml"
+        path.write_text(text + ("bogus: 1\n" if i % 50 == 7 else ""))
+        files.append(str(path))
+    serial = validation.validate_paths(files, jobs=1)
+    parent = os.getpid()
+    real = validation._check_one
+
+    def dies_in_children(path: str):
+        if os.getpid() != parent:
+            raise RuntimeError("worker crash")
+        return real(path)
+
+    monkeypatch.setattr(validation, "_check_one", dies_in_children)
+    assert validation.validate_paths(files, jobs=2) == serial
+    assert [d.file.rsplit("/", 1)[1] for d in serial] == [f"s{i:03d}.yaml" for i in (7, 57, 107, 157, 207)]
