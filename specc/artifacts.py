@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 def check_output_path(output: str | os.PathLike, inputs: Iterable[str | os.PathLike],
                       suffix: str | None = ".keras") -> None:
     """Refuse outputs that would overwrite an input, or that Keras cannot write."""
-    from specc.cli import UsageError
+    from specc.errors import UsageError
 
     out = Path(output)
     if suffix and out.suffix != suffix:

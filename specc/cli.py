@@ -12,14 +12,10 @@ import sys
 from pathlib import Path
 from typing import Final, Sequence
 
-from specc.errors import Diagnostic, SpecError
+from specc.errors import Diagnostic, SpecError, UsageError
 from specc.penalties import VIAS
 
 SPEC_SUFFIXES: Final = (".yaml", ".yml")
-
-
-class UsageError(Exception):
-    """Bad command-line use: exit 2."""
 
 
 def spec_files(paths: Sequence[str]) -> list[str]:
@@ -311,6 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"specc: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:          # a file specc had to read or write: no traceback
+        print(f"specc: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("specc: interrupted", file=sys.stderr)
         return 130

@@ -78,7 +78,7 @@ def synthetic(graph: Graph, output_shapes: dict[str, tuple[int, ...]], n: int = 
 
 def load_npz(path: str | Path, graph: Graph) -> tuple[Arrays, Arrays]:
     """Arrays named after the spec's inputs and outputs; a clear error names what is missing."""
-    from specc.cli import UsageError
+    from specc.errors import UsageError
 
     try:
         with np.load(path, allow_pickle=False) as archive:

@@ -95,6 +95,11 @@ class SpecError(Exception):
         return (type(self), (self.diagnostics,))
 
 
+class UsageError(Exception):
+    """Bad command-line use or unusable inputs other than a spec (a missing file, an .npz
+    without the arrays the spec names): the CLI prints it and exits 2."""
+
+
 def quote(value: object) -> str:
     """repr() of a user value, cut short so that a message never echoes a huge input."""
     text = repr(value)

@@ -108,9 +108,15 @@ def fit(graph: Graph, out_dir: str | Path, data: str | None = None, epochs: int 
     single_in = len(x) == 1
     fit_x = next(iter(train[0].values())) if single_in else train[0]
     val_x = next(iter(val[0].values())) if single_in else val[0]
-    history = model.fit(fit_x, train[1], validation_data=(val_x, val[1]) if n_val else None,
-                        epochs=epochs, batch_size=batch_size, callbacks=callbacks,
-                        verbose=verbose, shuffle=True)
+    try:
+        history = model.fit(fit_x, train[1], validation_data=(val_x, val[1]) if n_val else None,
+                            epochs=epochs, batch_size=batch_size, callbacks=callbacks,
+                            verbose=verbose, shuffle=True)
+    except (ValueError, TypeError) as exc:   # arrays that do not fit the model's shapes
+        from specc.errors import UsageError
+        from specc.runtime.emit import _reason
+
+        raise UsageError(f"{data or 'the data'} does not fit the model: {_reason(exc)}") from None
     record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     write_atomic(out / "history.json", (json.dumps(record, indent=2) + "\n").encode())
     save_model(model, out / "model.keras")
