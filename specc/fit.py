@@ -7,6 +7,9 @@ activation clause the energy mean_i Σ_j a_ij² of the tensor it penalizes.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,13 +86,43 @@ def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: s
 def fit(graph: Graph, out_dir: str | Path, data: str | None = None, epochs: int = 5,
         batch_size: int = 64, samples: int = 2048, validation_split: float = 0.2,
         strategy: Any = None, verbose: int | str = "auto") -> FitResult:
+    """Train `graph` and write its records to `out_dir`: all of them, or none if it fails."""
+    out = Path(out_dir)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".specc-fit-", dir=out))
+    try:
+        result = _fit(graph, work, data, epochs, batch_size, samples, validation_split,
+                      strategy, verbose)
+        _publish(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    result.out_dir = out
+    return result
+
+
+def _publish(work: Path, out: Path) -> None:
+    """Move a finished run's records into `out`, each replacing the previous one."""
+    for item in work.iterdir():
+        target = out / item.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(item, target)
+
+
+def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int,
+         samples: int, validation_split: float, strategy: Any,
+         verbose: int | str) -> FitResult:
+    """Train, writing every record into `out` (a temporary folder until the run succeeds)."""
     import keras
 
     from specc.data import load_npz, synthetic
     from specc.runtime import emit
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if strategy is not None:
         with strategy.scope():
             model = emit(graph)
