@@ -10,6 +10,12 @@ from specc import penalties as catalog
 from specc.graph import Graph
 
 
+def _weight_label(arg: str) -> str:
+    """The weight a regularizer argument hits: kernel_regularizer -> kernel, ..."""
+    name = arg.removesuffix("_regularizer")
+    return f"{name}_kernel" if name in ("recurrent", "depthwise", "pointwise") else name
+
+
 def _num(x: Any) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
@@ -55,7 +61,7 @@ def composition(graph: Graph) -> list[str]:
         lines.append(f"  {t.name} = {t.kind}({_params(t.params)}) on {t.layer} [{where}], "
                      f"via {t.via}: {formula}")
     for w in graph.weight_terms:
-        targets = ", ".join(f"{node}.{arg.removesuffix('_regularizer')}" for node, arg in w.targets)
+        targets = ", ".join(f"{node}.{_weight_label(arg)}" for node, arg in w.targets)
         lines.append(f"  {w.name} = weight {w.kind}({_params(w.params)}) on {targets}: "
                      f"{catalog.WEIGHT_FORMULAS[w.kind]}")
     return lines
@@ -70,7 +76,7 @@ def weight_targets(graph: Graph) -> list[str]:
                      f"weights {', '.join(clause.weight_kinds)}")
         for node, arg in wt.targets:
             kind = spec_layers[node].type
-            lines.append(f"  {node} ({kind}): {arg.removesuffix('_regularizer')}")
+            lines.append(f"  {node} ({kind}): {_weight_label(arg)}")
     return lines
 
 
@@ -84,6 +90,8 @@ def explain(graph: Graph) -> str:
         out += ["", "layers specc adds:"]
         for n in added:
             what = {"activation": "the activation split off for pre_activation",
+                    "activity": "identity carrying the activity_regularizer of "
+                                + ", ".join(t.name for t in n.activity),
                     "tap": "add_loss of " + ", ".join(t.name for t in n.taps),
                     "output_tap": "extra output for " + ", ".join(t.name for t in n.taps)}
             out.append(f"  {n.name} ({n.op}) after {n.reads[0]}: {what[n.role]}")

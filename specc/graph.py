@@ -24,6 +24,7 @@ Position = Literal["pre_activation", "output"]
 #: Names of the layers the compiler adds, derived from the spec layer's name.
 SUFFIX: Final = {
     "activation": "{layer}_activation",
+    "activity": "{layer}_activity",
     ("add_loss", "output"): "{layer}_penalty",
     ("add_loss", "pre_activation"): "{layer}_preact_penalty",
     ("output", "output"): "{layer}_penalty_out",
@@ -67,7 +68,7 @@ class Node:
     kwargs: dict[str, Any]
     reads: tuple[str, ...]
     origin: int                               # index of the spec layer it comes from
-    role: Literal["layer", "activation", "tap", "output_tap"] = "layer"
+    role: Literal["layer", "activation", "activity", "tap", "output_tap"] = "layer"
     activity: tuple[Term, ...] = ()           # clauses on this node's activity_regularizer
     taps: tuple[Term, ...] = ()               # clauses of a PenaltyTap / OutputTap
     weight_regs: dict[str, tuple[WeightTerm, ...]] = field(default_factory=dict)
@@ -168,14 +169,17 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
             act = kwargs.pop("activation")
             nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs))
             chain.append(("pre_activation", layer.name))
-            last = _attach(nodes, terms, layer.name, "pre_activation", i, derived, tap_outputs)
+            last = _attach(nodes, terms, layer.name, "pre_activation", i, derived, tap_outputs,
+                           own_output=True)
             act_name = derived("activation", layer.name, i)
             nodes.append(Node(act_name, "Activation", {"activation": act}, (last,), i,
                               role="activation"))
-            last = _attach(nodes, terms, layer.name, "output", i, derived, tap_outputs)
+            last = _attach(nodes, terms, layer.name, "output", i, derived, tap_outputs,
+                           own_output=True)
         else:
             nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs))
-            last = _attach(nodes, terms, layer.name, "output", i, derived, tap_outputs)
+            last = _attach(nodes, terms, layer.name, "output", i, derived, tap_outputs,
+                           own_output=layer.regularizes_own_output)
         current[layer.name] = last
 
     if problems:
@@ -187,14 +191,23 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
 
 
 def _attach(nodes: list[Node], terms: tuple[Term, ...], layer: str, at: Position, origin: int,
-            derived, tap_outputs: list[str]) -> str:
-    """Attach the clauses at (layer, at) to the node just emitted; return the node to read next."""
+            derived, tap_outputs: list[str], own_output: bool) -> str:
+    """Attach the clauses at (layer, at) to the node just emitted; return the node to read next.
+
+    `own_output` False: Keras would hand the layer's activity_regularizer to its sublayers, so
+    the clauses go on an identity Activation('linear') right after it, named from the layer.
+    """
     here = [t for t in terms if t.layer == layer and t.at == at]
     producer = nodes[-1]
-    activity = tuple(t for t in here if t.via == "activity_regularizer")
-    if activity:
-        nodes[-1] = Node(**{**producer.__dict__, "activity": activity})
     last = producer.name
+    activity = tuple(t for t in here if t.via == "activity_regularizer")
+    if activity and own_output:
+        nodes[-1] = Node(**{**producer.__dict__, "activity": activity})
+    elif activity:
+        name = derived("activity", layer, origin)
+        nodes.append(Node(name, "Activation", {"activation": "linear"}, (last,), origin,
+                          role="activity", activity=activity))
+        last = name
     added = tuple(t for t in here if t.via == "add_loss")
     if added:
         name = derived(("add_loss", at), layer, origin)

@@ -56,6 +56,9 @@ class LayerSpec(Strict):
     splittable_activation: ClassVar[bool] = False
     #: Weight kinds of a weight penalty -> the constructor arguments that take the regularizer.
     weight_args: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: Keras applies the layer's `activity_regularizer` to its output. False where Keras
+    #: hands it down to internal sublayers instead (MultiHeadAttention's projections).
+    regularizes_own_output: ClassVar[bool] = True
     #: How many tensors the layer reads.
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1

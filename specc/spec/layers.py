@@ -679,6 +679,7 @@ class MultiHeadAttention(WeightedLayer):
 
     weight_args: ClassVar[Mapping[str, tuple[str, ...]]] = KERNEL_BIAS
     max_inputs: ClassVar[int] = 3
+    regularizes_own_output: ClassVar[bool] = False   # Keras passes it to the projections
 
 
 # --- merging -------------------------------------------------------------------------------
