@@ -29,13 +29,6 @@ SCHEMA_CAN_SEE = {
 }
 
 
-def _update(request) -> bool:
-    try:
-        return bool(request.config.getoption("--update-golden"))
-    except ValueError:
-        return False
-
-
 def diagnostics_of(path: Path) -> str:
     try:
         specc.loads(path.read_bytes(), file=path.name)
@@ -45,12 +38,13 @@ def diagnostics_of(path: Path) -> str:
 
 
 @pytest.mark.parametrize("case", INVALID, ids=lambda p: p.stem)
-def test_invalid_spec_diagnostics(case: Path, request) -> None:
+def test_invalid_spec_diagnostics(case: Path, update_golden: bool) -> None:
     got = diagnostics_of(case)
     expected_file = case.with_suffix(".errors.txt")
-    if _update(request) or not expected_file.exists():
+    if update_golden:
         expected_file.write_text(got, encoding="utf-8")
     assert got != "(valid)\n", f"{case.name} should be invalid"
+    assert expected_file.exists(), f"no {expected_file.name}: run pytest --update-golden"
     assert got == expected_file.read_text(encoding="utf-8")
 
 
