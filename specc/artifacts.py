@@ -28,7 +28,8 @@ def check_output_path(output: str | os.PathLike, inputs: Iterable[str | os.PathL
             raise UsageError(f"{output}: refusing to overwrite the input spec")
 
 
-def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+def write_with(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place."""
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
                                dir=target.resolve().parent)
@@ -53,7 +54,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-    _atomic(path, write)
+    write_with(path, write)
 
 
 def save_model(model: Any, path: str | os.PathLike) -> None:
@@ -61,4 +62,4 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and not optimizer.built:
         optimizer.build(model.trainable_variables)   # so that loading restores its slots
-    _atomic(path, lambda tmp: model.save(tmp))
+    write_with(path, lambda tmp: model.save(tmp))

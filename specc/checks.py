@@ -11,13 +11,13 @@ from functools import cached_property
 from typing import Callable, Final, Iterator
 
 from specc.errors import did_you_mean, quote
+from specc.graph import layer_reads, topological_order
 from specc.spec.model import Spec
 
 Path = tuple
 # (path in the document, message, code)
 Problem = tuple[Path, str, str]
 
-RESERVED_LOG_KEYS: Final = frozenset({"loss", "task_loss"})
 
 
 @dataclass
@@ -78,21 +78,16 @@ def check_references(ctx: Context) -> Iterator[Problem]:
     """Resolve every layer's inputs; unknown names, self-reads and arity."""
     spec = ctx.spec
     known = ctx.known
-    previous: str | None = ctx.input_names[0] if len(ctx.input_names) == 1 else None
     for i, layer in enumerate(spec.layers):
         src = layer.from_
-        if src is None:
-            if previous is None:
-                ctx.graph_ok = False
-                yield (("layers", i),
-                       f"layer {quote(layer.name)} has no `from:` and the spec has several "
-                       f"inputs ({_names(ctx.input_names)}): say which one it reads",
-                       "missing-from")
-                reads: list[str] = []
-            else:
-                reads = [previous]
-        else:
-            reads = [src] if isinstance(src, str) else list(src)
+        reads = layer_reads(spec, i)
+        if src is None and not reads:
+            ctx.graph_ok = False
+            yield (("layers", i),
+                   f"layer {quote(layer.name)} has no `from:` and the spec has several "
+                   f"inputs ({_names(ctx.input_names)}): say which one it reads",
+                   "missing-from")
+        elif src is not None:
             path = ("layers", i, "from")
             for k, ref in enumerate(reads):
                 where = path if isinstance(src, str) else (*path, k)
@@ -112,7 +107,6 @@ def check_references(ctx: Context) -> Iterator[Problem]:
                    f"{layer.type} layer {quote(layer.name)} reads {want} "
                    f"input{'s' if layer.max_inputs > 1 else ''}, got {n}", "arity")
         ctx.reads[layer.name] = reads
-        previous = layer.name
 
 
 def check_outputs(ctx: Context) -> Iterator[Problem]:
@@ -270,7 +264,6 @@ def check_shapes(ctx: Context) -> Iterator[Problem]:
     """Shapes Keras would certainly reject, in graph order (specc.shapes has the rules)."""
     if not ctx.graph_ok:
         return
-    from specc.graph import topological_order
     from specc.shapes import ShapeProblem, output_shape
 
     known: dict[str, tuple | None] = {n: tuple(s.shape) for n, s in ctx.spec.inputs.items()}

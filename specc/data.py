@@ -8,42 +8,59 @@ regression output, from a fixed random teacher of the first input.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
-
-import numpy as np
+from typing import Any, Final, Literal
 
 from specc.graph import Graph
 
-CLASSIFICATION: Final = ("categorical_crossentropy", "categorical_focal_crossentropy",
-                         "categorical_hinge", "kl_divergence")
-SPARSE: Final = ("sparse_categorical_crossentropy",)
-BINARY: Final = ("binary_crossentropy", "binary_focal_crossentropy", "hinge", "squared_hinge")
+# NumPy is imported inside the functions: specc.golden uses the helpers below and stays light.
 
-Arrays = dict[str, np.ndarray]
+#: What a target looks like for each loss: one-hot rows, class ids, 0/1, positive values;
+#: any other loss is a regression ("real").
+TargetKind = Literal["one_hot", "class_ids", "binary", "positive", "real"]
+_TARGET_KINDS: Final[dict[str, TargetKind]] = {
+    **dict.fromkeys(("categorical_crossentropy", "categorical_focal_crossentropy",
+                     "categorical_hinge", "kl_divergence"), "one_hot"),
+    "sparse_categorical_crossentropy": "class_ids",
+    **dict.fromkeys(("binary_crossentropy", "binary_focal_crossentropy", "hinge",
+                     "squared_hinge"), "binary"),
+    **dict.fromkeys(("poisson", "mean_squared_logarithmic_error", "msle",
+                     "mean_absolute_percentage_error", "mape"), "positive"),
+}
+
+Arrays = dict[str, Any]
 
 
-def _loss_name(graph: Graph, output: str) -> str:
-    loss = graph.spec.loss_for(output)
-    return loss if isinstance(loss, str) else loss.type
+def loss_name(loss: Any) -> str:
+    """A spec loss (a name or a LossSpec; None for an output without one) as its name."""
+    if loss is None:
+        return ""
+    return loss if isinstance(loss, str) else str(loss.type)
 
 
-def _vocabulary(graph: Graph, input_name: str) -> int:
-    for layer in graph.spec.layers:
-        src = layer.from_
-        reads = [src] if isinstance(src, str) else (src or [])
-        if layer.type == "Embedding" and (input_name in reads or (
-                src is None and graph.spec.layers[0] is layer)):
-            return int(layer.input_dim)
-    return 10
+def target_kind(graph: Graph, output: str) -> TargetKind:
+    return _TARGET_KINDS.get(loss_name(graph.spec.loss_for(output)), "real")
+
+
+def int_bound(graph: Graph, input_name: str, default: int) -> int:
+    """Exclusive upper bound for an integer input: the smallest Embedding it reaches."""
+    reached, dims = {input_name}, []
+    for node in graph.nodes:                       # nodes are in topological order
+        if reached.intersection(node.reads):
+            reached.add(node.name)
+            if node.op == "Embedding":
+                dims.append(int(node.kwargs["input_dim"]))
+    return min(dims) if dims else default
 
 
 def synthetic(graph: Graph, output_shapes: dict[str, tuple[int, ...]], n: int = 2048,
               seed: int = 0) -> tuple[Arrays, Arrays]:
     """(inputs, targets) keyed by the spec's input and output names."""
+    import numpy as np
+
     rng = np.random.RandomState(seed)
     k = 2
     for out in graph.outputs:
-        if _loss_name(graph, out) in CLASSIFICATION + SPARSE:
+        if target_kind(graph, out) in ("one_hot", "class_ids"):
             k = int(output_shapes[out][-1])
             break
     labels = rng.randint(0, k, n)
@@ -51,7 +68,7 @@ def synthetic(graph: Graph, output_shapes: dict[str, tuple[int, ...]], n: int = 
     for name, shape, dtype in graph.inputs:
         shape = tuple(s or 8 for s in shape)
         if dtype.startswith("int"):
-            vocab = _vocabulary(graph, name)
+            vocab = int_bound(graph, name, default=10)
             offsets = rng.randint(0, max(1, vocab // 4), (n, *shape))
             x[name] = ((labels.reshape((n,) + (1,) * len(shape)) * 7 + offsets) % vocab).astype(dtype)
         else:
@@ -61,13 +78,13 @@ def synthetic(graph: Graph, output_shapes: dict[str, tuple[int, ...]], n: int = 
     y: Arrays = {}
     for out in graph.outputs:
         shape = tuple(output_shapes[out])
-        loss = _loss_name(graph, out)
-        if loss in SPARSE:
+        kind = target_kind(graph, out)
+        if kind == "class_ids":
             y[out] = (labels % shape[-1]).astype("int32")
-        elif loss in CLASSIFICATION:
+        elif kind == "one_hot":
             y[out] = np.eye(shape[-1], dtype="float32")[labels % shape[-1]]
             y[out] = y[out].reshape((n, *shape))
-        elif loss in BINARY:
+        elif kind == "binary":
             y[out] = np.broadcast_to((labels % 2).reshape((n,) + (1,) * len(shape)),
                                      (n, *shape)).astype("float32")
         else:
@@ -78,6 +95,8 @@ def synthetic(graph: Graph, output_shapes: dict[str, tuple[int, ...]], n: int = 
 
 def load_npz(path: str | Path, graph: Graph) -> tuple[Arrays, Arrays]:
     """Arrays named after the spec's inputs and outputs; a clear error names what is missing."""
+    import numpy as np
+
     from specc.errors import UsageError
 
     try:

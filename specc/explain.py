@@ -32,25 +32,13 @@ def _loss_name(loss: Any) -> str:
     return f"{loss.type}({', '.join(f'{k}={_num(v)}' for k, v in args.items())})"
 
 
-def _weights(graph: Graph) -> list[float]:
-    w = graph.spec.loss_weights
-    outs = graph.outputs
-    if w is None:
-        return [1.0] * len(outs)
-    if isinstance(w, (int, float)):
-        return [float(w)] * len(outs)
-    if isinstance(w, dict):
-        return [float(w.get(o, 1.0)) for o in outs]
-    return [float(x) for x in w]
-
-
 def composition(graph: Graph) -> list[str]:
     """One line per term of `loss = task_loss + Σ clauses`, with where and how each attaches."""
     spec = graph.spec
     lines = ["loss = task_loss + " + (" + ".join(
         [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]) or "0")]
     task = " + ".join(f"{_num(w)} · {_loss_name(spec.loss_for(o))}({o})"
-                      for o, w in zip(graph.outputs, _weights(graph)))
+                      for o, w in zip(graph.outputs, spec.output_weights()))
     lines.append(f"  task_loss = {task}")
     for t in graph.terms:
         entry = catalog.lookup(t.kind)

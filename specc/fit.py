@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from specc.artifacts import save_model, write_atomic
+from specc.artifacts import save_model, write_atomic, write_with
 from specc.graph import Graph
 
 
@@ -37,12 +37,7 @@ def energies(model: Any, graph: Graph, x: Any) -> dict[str, float]:
     """mean_i Σ_j a_ij² of the tensor each activation clause looks at (spec layer, at)."""
     import keras
 
-    taps = {}
-    for term in graph.terms:
-        node = term.layer
-        if term.at == "output" and any(n.name == f"{term.layer}_activation" for n in graph.nodes):
-            node = f"{term.layer}_activation"
-        taps[term.name] = model.get_layer(node).output
+    taps = {term.name: model.get_layer(graph.sources[term.name]).output for term in graph.terms}
     if not taps:
         return {}
     probe = keras.Model(model.inputs, list(taps.values()), name=f"{graph.name}_probe")
@@ -77,10 +72,8 @@ def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: s
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def fit(graph: Graph, out_dir: str | Path, data: str | None = None, epochs: int = 5,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final, Iterator, Literal
 
 from specc.artifacts import write_atomic
+from specc.data import int_bound, target_kind
 from specc.penalties import VIAS
 
 #: "default" keeps each clause's own `via` (or its kind's default); the others force one.
@@ -40,16 +41,6 @@ FREE_DIM: Final = 4
 SMALL_INT: Final = 2
 SUMMARY_SUFFIX: Final = ".summary.txt"
 LOSSES_SUFFIX: Final = ".losses.json"
-
-#: Targets by loss name: one-hot rows, class ids, 0/1, positive values; anything else normal.
-_ONE_HOT: Final = frozenset({"categorical_crossentropy", "categorical_focal_crossentropy",
-                             "categorical_hinge", "kl_divergence"})
-_CLASS_IDS: Final = frozenset({"sparse_categorical_crossentropy"})
-_BINARY: Final = frozenset({"binary_crossentropy", "binary_focal_crossentropy", "hinge",
-                            "squared_hinge"})
-_POSITIVE: Final = frozenset({"poisson", "mean_squared_logarithmic_error", "msle",
-                              "mean_absolute_percentage_error", "mape"})
-
 
 # -- the probe ------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -112,7 +103,7 @@ def probe_batch(graph: Any, model: Any, batch_size: int = BATCH_SIZE,
         if dtype == "bool":
             xs.append(rng.randint(0, 2, full).astype(bool))
         elif "int" in dtype:
-            xs.append(rng.randint(0, _int_high(graph, name), full).astype(dtype))
+            xs.append(rng.randint(0, int_bound(graph, name, SMALL_INT), full).astype(dtype))
         else:
             xs.append(rng.standard_normal(full).astype(dtype))
     x = xs[0] if len(xs) == 1 else xs
@@ -122,39 +113,22 @@ def probe_batch(graph: Any, model: Any, batch_size: int = BATCH_SIZE,
         got = model.predict_on_batch(x)
         got = got if isinstance(got, (list, tuple)) else [got]
         shapes = [tuple(a.shape) for a in got[:len(graph.outputs)]]
-    ys = [_target(rng, _loss_name(graph.spec.loss_for(o)), (batch_size, *s[1:]))
+    ys = [_target(rng, target_kind(graph, o), (batch_size, *s[1:]))
           for o, s in zip(graph.outputs, shapes)]
     return x, (ys[0] if len(ys) == 1 else ys)
 
 
-def _int_high(graph: Any, input_name: str) -> int:
-    """Exclusive upper bound for an integer input: the smallest Embedding it reaches."""
-    reached, dims = {input_name}, []
-    for node in graph.nodes:                       # nodes are in topological order
-        if reached.intersection(node.reads):
-            reached.add(node.name)
-            if node.op == "Embedding":
-                dims.append(int(node.kwargs["input_dim"]))
-    return min(dims) if dims else SMALL_INT
-
-
-def _loss_name(loss: Any) -> str:
-    if loss is None:
-        return ""
-    return loss if isinstance(loss, str) else str(loss.type)
-
-
-def _target(rng: Any, loss: str, shape: tuple[int, ...]) -> Any:
+def _target(rng: Any, kind: str, shape: tuple[int, ...]) -> Any:
     import numpy as np
 
-    if loss in _ONE_HOT:
+    if kind == "one_hot":
         ids = rng.randint(0, shape[-1], shape[:-1])
         return np.eye(shape[-1], dtype="float32")[ids]
-    if loss in _CLASS_IDS:
+    if kind == "class_ids":
         return rng.randint(0, shape[-1], shape[:-1]).astype("int32")
-    if loss in _BINARY:
+    if kind == "binary":
         return rng.randint(0, 2, shape).astype("float32")
-    if loss in _POSITIVE:
+    if kind == "positive":
         return rng.uniform(0.5, 1.5, shape).astype("float32")
     return rng.standard_normal(shape).astype("float32")
 

@@ -86,6 +86,7 @@ class Graph:
     terms: tuple[Term, ...]                   # every activation clause, in spec order
     weight_terms: tuple[WeightTerm, ...]
     spec: Spec
+    sources: dict[str, str] = field(default_factory=dict)   # clause -> node whose output it sees
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
@@ -111,14 +112,19 @@ def topological_order(spec: Spec, reads: dict[str, list[str]]) -> list[int]:
     return order
 
 
+def layer_reads(spec: Spec, i: int) -> list[str]:
+    """What spec layer i reads: its `from:`, else the previous layer (for the first layer, the
+    single input; [] when the spec has several inputs and the first layer does not say)."""
+    src = spec.layers[i].from_
+    if src is not None:
+        return [src] if isinstance(src, str) else list(src)
+    if i > 0:
+        return [spec.layers[i - 1].name]
+    return list(spec.inputs) if len(spec.inputs) == 1 else []
+
+
 def resolve_reads(spec: Spec) -> dict[str, list[str]]:
-    previous = next(iter(spec.inputs))
-    reads: dict[str, list[str]] = {}
-    for layer in spec.layers:
-        src = layer.from_
-        reads[layer.name] = [previous] if src is None else ([src] if isinstance(src, str) else list(src))
-        previous = layer.name
-    return reads
+    return {layer.name: layer_reads(spec, i) for i, layer in enumerate(spec.layers)}
 
 
 def lower(spec: Spec, via: Via | None = None) -> Graph:
@@ -143,6 +149,7 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
     nodes: list[Node] = []
     current: dict[str, str] = {name: name for name in spec.inputs}   # spec name -> node name
     tap_outputs: list[str] = []
+    sources: dict[str, str] = {}
     problems: list[Diagnostic] = []
 
     def derived(key: Any, layer: str, origin: int) -> str:
@@ -164,22 +171,20 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
             kwargs["layer"] = {"type": layer.layer.type, **layer.layer.keras_kwargs()}
         regs = {arg: tuple(ts) for arg, ts in regs_by_node.get(layer.name, {}).items()}
         src = tuple(current[r] for r in reads[layer.name])
-        chain: list[tuple[Position, str]] = []       # (position, node computing it)
         if split:
             act = kwargs.pop("activation")
             nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs))
-            chain.append(("pre_activation", layer.name))
             last = _attach(nodes, terms, layer.name, "pre_activation", i, derived, tap_outputs,
-                           own_output=True)
+                           own_output=True, sources=sources)
             act_name = derived("activation", layer.name, i)
             nodes.append(Node(act_name, "Activation", {"activation": act}, (last,), i,
                               role="activation"))
             last = _attach(nodes, terms, layer.name, "output", i, derived, tap_outputs,
-                           own_output=True)
+                           own_output=True, sources=sources)
         else:
             nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs))
             last = _attach(nodes, terms, layer.name, "output", i, derived, tap_outputs,
-                           own_output=layer.regularizes_own_output)
+                           own_output=layer.regularizes_own_output, sources=sources)
         current[layer.name] = last
 
     if problems:
@@ -187,11 +192,12 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
     return Graph(spec.name, spec.seed,
                  tuple((n, tuple(s.shape), s.dtype) for n, s in spec.inputs.items()),
                  tuple(nodes), tuple(spec.outputs), tuple(current[o] for o in spec.outputs),
-                 tuple(tap_outputs), terms, weight_terms, spec)
+                 tuple(tap_outputs), terms, weight_terms, spec, sources)
 
 
 def _attach(nodes: list[Node], terms: tuple[Term, ...], layer: str, at: Position, origin: int,
-            derived, tap_outputs: list[str], own_output: bool) -> str:
+            derived, tap_outputs: list[str], own_output: bool,
+            sources: dict[str, str]) -> str:
     """Attach the clauses at (layer, at) to the node just emitted; return the node to read next.
 
     `own_output` False: Keras would hand the layer's activity_regularizer to its sublayers, so
@@ -200,6 +206,7 @@ def _attach(nodes: list[Node], terms: tuple[Term, ...], layer: str, at: Position
     here = [t for t in terms if t.layer == layer and t.at == at]
     producer = nodes[-1]
     last = producer.name
+    sources.update((t.name, producer.name) for t in here)
     activity = tuple(t for t in here if t.via == "activity_regularizer")
     if activity and own_output:
         nodes[-1] = Node(**{**producer.__dict__, "activity": activity})

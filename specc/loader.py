@@ -435,8 +435,22 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
         error(mark, message, code)
         return _Stop()
 
-    def duplicate(key: str, mark: Any, first: Any) -> None:
-        error(mark, f"duplicate key {quote(key)} (first at line {first.line + 1})", "duplicate-key")
+    def take_key(value: Any, mark: Any, container: dict, path: Path, raw: str | None = None,
+                 plain: bool = False) -> Any:
+        """A mapping key just read: the key the next value goes under, or _SKIP if refused."""
+        if value.__class__ is not str:
+            error(mark, _key_problem(value, raw), "key-type")
+            return _SKIP
+        if value in container:
+            first = key_spans[path + (value,)]
+            error(mark, f"duplicate key {quote(value)} (first at line {first.line + 1})",
+                  "duplicate-key")
+            return _SKIP
+        if plain and value == "<<":
+            error(mark, _MERGE_KEY, "merge-key")
+            return _SKIP
+        key_spans[path + (value,)] = mark
+        return value
 
     # Hot-loop names as locals (read here, so tests may patch the module's limits).
     get_event = parser.get_event
@@ -494,18 +508,8 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
                 anchors[event.anchor] = (value, 1, 0, None)
             if is_map:
                 if key is no_key:
-                    if value.__class__ is not str:
-                        error(mark, _key_problem(value, event.value), "key-type")
-                        key = skip
-                    elif value in container:
-                        duplicate(value, mark, key_spans[path + (value,)])
-                        key = skip
-                    elif value == "<<" and event.implicit[0]:
-                        error(mark, _MERGE_KEY, "merge-key")
-                        key = skip
-                    else:
-                        key = value
-                        key_spans[path + (value,)] = mark
+                    key = take_key(value, mark, container, path, event.value,
+                                   bool(event.implicit[0]))
                     continue
                 if key is not skip:
                     container[key] = value
@@ -586,15 +590,7 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
             height = value_height
         if is_map:
             if key is _NO_KEY:
-                if value.__class__ is not str:
-                    error(mark, _key_problem(value, None), "key-type")
-                    key = _SKIP
-                elif value in container:
-                    duplicate(value, mark, key_spans[path + (value,)])
-                    key = _SKIP
-                else:
-                    key = value
-                    key_spans[path + (value,)] = mark
+                key = take_key(value, mark, container, path)
                 continue
             if key is not _SKIP:
                 container[key] = value

@@ -31,13 +31,12 @@ def missing_tools() -> str | None:
 def plot(model: Any, graph: Graph, path: str | Path) -> None:
     import keras
 
-    from specc.artifacts import _atomic
+    from specc.artifacts import write_with
 
     marks: dict[str, tuple[str, list[str]]] = {}
     for term in graph.terms:
-        node = term.layer if term.at == "pre_activation" or not any(
-            n.name == f"{term.layer}_activation" for n in graph.nodes) else f"{term.layer}_activation"
-        marks.setdefault(node, (PENALIZED, []))[1].append(f"{term.name}: {term.kind} via {term.via}")
+        marks.setdefault(graph.sources[term.name], (PENALIZED, []))[1].append(
+            f"{term.name}: {term.kind} via {term.via}")
     for n in graph.nodes:
         if n.role != "layer":
             marks.setdefault(n.name, (ADDED, []))
@@ -58,4 +57,4 @@ def plot(model: Any, graph: Graph, path: str | Path) -> None:
             node.set_label(label)
             break
     suffix = Path(path).suffix.lstrip(".") or "png"
-    _atomic(path, lambda tmp: dot.write(tmp, format=suffix))
+    write_with(path, lambda tmp: dot.write(tmp, format=suffix))

@@ -45,7 +45,6 @@ def _all_models() -> dict[str, type[Strict]]:
 
 
 _MODELS: Final = _all_models()
-_CLAUSE_TAGS: Final = {"l1", "l2", "l1_l2", "mean_abs", "kl_sparsity", "decorrelation"}
 
 
 def _fields(cls: type[Strict]) -> list[str]:
@@ -133,8 +132,7 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         return (f"unknown penalty kind {quote(tag)}{did_you_mean(tag, catalog.known_kinds())} "
                 f"(known: {', '.join(catalog.known_kinds())})", "unknown-kind")
     if kind in ("union_tag_not_found", "missing_kind"):
-        key = ctx.get("discriminator", "'kind'").strip("'\"")
-        key = "type" if path and path[0] == "layers" else key if kind != "missing_kind" else "kind"
+        key = "type" if path and path[0] == "layers" else "kind"   # the unions' discriminators
         return f"missing required key {key!r}", "missing-key"
     if kind == "literal_error":
         choices = _literal_choices(ctx)

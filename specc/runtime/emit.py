@@ -53,7 +53,7 @@ def _make_layer(node: Node) -> keras.layers.Layer:
     kwargs = dict(node.kwargs)
     regs = {arg: WeightPenalty([t.config() for t in ts]) for arg, ts in node.weight_regs.items()}
     if node.op == "Bidirectional":
-        inner = dict(kwargs.pop("layer") if "layer" in kwargs else {})
+        inner = dict(kwargs.pop("layer"))
         inner_type = inner.pop("type")
         inner_layer = getattr(keras.layers, inner_type)(
             name=f"{node.name}_{inner_type.lower()}", **inner, **regs)
@@ -92,11 +92,7 @@ def compile_args(graph: Graph) -> dict[str, Any]:
     outs = list(graph.outputs)
     single = len(outs) == 1
     losses = [_loss(spec.loss_for(o)) for o in outs]
-    weights = spec.loss_weights
-    if isinstance(weights, dict):
-        weights = [float(weights.get(o, 1.0)) for o in outs]
-    elif isinstance(weights, (int, float)):
-        weights = [float(weights)] * len(outs)
+    weights = None if spec.loss_weights is None else spec.output_weights()
     metrics: Any = spec.metrics
     if isinstance(metrics, dict):
         metrics = [list(metrics.get(o, [])) for o in outs]

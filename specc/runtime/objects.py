@@ -56,7 +56,7 @@ class ActivityPenalty(keras.regularizers.Regularizer):
 
     def __call__(self, x: Any) -> Any:
         values = [terms.activity_value(c, x) for c in self.clauses]
-        _record(self, [ops.divide_no_nan(v, ops.cast(ops.shape(x)[0], v.dtype)) for v in values])
+        _record(self, [terms.per_batch(v, x) for v in values])
         return _stack(values)
 
     def get_config(self) -> dict:
@@ -120,8 +120,8 @@ class SpecModel(keras.Model):
     `specc` (plain data, saved in the config) names the declared outputs, the OutputTap
     outputs, and where each clause's term is found:
 
-      activity: [[layer, [clause names]]]  -- terms in that layer's activity-loss vector
-      taps:     [[layer, [clause names]]]  -- one add_loss per clause, in order
+      activity: [[layer, [clause names]]]  -- recorded by that layer's ActivityPenalty
+      taps:     [[layer, [clause names]]]  -- recorded by that PenaltyTap (one add_loss each)
       outputs:  [[output index, clause]]   -- computed here from the extra output
       weights:  [clause names]             -- collected from WeightPenalty regularizers
       order:    every clause name, in the order their terms are summed

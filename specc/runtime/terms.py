@@ -54,12 +54,13 @@ def replica_count() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def _summed(v: Any, a: Any) -> Any:
-    """`reduction: sum`: Σ over the *global* batch. Each replica's term is divided by the
-    replica count (Keras) and the replicas' gradients are summed, so the local sum is
-    scaled by that count; on one device this is v · B."""
-    replicas = replica_count()
-    return v * batch_size(a) * replicas if replicas > 1 else v * batch_size(a)
+def _reduced(v: Any, a: Any, p: dict) -> Any:
+    """Per-sample kinds: v = r · Σ_i Σ_j f(a_ij) is the batch mean once divided by B.
+    `reduction: sum` wants Σ over the *global* batch: each replica's term is divided by the
+    replica count and the replicas' gradients are summed, so v is scaled by B · replicas."""
+    if p.get("reduction") != "sum":
+        return v
+    return v * batch_size(a) * replica_count()
 
 
 def _as_float(a: Any) -> Any:
@@ -72,14 +73,12 @@ def _flat(a: Any) -> Any:
 
 def _per_sample(f: Callable[[Any], Any]) -> Callable[[Any, dict], Any]:
     def value(a: Any, p: dict) -> Any:
-        v = p["rate"] * ops.sum(f(a))
-        return _summed(v, a) if p.get("reduction") == "sum" else v
+        return _reduced(p["rate"] * ops.sum(f(a)), a, p)
     return value
 
 
 def _l1_l2(a: Any, p: dict) -> Any:
-    v = p["l1"] * ops.sum(ops.abs(a)) + p["l2"] * ops.sum(ops.square(a))
-    return _summed(v, a) if p.get("reduction") == "sum" else v
+    return _reduced(p["l1"] * ops.sum(ops.abs(a)) + p["l2"] * ops.sum(ops.square(a)), a, p)
 
 
 def _mean_abs(a: Any, p: dict) -> Any:
@@ -134,8 +133,13 @@ def activity_value(clause: dict, a: Any) -> Any:
     return ops.cast(entry.term(a, view), a.dtype) * batch_size(a)
 
 
+def per_batch(value: Any, a: Any) -> Any:
+    """What Keras does to an activity regularizer's value: divide by a's batch size."""
+    return ops.divide_no_nan(value, ops.cast(ops.shape(a)[0], value.dtype))
+
+
 def activity_term(clause: dict, a: Any) -> Any:
-    return ops.divide_no_nan(activity_value(clause, a), batch_size(_as_float(a)))
+    return per_batch(activity_value(clause, a), a)
 
 
 class _ClauseView:

@@ -127,6 +127,17 @@ class Spec(Strict):
     def loss_for(self, output: str) -> Loss | None:
         return self.loss.get(output) if isinstance(self.loss, dict) else self.loss
 
+    def output_weights(self) -> list[float]:
+        """Each output's loss weight, in `outputs` order (1.0 where none is given)."""
+        w = self.loss_weights
+        if w is None:
+            return [1.0] * len(self.outputs)
+        if isinstance(w, dict):
+            return [float(w.get(o, 1.0)) for o in self.outputs]
+        if isinstance(w, list):
+            return [float(x) for x in w]
+        return [float(w)] * len(self.outputs)
+
 
 def _compact(schema: dict[str, Any]) -> dict[str, Any]:
     """Hoist the closed word lists that many fields share (activations, initializers, ...)
