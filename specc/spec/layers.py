@@ -138,6 +138,10 @@ class Activation(Layer):
 class Identity(Layer):
     type: Literal["Identity"]
 
+    # Keras's Identity has no get_config of its own: an activity_regularizer would make it
+    # unsaveable; the clause goes on an identity Activation after it instead.
+    regularizes_own_output: ClassVar[bool] = False
+
 
 class Flatten(Layer):
     type: Literal["Flatten"]
@@ -464,6 +468,8 @@ class SpatialDropout1D(Layer):
     rate: Rate
     seed: Seed = None
 
+    regularizes_own_output: ClassVar[bool] = False   # Keras refuses activity_regularizer
+
 
 class SpatialDropout2D(Layer):
     type: Literal["SpatialDropout2D"]
@@ -471,12 +477,16 @@ class SpatialDropout2D(Layer):
     data_format: DataFormatArg = None
     seed: Seed = None
 
+    regularizes_own_output: ClassVar[bool] = False   # Keras refuses activity_regularizer
+
 
 class SpatialDropout3D(Layer):
     type: Literal["SpatialDropout3D"]
     rate: Rate
     data_format: DataFormatArg = None
     seed: Seed = None
+
+    regularizes_own_output: ClassVar[bool] = False   # Keras refuses activity_regularizer
 
 
 class GaussianDropout(Layer):
@@ -617,6 +627,8 @@ RecurrentLayer = Annotated[Union[SimpleRNNArgs, LSTMArgs, GRUArgs], Field(discri
 # The arguments first in the bases: their weight_args win over LayerSpec's empty default.
 class SimpleRNN(SimpleRNNArgs, WeightedLayer):
     """The recurrent layer at top level: its arguments plus name, from, dtype, trainable."""
+
+    regularizes_own_output: ClassVar[bool] = False   # Keras drops its activity_regularizer
 
 
 class LSTM(LSTMArgs, WeightedLayer):
