@@ -190,6 +190,8 @@ def load_text(text: str | bytes, file: str) -> Document:
         return _build(parser, file, collector)
     except _Stop:
         pass
+    except _Refused as refused:
+        raise _nesting_refused(text, file, refused, collector) from None
     except yaml.MarkedYAMLError as exc:
         span = _mark_span(file, exc.problem_mark)
         collector.error(span, _syntax_message(exc, text), "yaml-syntax")
@@ -479,8 +481,14 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
     anchor: str | None = None
     start = 0  # `count` before it began, for its anchor's expanded size
 
+    event = None
     while True:
-        event = get_event()
+        try:
+            event = get_event()
+        except yaml.MarkedYAMLError as exc:
+            if _PARSER_TOO_DEEP not in (exc.problem or ""):
+                raise
+            raise _Refused(exc, len(stack), event) from None
         kind = event.__class__
 
         if kind is scalar_event:  # the hot path: most events are scalars
@@ -613,3 +621,107 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
         error(root_mark, f"a spec is a mapping at the top level, not {_kind(root)}", "top-level")
     collector.raise_if_any()
     return Document(file, root, _SpanMap(file, spans), _SpanMap(file, key_spans), aliases)
+
+
+# ------------------------------------------------------------------- the parser's own limit
+
+#: libyaml (bundled with PyYAML >= 6.0.2 wheels) refuses more than 1,000 nested levels itself.
+_PARSER_TOO_DEEP: Final = "exceeded maximum nesting depth"
+
+
+class _Refused(Exception):
+    """The parser refused the nesting before specc's own check saw it (it reads ahead)."""
+
+    def __init__(self, error: yaml.MarkedYAMLError, depth: int, last: Any) -> None:
+        super().__init__(error.problem)
+        self.error = error
+        self.depth = depth  # containers open after the last event delivered
+        self.last = last  # that event (None: none yet)
+
+
+def _nesting_refused(text: str, file: str, refused: _Refused, collector: Collector) -> SpecError:
+    """specc's own depth diagnostic, where specc's check stops, whatever libyaml refused.
+
+    libyaml looks ahead up to 1,024 characters on a line for a possible mapping key, so on a
+    line of brackets it can meet its own limit before delivering the events that specc counts.
+    The opening that passes MAX_DEPTH is found by a light scan after the last event delivered,
+    then confirmed by parsing the text up to it: specc's check fires there, exactly as with a
+    parser that has no limit of its own.  When that fails, the refusal keeps libyaml's place.
+    """
+    start = refused.last.end_mark.index if refused.last is not None else 0
+    mark = refused.error.problem_mark
+    end = mark.index if mark is not None else len(text)
+    cut = _deep_opening(text, start, end, refused.depth)
+    if cut is not None:
+        retry = Collector(file)
+        parser = _Parser(text[: cut + 1])
+        try:
+            _build(parser, file, retry)
+        except (_Stop, _Refused, yaml.YAMLError, SpecError):
+            pass
+        finally:
+            parser.dispose()
+        if retry.diagnostics and retry.diagnostics[-1].code == "yaml-too-deep":
+            return SpecError(retry.diagnostics)
+    collector.error(_mark_span(file, mark), _too_deep(), "yaml-too-deep")
+    return SpecError(collector.diagnostics)
+
+
+_BLANK: Final = frozenset(" \t\r\n")
+
+
+def _deep_opening(text: str, start: int, end: int, depth: int) -> int | None:
+    """Index of the '[' or '{' in text[start:end] that opens level MAX_DEPTH + 1, or None.
+
+    `depth` containers are open at `start`.  A flow-context scan: quoted scalars, comments and
+    tags are skipped; anything it misjudges is caught by the parse that confirms its answer.
+    """
+    i, token_start = start, True
+    while i < end:
+        ch = text[i]
+        if ch in "[{":
+            if depth >= MAX_DEPTH:
+                return i
+            depth, token_start = depth + 1, True
+        elif ch in "]}":
+            depth, token_start = depth - 1, False
+        elif ch == ",":
+            token_start = True
+        elif ch in _BLANK:
+            pass
+        elif ch == "#" and (i == 0 or text[i - 1] in _BLANK):
+            newline = text.find("\n", i, end)
+            i = end if newline < 0 else newline
+            continue
+        elif token_start and ch in "'\"":
+            i = _quoted_end(text, i, end)
+            token_start = False
+            continue
+        elif token_start and ch == "!":  # a tag: its URI may hold brackets
+            while i < end and text[i] not in _BLANK and text[i] != ",":
+                i += 1
+            continue
+        elif ch in ":?" and (i + 1 >= end or text[i + 1] in _BLANK or text[i + 1] in ",[]{}"):
+            token_start = True
+        else:
+            token_start = False  # inside a plain scalar
+        i += 1
+    return None
+
+
+def _quoted_end(text: str, i: int, end: int) -> int:
+    """Index just past the quoted scalar that starts at text[i] (`end` if it runs past)."""
+    quote_char = text[i]
+    j = i + 1
+    while j < end:
+        ch = text[j]
+        if quote_char == '"' and ch == "\\":
+            j += 2
+            continue
+        if ch == quote_char:
+            if quote_char == "'" and j + 1 < end and text[j + 1] == "'":
+                j += 2  # '' is a quote inside a single-quoted scalar
+                continue
+            return j + 1
+        j += 1
+    return end

@@ -387,6 +387,71 @@ def test_an_alias_cannot_nest_past_the_depth_limit(either_parser: str) -> None:
     )  # fmt: skip
 
 
+class LimitedParser(yaml.SafeLoader):
+    """PyYAML's pure-Python parser with a nesting limit like libyaml's (1,000 flow levels in
+    PyYAML 6.0.4's wheels), refused as libyaml does: in the scanner, which reads ahead."""
+
+    limit = 1_000
+
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:
+        if self.flow_level >= self.limit:
+            raise yaml.scanner.ScannerError("while increasing flow level", self.get_mark(),
+                                            "exceeded maximum nesting depth", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+
+def parse_with(parser: type, text: str, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, str, str]]:
+    with monkeypatch.context() as patch:
+        patch.setattr(loader, "_Parser", parser)
+        return diags(text)
+
+
+DEEP_ON_ONE_LINE = {  # n openings on one line, after other content
+    "lists": lambda n: "a: " + "[" * n,
+    "mappings": lambda n: "a: " + "{k: " * n,
+    "closed": lambda n: "a: [" + "[[]], " * 10 + "[" * n + "]" * (n + 1),
+    "quoted": lambda n: "a: " + "['x[{', \"y[\\\"{\", 'it''s [', " * 20 + "[" * n,
+    "tags-and-plain": lambda n: "a: [!!str x, it's a b, !!seq [1], !<x[1]> y, " + "[" * n,
+    "after-events": lambda n: "layers:\n  - {name: d, deep: " + "[" * n,
+}
+
+
+@pytest.mark.parametrize("kind", DEEP_ON_ONE_LINE)
+def test_a_parser_limit_that_reads_ahead_gives_specc_own_diagnostic(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parser whose own limit (here 100) is met while it reads ahead: the diagnostics are
+    those of the same parser without a limit -- specc's message and code, at the opening
+    that passes MAX_DEPTH."""
+    text = DEEP_ON_ONE_LINE[kind](150)
+    expected = parse_with(yaml.SafeLoader, text, monkeypatch)       # no limit of its own
+    assert expected[-1][2:] == ("yaml-too-deep", TOO_DEEP)
+    monkeypatch.setattr(LimitedParser, "limit", 100)
+    with pytest.raises(yaml.YAMLError, match="exceeded maximum nesting depth"):
+        list(yaml.parse(text, Loader=LimitedParser))                # it does refuse first
+    assert parse_with(LimitedParser, text, monkeypatch) == expected
+
+
+@pytest.mark.parametrize("kind", DEEP_ON_ONE_LINE)
+def test_libyaml_gives_specc_own_depth_diagnostic(kind: str) -> None:
+    """1,100 openings (past libyaml's own limit, where PyYAML 6.0.4's wheels have one) give
+    what 100 give (far below it): specc's check, at the same place."""
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML built without libyaml")
+    make = DEEP_ON_ONE_LINE[kind]
+    expected = diags(make(100))
+    assert expected[-1][2:] == ("yaml-too-deep", TOO_DEEP)
+    assert diags(make(1_100)) == expected
+
+
+def test_a_parser_limit_below_specc_own_keeps_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parser stricter than specc: still specc's message and code, at the parser's mark."""
+    monkeypatch.setattr(LimitedParser, "limit", 10)
+    text = "a: x\nb: " + "[" * 20 + "]" * 20 + "\n"
+    assert parse_with(LimitedParser, text, monkeypatch) == [
+        (2, 4 + 10, "yaml-too-deep", TOO_DEEP)]     # the 11th '[' of line 2, column 4 + 10
+
+
 def test_a_50_mb_file_is_refused_before_reading_it(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "big.yaml"
     with path.open("wb") as stream:
