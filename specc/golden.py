@@ -9,8 +9,10 @@ the model summary (stable text), the parameter counts, and the loss broken down 
     assert result.ok, result.report()
 
 Golden files for `dir/x.yaml` are `<dir>/x.summary.txt` and `<dir>/x.losses.json`; the JSON
-states the tolerance its values are checked with and how the batch was drawn. Values are per
-Keras backend. Importing this module does not import Keras or NumPy.
+states the tolerance its values are checked with, how the batch was drawn and the versions
+that made it. Values are per Keras backend. `update` rewrites only the values that moved
+beyond the tolerance, so regenerating on another machine changes no byte when nothing moved.
+Importing this module does not import Keras or NumPy.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import json
 import logging
 import math
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +173,27 @@ def _backend() -> str:
     return keras.backend.backend()
 
 
+def running_versions() -> dict[str, str]:
+    """specc, Keras and the backend (named as Keras names it) with their versions."""
+    import importlib
+
+    import keras
+
+    from specc import __version__
+
+    backend = _backend()
+    try:
+        module = sys.modules.get(backend) or importlib.import_module(backend)
+        backend_version = str(getattr(module, "__version__", "unknown"))
+    except ImportError:                                  # pragma: no cover - a renamed backend
+        backend_version = "unknown"
+    return {"specc": __version__, "keras": keras.__version__, backend: backend_version}
+
+
+def _show_versions(versions: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {version}" for name, version in versions.items())
+
+
 def _rounded(value: float) -> float:
     """Nine significant digits: every float32 survives the trip through JSON text."""
     return float(f"{value:.9g}")
@@ -179,6 +203,7 @@ def losses_document(result: Probe) -> dict[str, Any]:
     return {
         "strategy": result.strategy,
         "backend": _backend(),
+        "versions": running_versions(),
         "probe": dict(result.settings),
         "rtol": RTOL,
         "atol": ATOL,
@@ -187,10 +212,36 @@ def losses_document(result: Probe) -> dict[str, Any]:
     }
 
 
-def golden_texts(result: Probe) -> tuple[str, str]:
-    """The two files' contents for a probe: summary text, losses JSON."""
+def updated_document(result: Probe, old: dict[str, Any] | None) -> dict[str, Any]:
+    """The losses JSON for a probe, keeping from `old` every value within its tolerance.
+
+    A value that moved beyond `old`'s tolerance (which is kept), a key added or gone, new
+    parameter counts or probe settings are written.  The versions are the running ones when
+    anything changed (every value kept is within tolerance of this run), else `old`'s: a file
+    that nothing moved stays as it was, whatever machine or versions regenerate it.
+    """
+    new = losses_document(result)
+    if not isinstance(old, dict) or not isinstance(old.get("values"), dict):
+        return new
+    try:
+        rtol, atol = float(old.get("rtol", RTOL)), float(old.get("atol", ATOL))
+    except (TypeError, ValueError):
+        return new
+    kept = old["values"]
+    moved = {m.key for m in compare_values(kept, result.values, rtol, atol)}
+    values = {k: (v if k in moved else kept[k]) for k, v in new["values"].items()}
+    doc = {**new, "rtol": rtol, "atol": atol, "values": values}
+    same = {k: v for k, v in doc.items() if k != "versions"} == \
+        {k: v for k, v in old.items() if k != "versions"}
+    if same and isinstance(old.get("versions"), dict):
+        doc["versions"] = old["versions"]
+    return doc
+
+
+def golden_texts(result: Probe, old: dict[str, Any] | None = None) -> tuple[str, str]:
+    """The two files' contents for a probe: summary text, losses JSON (see updated_document)."""
     return (result.summary + "\n",
-            json.dumps(losses_document(result), indent=2, ensure_ascii=False) + "\n")
+            json.dumps(updated_document(result, old), indent=2, ensure_ascii=False) + "\n")
 
 
 @dataclass(frozen=True)
@@ -305,7 +356,12 @@ def compare(result: Probe, expected_summary: str, expected: dict[str, Any],
     """Compare a probe with golden contents (summary text, parsed losses JSON)."""
     notes = []
     backend = _backend()
-    if expected.get("backend", backend) != backend:
+    recorded, running = expected.get("versions"), running_versions()
+    if isinstance(recorded, dict):
+        if recorded != running:
+            notes.append(f"note: {losses_path} was made with {_show_versions(recorded)}; this "
+                         f"is {_show_versions(running)} (values are judged by the tolerance)")
+    elif expected.get("backend", backend) != backend:
         notes.append(f"note: the golden values were recorded on the {expected['backend']} "
                      f"backend, this is {backend}; golden values are per backend")
     got_summary = result.summary + "\n"
@@ -317,20 +373,47 @@ def compare(result: Probe, expected_summary: str, expected: dict[str, Any],
                               float(expected.get("rtol", RTOL)), float(expected.get("atol", ATOL))))
     status = "mismatch" if diff or moved else "match"
     return GoldenResult(result.spec, status, summary_path, losses_path, diff, tuple(moved),
-                        tuple(notes) if status == "mismatch" else ())
+                        tuple(notes) if status == "mismatch" or isinstance(recorded, dict)
+                        else ())
 
 
-def update(spec_path: str | os.PathLike,
-           directory: str | os.PathLike | None = None) -> GoldenResult:
-    """Probe the spec and (re)write its golden files atomically; untouched when unchanged."""
-    summary_path, losses_path = golden_paths(spec_path, directory)
-    summary, losses = golden_texts(probe(spec_path))
+def _read_old(path: Path) -> dict[str, Any] | None:
+    """An existing losses file, or None when there is none or it is not a JSON object."""
+    try:
+        old = read_losses(path)
+    except (OSError, ValueError):
+        return None
+    return old if isinstance(old, dict) else None
+
+
+def write(result: Probe, summary_path: Path, losses_path: Path) -> bool:
+    """Write a probe's golden files atomically, keeping what did not move; True if any changed."""
+    old = _read_old(losses_path)
     changed = False
-    for path, text in ((summary_path, summary), (losses_path, losses)):
+    for path, text in zip((summary_path, losses_path), golden_texts(result, old)):
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, text.encode("utf-8"))
             changed = True
+    return changed
+
+
+def update(spec_path: str | os.PathLike,
+           directory: str | os.PathLike | None = None) -> GoldenResult:
+    """Probe the spec (with the batch settings its losses file records) and rewrite what moved.
+
+    Values within the file's tolerance keep their bytes; see updated_document.
+    """
+    summary_path, losses_path = golden_paths(spec_path, directory)
+    old = _read_old(losses_path)
+    settings = old.get("probe", {}) if old else {}
+    try:
+        batch = dict(batch_size=int(settings.get("batch_size", BATCH_SIZE)),
+                     data_seed=int(settings.get("data_seed", DATA_SEED)))
+    except (AttributeError, TypeError, ValueError):
+        batch = dict(batch_size=BATCH_SIZE, data_seed=DATA_SEED)
+    changed = write(probe(spec_path, batch_size=batch["batch_size"],
+                          data_seed=batch["data_seed"]), summary_path, losses_path)
     return GoldenResult(str(spec_path), "written" if changed else "unchanged",
                         summary_path, losses_path)
 

@@ -19,7 +19,6 @@ import pytest
 
 import specc
 from specc import golden
-from specc.artifacts import write_atomic
 from specc.cli import main
 from specc.data import int_bound
 
@@ -59,9 +58,7 @@ def test_golden_files(spec: Path, probe: ProbeFn, update_golden: bool) -> None:
     result = probe(spec)
     summary_path, losses_path = golden.golden_paths(spec, GOLDEN)
     if update_golden:
-        for path, text in zip((summary_path, losses_path), golden.golden_texts(result)):
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                write_atomic(path, text.encode("utf-8"))
+        golden.write(result, summary_path, losses_path)     # rewrites only what moved
         return
     assert summary_path.is_file() and losses_path.is_file(), (
         f"{spec.name}: no golden files in {GOLDEN}; run `pytest --update-golden`")
@@ -137,19 +134,25 @@ def test_cross_process_identical() -> None:
 
 
 # -- the command line -------------------------------------------------------------------------
-def test_cli_checks_the_project_golden_files(probe: ProbeFn, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    """Dogfood: `specc golden specs/*.yaml --dir tests/golden` passes on our own files.
-
-    The command runs in full; only its probes come from this module's cache (the same
-    golden.probe calls with the default batch settings, already made above).
-    """
+@pytest.fixture
+def cached_probe(probe: ProbeFn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """golden.probe (as the command calls it) answered from this module's cache."""
     def cached(spec: str, strategy: str = "default", *, batch_size: int = golden.BATCH_SIZE,
                data_seed: int = golden.DATA_SEED) -> golden.Probe:
         assert (batch_size, data_seed) == (golden.BATCH_SIZE, golden.DATA_SEED)
         return probe(spec, strategy)
 
     monkeypatch.setattr(golden, "probe", cached)
+
+
+def test_cli_checks_the_project_golden_files(cached_probe: None,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Dogfood: `specc golden specs/*.yaml --dir tests/golden` passes on our own files.
+
+    The command runs in full; only its probes come from this module's cache (the same
+    golden.probe calls with the default batch settings, already made above).
+    """
     monkeypatch.chdir(ROOT)
     code = main(["golden", *(f"specs/{p.name}" for p in SPECS), "--dir", "tests/golden"])
     out = capsys.readouterr().out
@@ -157,7 +160,7 @@ def test_cli_checks_the_project_golden_files(probe: ProbeFn, monkeypatch: pytest
     assert out.count("ok ") == len(SPECS)
 
 
-def test_cli_update_then_check_a_changed_model(tmp_path: Path,
+def test_cli_update_then_check_a_changed_model(tmp_path: Path, cached_probe: None,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "decorrelation.yaml"
     shutil.copy(ROOT / "specs" / "decorrelation.yaml", spec)
@@ -167,9 +170,14 @@ def test_cli_update_then_check_a_changed_model(tmp_path: Path,
     assert "golden files missing" in capsys.readouterr().out
     assert main(["golden", str(spec), "--update"]) == 0
     assert "wrote" in capsys.readouterr().out
-    # --update writes exactly the project's files for this spec
+    # --update writes the project's summary, and values within the project's tolerance
     assert summary_path.read_bytes() == (GOLDEN / "decorrelation.summary.txt").read_bytes()
-    assert losses_path.read_bytes() == (GOLDEN / "decorrelation.losses.json").read_bytes()
+    written, project = (golden.read_losses(p) for p in (losses_path,
+                                                         GOLDEN / "decorrelation.losses.json"))
+    assert written["params"] == project["params"] and written["probe"] == project["probe"]
+    assert not golden.compare_values(project["values"], written["values"],
+                                     project["rtol"], project["atol"])
+    assert written["versions"] == golden.running_versions()
 
     doc = json.loads(losses_path.read_text())
     doc["values"]["diversity"] *= 1.5
@@ -184,6 +192,76 @@ def test_cli_update_then_check_a_changed_model(tmp_path: Path,
     assert row.split()[1:] == [f"{doc['values']['diversity']:.9g}",
                                f"{doc['values']['diversity'] / 1.5:.9g}", "-3.333e-01"]
     assert "loss " not in out.split("relative change", 1)[1]       # unmoved terms stay out
+
+
+def _copy_project_goldens(tmp_path: Path, name: str) -> tuple[Path, Path, Path]:
+    spec = tmp_path / f"{name}.yaml"
+    shutil.copy(ROOT / "specs" / spec.name, spec)
+    summary_path, losses_path = golden.golden_paths(spec)
+    for path in (summary_path, losses_path):
+        shutil.copy(GOLDEN / path.name, path)
+    return spec, summary_path, losses_path
+
+
+def test_update_rewrites_only_what_moved(tmp_path: Path, cached_probe: None,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Regenerating changes no byte when nothing moved beyond the tolerance; a value that
+    moved is rewritten, its neighbours keep their bytes, and a changed summary is rewritten."""
+    spec, summary_path, losses_path = _copy_project_goldens(tmp_path, "two_outputs")
+    project_summary, project_losses = summary_path.read_bytes(), losses_path.read_bytes()
+    assert main(["golden", str(spec), "--update"]) == 0
+    assert capsys.readouterr().out.startswith(f"unchanged {spec}")
+    assert (summary_path.read_bytes(), losses_path.read_bytes()) == (
+        project_summary, project_losses)
+
+    doc = golden.read_losses(losses_path)
+    rtol, values = doc["rtol"], doc["values"]
+    inside = values["task_loss"] * (1 + rtol / 2)            # within the tolerance: kept
+    outside = values["shared_l1"] * 1.5                       # beyond it: rewritten
+    doc["values"] = {**values, "task_loss": inside, "shared_l1": outside}
+    doc["versions"] = {"specc": "0.0.1", "keras": "3.0.0", "tensorflow": "2.0.0"}
+    edited = json.dumps(doc, indent=2) + "\n"
+    losses_path.write_text(edited)
+    summary_path.write_text(summary_path.read_text().replace("(Dense)", "(Dense2)", 1))
+
+    assert main(["golden", str(spec), "--update"]) == 0
+    assert capsys.readouterr().out.startswith("wrote ")
+    assert summary_path.read_bytes() == project_summary
+    got = golden.read_losses(losses_path)
+    assert got["values"]["task_loss"] == inside
+    assert got["values"]["shared_l1"] == float(f"{golden.probe(str(spec)).values['shared_l1']:.9g}")
+    assert not golden.compare_values(values, got["values"], rtol, doc["atol"])
+    assert got["versions"] == golden.running_versions()        # the file was remade here
+    before, after = edited.splitlines(), losses_path.read_text().splitlines()
+    changed = [(b, a) for b, a in zip(before, after) if b != a]
+    assert len(before) == len(after)
+    assert [b.split(":")[0].strip() for b, _ in changed] == [
+        '"specc"', '"keras"', '"tensorflow"', '"shared_l1"']
+
+
+def test_other_versions_are_one_note_and_values_still_judged(
+        tmp_path: Path, cached_probe: None, capsys: pytest.CaptureFixture[str]) -> None:
+    spec, _, losses_path = _copy_project_goldens(tmp_path, "mnist_cnn")
+    doc = golden.read_losses(losses_path)
+    doc["versions"] = {**doc["versions"], "keras": "3.0.0"}
+    losses_path.write_text(json.dumps(doc, indent=2) + "\n")
+    assert main(["golden", str(spec)]) == 0
+    out = capsys.readouterr().out.splitlines()
+
+    def show(versions: dict) -> str:
+        return ", ".join(f"{name} {version}" for name, version in versions.items())
+
+    assert out == [
+        f"ok        {spec}",
+        f"note: {losses_path} was made with {show(doc['versions'])}; this is "
+        f"{show(golden.running_versions())} (values are judged by the tolerance)",
+    ]
+    assert "keras 3.0.0; " not in out[1] and ", keras 3.0.0, " in out[1]
+    doc["values"]["loss"] *= 1.01
+    losses_path.write_text(json.dumps(doc, indent=2) + "\n")
+    assert main(["golden", str(spec)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("note: ") == 1 and "\nloss " in out
 
 
 def test_cli_bad_spec_and_clashing_names(tmp_path: Path,

@@ -1,0 +1,673 @@
+"""Expansion (format 2): blocks, repeats, `if`, `${...}` and shared uses -> the flat spec.
+
+A pure stage between loading and validation, with no Keras: it reads the located source
+`Document` and produces an `ExpandedDocument` whose data is a flat spec (every layer a plain
+layer entry or a `share` of one, every name hierarchical, every `from` resolved) that the
+models and checks of format 1 already understand. Every produced entry keeps its provenance:
+the source path where it was written (in a block's definition, or at top level) and the chain
+of uses that made it, so a diagnostic points at the use site with notes down to the definition.
+
+Names: a use named `conv3` of a block makes layers `conv3.<local name>`; `repeat: n` on an
+entry named `block` makes `block1` ... `blockn`, chained. Inside a block, names are local:
+`from:` reads the block's inputs or its own layers, never the outside.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final, Iterable, Mapping, Sequence
+
+from specc import expr
+from specc.errors import Diagnostic, Span, SpecError, did_you_mean, quote
+from specc.loader import Document
+
+Path = tuple
+
+#: Bounds that make expansion fast on any input: produced layers, nesting of uses, repeats.
+MAX_LAYERS: Final = 20_000
+MAX_NESTING: Final = 16
+MAX_REPEAT: Final = 10_000
+
+#: Keys that exist only in format 2 (their presence in a format 1 spec is an error).
+ENTRY_KEYS: Final = ("use", "with", "repeat", "if", "share", "call")
+PARAM_TYPES: Final = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+                      "list": (list,), "any": (object,)}
+BLOCK_KEYS: Final = ("description", "params", "inputs", "outputs", "layers", "penalties",
+                     "weight_penalties")
+
+
+@dataclass(frozen=True)
+class Use:
+    """One level of expansion: the instance `name` of `block`, made by the entry at `site`."""
+
+    name: str
+    block: str
+    site: Path
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a produced entry was written, and the uses (outermost first) that produced it."""
+
+    path: Path
+    chain: tuple[Use, ...] = ()
+
+
+class ExpandedDocument:
+    """The flat spec's data, with `span`/`key_span` mapped back into the source document."""
+
+    def __init__(self, source: Document, data: dict, origins: dict[Path, Origin],
+                 problems: Sequence[Diagnostic] = ()) -> None:
+        self.source = source
+        self.file = source.file
+        self.data = data
+        self.origins = origins
+        #: Expansion problems: the entries they concern are left out of `data`, so that the
+        #: rest can still be validated and every problem reported in one run.
+        self.problems = tuple(problems)
+
+    def _map(self, path: Sequence[str | int]) -> tuple[Path, tuple[Use, ...]]:
+        path = tuple(path)
+        if len(path) >= 2 and (path[0], path[1]) in self.origins:
+            origin = self.origins[(path[0], path[1])]
+            return origin.path + path[2:], origin.chain
+        return path, ()
+
+    def span(self, path: Sequence[str | int]) -> Span:
+        where, chain = self._map(path)
+        return self.source.span(chain[0].site) if chain else self.source.span(where)
+
+    def key_span(self, path: Sequence[str | int]) -> Span:
+        where, chain = self._map(path)
+        return self.source.span(chain[0].site) if chain else self.source.key_span(where)
+
+    def diagnostic(self, path: Sequence[str | int], message: str, code: str,
+                   key: bool = False, severity: str = "error") -> Diagnostic:
+        """A diagnostic at the use site, with notes down to the definition."""
+        where, chain = self._map(path)
+        if not chain:
+            span = self.source.key_span(where) if key else self.source.span(where)
+            return Diagnostic(span, message, code, severity)
+        return _in_chain(self.source, where, chain, message, code, severity)
+
+
+def _in_chain(doc: Document, where: Path, chain: tuple[Use, ...], message: str, code: str,
+              severity: str = "error") -> Diagnostic:
+    inner = chain[-1]
+    notes = [Diagnostic(doc.span(use.site), f"'{use.name}' is an instance of block "
+                        f"'{use.block}', made here", code, "note") for use in chain[1:]]
+    notes.append(Diagnostic(doc.span(where), f"in the definition of block '{inner.block}'",
+                            code, "note"))
+    return Diagnostic(doc.span(chain[0].site),
+                      f"{message} in '{inner.name}' (block '{inner.block}')", code, severity,
+                      tuple(notes))
+
+
+def diagnostic(doc: Any, path: Sequence[str | int], message: str, code: str,
+               key: bool = False, severity: str = "error") -> Diagnostic:
+    """A located diagnostic for `path` in either kind of document."""
+    if isinstance(doc, ExpandedDocument):
+        return doc.diagnostic(path, message, code, key, severity)
+    span = doc.key_span(path) if key else doc.span(path)
+    return Diagnostic(span, message, code, severity)
+
+
+def dedupe(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per problem in a definition, not one per instance of the block."""
+    out: list[Diagnostic] = []
+    seen: dict[tuple, int] = {}
+    counts: dict[int, int] = {}
+    for d in diagnostics:
+        if not d.notes:
+            out.append(d)
+            continue
+        instance = d.message.rsplit(" in '", 1)[-1].split("'", 1)[0]
+        text = d.message.replace(instance + ".", "").rsplit(" in '", 1)[0]
+        text = re.sub(r"layers\[\d+\]", "layers[]", text)
+        key = (d.notes[-1].span, d.code, text)
+        if key in seen:
+            counts[seen[key]] = counts.get(seen[key], 0) + 1
+            continue
+        seen[key] = len(out)
+        out.append(d)
+    for index, more in counts.items():
+        d = out[index]
+        out[index] = Diagnostic(d.span, f"{d.message} and {more} other instance"
+                                f"{'s' * (more != 1)}", d.code, d.severity, d.notes)
+    return out
+
+
+# ------------------------------------------------------------------------------ format 1
+
+
+def format1_problems(doc: Document) -> list[Diagnostic]:
+    """Format 2 constructs in a spec that says `specc: 1`: one error each."""
+    data = doc.data
+    out: list[Diagnostic] = []
+
+    def need(path: Path, what: str, key: bool = True) -> None:
+        span = doc.key_span(path) if key else doc.span(path)
+        out.append(Diagnostic(span, f"{what} is a format 2 construct: declare `specc: 2` at "
+                              "the top of the spec", "format"))
+
+    if "blocks" in data:
+        need(("blocks",), "`blocks:`")
+    layers = data.get("layers")
+    for i, entry in enumerate(layers if isinstance(layers, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        for key in ENTRY_KEYS:
+            if key in entry:
+                need(("layers", i, key), f"`{key}:` in a layer")
+        for key, value in entry.items():
+            if isinstance(key, str) and key.endswith(("_initializer", "_constraint")) \
+                    and isinstance(value, dict):
+                need(("layers", i, key), f"an {key.rsplit('_', 1)[1]} with arguments")
+    for path, value in _walk(data, ()):
+        if expr.has_expression(value):
+            need(path, "a `${...}` expression", key=False)
+    return out
+
+
+def _walk(value: Any, path: Path) -> Iterable[tuple[Path, Any]]:
+    stack = [(path, value)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((where + (k,), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((where + (i,), v) for i, v in enumerate(node))
+        else:
+            yield where, node
+
+
+# ------------------------------------------------------------------------------- expansion
+
+
+class _Problem(Exception):
+    """Stops the expansion of one entry; the diagnostic is already recorded."""
+
+
+@dataclass
+class _Scope:
+    """Names visible where entries are expanded: top level, or inside one block instance."""
+
+    prefix: str                                        # "" or "conv3.block2."
+    values: dict[str, Any]                             # parameters and `i`, for `${}`
+    chain: tuple[Use, ...] = ()
+    refs: dict[str, str] = field(default_factory=dict)        # local name -> full reference
+    instances: dict[str, "_Scope"] = field(default_factory=dict)
+    made: dict[str, tuple[str, dict, Path, tuple[Use, ...]]] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)     # name -> why it does not exist
+    previous: str | None = None                        # what an entry without `from` reads
+    inputs: tuple[str, ...] = ()
+    share_of: str | None = None                        # making shares of this instance prefix
+    block: str | None = None                           # the block being expanded (None: top)
+
+    def resolve(self, ref: str) -> str:
+        """A reference as written here -> the full name it means; raises KeyError."""
+        if ref in self.refs:
+            return self.refs[ref]
+        head, _, rest = ref.partition(".")
+        if rest and head in self.instances:
+            return self.instances[head].resolve(rest)
+        if rest and head in self.refs:                 # a port of a layer: lstm.state_h
+            return f"{self.refs[head]}.{rest}"
+        raise KeyError(ref)
+
+
+class Expander:
+    """Walks the source spec once; collects diagnostics instead of stopping at the first."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.problems: list[Diagnostic] = []
+        self.layers: list[dict] = []
+        self.penalties: list[tuple[Any, Origin]] = []       # made by block instances
+        self.weight_penalties: list[tuple[Any, Origin]] = []
+        self.origins: dict[Path, Origin] = {}
+        self.blocks: dict[str, dict] = {}
+        self.top_names: set[str] = set()
+
+    # --- diagnostics -------------------------------------------------------------------
+
+    def error(self, path: Path, scope: _Scope, message: str, code: str, key: bool = False) -> None:
+        if scope.chain:
+            self.problems.append(_in_chain(self.doc, path, scope.chain, message, code))
+        else:
+            span = self.doc.key_span(path) if key else self.doc.span(path)
+            self.problems.append(Diagnostic(span, message, code))
+
+    def fail(self, path: Path, scope: _Scope, message: str, code: str, key: bool = False):
+        self.error(path, scope, message, code, key)
+        return _Problem()
+
+    # --- values ------------------------------------------------------------------------
+
+    def value(self, raw: Any, path: Path, scope: _Scope) -> Any:
+        """`raw` with every `${...}` evaluated in `scope` (a new object; the source is kept)."""
+        if isinstance(raw, str):
+            if "${" not in raw:
+                return raw
+            try:
+                return expr.substitute(raw, scope.values)
+            except expr.ExprError as exc:
+                raise self.fail(path, scope, f"{quote(raw)}: {exc}", "expression")
+        if isinstance(raw, dict):
+            return {k: self.value(v, path + (k,), scope) for k, v in raw.items()}
+        if isinstance(raw, list):
+            return [self.value(v, path + (i,), scope) for i, v in enumerate(raw)]
+        return raw
+
+    def ref(self, name: Any, path: Path, scope: _Scope) -> str:
+        if not isinstance(name, str):
+            raise self.fail(path, scope, f"expected a layer name, got {quote(name)}", "bad-type")
+        try:
+            return scope.resolve(name)
+        except KeyError:
+            pass
+        if name in scope.left_out:
+            raise self.fail(path, scope, f"{quote(name)} does not exist here: "
+                            f"{scope.left_out[name]}", "unknown-ref")
+        known = [*scope.refs, *(f"{i}.<name>" for i in scope.instances)]
+        where = f" in block '{scope.block}'" if scope.block else ""
+        hint = (" (inside a block, `from:` reads the block's inputs and its own layers)"
+                if scope.block else "")
+        raise self.fail(path, scope, f"unknown name {quote(name)}{where}"
+                        f"{did_you_mean(name, scope.refs)} (known: "
+                        f"{', '.join(known[:12]) or 'none'}{', ...' if len(known) > 12 else ''})"
+                        f"{hint}", "unknown-ref")
+
+    def refs(self, raw: Any, path: Path, scope: _Scope) -> Any:
+        """A `from`-like value (a name or a list of names) resolved to full names."""
+        if isinstance(raw, list):
+            return [self.ref(r, path + (i,), scope) for i, r in enumerate(raw)]
+        return self.ref(raw, path, scope)
+
+    # --- blocks ------------------------------------------------------------------------
+
+    def read_blocks(self, raw: Any) -> None:
+        top = _Scope("", {})
+        if not isinstance(raw, dict):
+            self.error(("blocks",), top, "`blocks:` is a mapping of block name -> definition",
+                       "bad-type")
+            return
+        for name, block in raw.items():
+            path = ("blocks", name)
+            if not isinstance(name, str) or not _is_name(name):
+                self.error(path, top, f"{quote(name)} is not a valid block name: use letters, "
+                           "digits and '_', starting with a letter or '_'", "bad-name", key=True)
+                continue
+            if not isinstance(block, dict):
+                self.error(path, top, f"block {quote(name)}: expected a mapping with `layers:`",
+                           "bad-type")
+                continue
+            bad = [k for k in block if k not in BLOCK_KEYS]
+            for k in bad:
+                self.error(path + (k,), top, f"unknown key {quote(k)} in block {quote(name)}"
+                           f"{did_you_mean(str(k), BLOCK_KEYS)} (keys: {', '.join(BLOCK_KEYS)})",
+                           "unknown-key", key=True)
+            if not isinstance(block.get("layers"), list) or not block["layers"]:
+                self.error(path, top, f"block {quote(name)} needs `layers:`, a non-empty list",
+                           "missing-key")
+                continue
+            try:
+                params = self.read_params(block.get("params", {}), path + ("params",), top)
+                inputs = self.read_names(block.get("inputs", ["x"]), path + ("inputs",), top)
+            except _Problem:
+                continue
+            if not bad:
+                self.blocks[name] = {**block, "params": params, "inputs": inputs}
+
+    def read_names(self, raw: Any, path: Path, scope: _Scope) -> tuple[str, ...]:
+        names = [raw] if isinstance(raw, str) else raw
+        if not isinstance(names, list) or not names or not all(
+                isinstance(n, str) and _is_name(n) for n in names):
+            raise self.fail(path, scope, "expected a name or a non-empty list of names",
+                            "bad-type")
+        return tuple(names)
+
+    def read_params(self, raw: Any, path: Path, scope: _Scope) -> dict[str, tuple[str, Any, bool]]:
+        """name -> (type, default, required). `f: int` is required; `s: 1` has a default."""
+        if not isinstance(raw, dict):
+            raise self.fail(path, scope, "`params:` is a mapping of parameter name -> type "
+                            "(`filters: int`), default (`stride: 1`) or "
+                            "`{type: int, default: 1}`", "bad-type")
+        out: dict[str, tuple[str, Any, bool]] = {}
+        for name, spec in raw.items():
+            where = path + (name,)
+            if not isinstance(name, str) or not _is_name(name) or name == "i":
+                raise self.fail(where, scope, f"{quote(name)} is not a valid parameter name"
+                                + (" (`i` is the repeat index)" if name == "i" else ""),
+                                "bad-name", key=True)
+            if isinstance(spec, str) and spec in PARAM_TYPES:
+                out[name] = (spec, None, True)
+            elif isinstance(spec, dict):
+                extra = [k for k in spec if k not in ("type", "default", "description")]
+                kind = spec.get("type", "any")
+                if extra or kind not in PARAM_TYPES:
+                    raise self.fail(where, scope, f"parameter {quote(name)}: write "
+                                    f"`{{type: {'|'.join(PARAM_TYPES)}, default: ...}}`",
+                                    "bad-value")
+                required = "default" not in spec
+                if not required and not _fits(spec["default"], kind):
+                    raise self.fail(where + ("default",), scope,
+                                    f"parameter {quote(name)}: the default is not {kind}",
+                                    "bad-type")
+                out[name] = (kind, spec.get("default"), required)
+            else:
+                out[name] = (_type_of(spec), spec, False)
+        return out
+
+    def arguments(self, block_name: str, raw: Any, path: Path, scope: _Scope) -> dict[str, Any]:
+        """A use's `with:`, evaluated in the caller's scope and checked against the params."""
+        params = self.blocks[block_name]["params"]
+        given = self.value(raw, path, scope) if raw is not None else {}
+        if not isinstance(given, dict):
+            raise self.fail(path, scope, "`with:` is a mapping of parameter -> value", "bad-type")
+        out: dict[str, Any] = {}
+        for name, value in given.items():
+            if name not in params:
+                raise self.fail(path + (name,), scope, f"block {quote(block_name)} has no "
+                                f"parameter {quote(name)}{did_you_mean(str(name), params)} "
+                                f"(parameters: {', '.join(params) or 'none'})", "unknown-key",
+                                key=True)
+            kind = params[name][0]
+            if not _fits(value, kind):
+                raise self.fail(path + (name,), scope, f"parameter {quote(name)} of block "
+                                f"{quote(block_name)} is {kind}, got {quote(value)}", "bad-type")
+            out[name] = value
+        for name, (kind, default, required) in params.items():
+            if name not in out:
+                if required:
+                    raise self.fail(path if raw is not None else path[:-1], scope,
+                                    f"block {quote(block_name)} needs parameter {quote(name)} "
+                                    f"({kind}) in `with:`", "missing-key")
+                out[name] = copy.deepcopy(default)
+        return out
+
+    # --- entries -----------------------------------------------------------------------
+
+    def entries(self, raw: list, path: Path, scope: _Scope) -> None:
+        for i, entry in enumerate(raw):
+            try:
+                self.entry(entry, path + (i,), scope)
+            except _Problem:
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    scope.left_out.setdefault(entry["name"], "its entry has an error")
+
+    def entry(self, entry: Any, path: Path, scope: _Scope) -> None:
+        if not isinstance(entry, dict):
+            self.emit(entry, path, scope, None)       # the flat validation explains it
+            return
+        name = entry.get("name")
+        count = 1
+        if "repeat" in entry:
+            count = self.value(entry["repeat"], path + ("repeat",), scope)
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_REPEAT:
+                raise self.fail(path + ("repeat",), scope, f"repeat: expected an integer from 1 "
+                                f"to {MAX_REPEAT:,}, got {quote(count)}", "bad-value")
+            if not isinstance(name, str):
+                raise self.fail(path, scope, "an entry with `repeat:` needs a `name:`",
+                                "missing-key")
+        for index in range(count):
+            here = _Scope(**{**scope.__dict__, "values": {**scope.values, "i": index}}) \
+                if "repeat" in entry else scope
+            if "if" in entry:
+                keep = self.value(entry["if"], path + ("if",), here)
+                if not isinstance(keep, bool):
+                    raise self.fail(path + ("if",), scope, f"if: expected true or false, got "
+                                    f"{quote(keep)}", "bad-type")
+                if not keep:
+                    if isinstance(name, str):
+                        scope.left_out[name] = f"its `if:` is false here"
+                    continue
+            own = f"{name}{index + 1}" if "repeat" in entry else name
+            fields = {k: v for k, v in entry.items() if k not in ("repeat", "if")}
+            if "repeat" in entry:
+                fields["name"] = own
+                if index > 0:
+                    fields.pop("from", None)
+            if "use" in fields:
+                self.use(fields, path, here)
+            else:
+                self.layer(fields, path, here)
+            if "repeat" in entry:          # the chain's result goes by the entry's name too
+                scope.refs[name] = scope.refs[own]
+                if own in scope.instances:
+                    scope.instances[name] = scope.instances[own]
+            if here is not scope:
+                scope.previous = here.previous
+
+    def _name(self, fields: dict, path: Path, scope: _Scope) -> str:
+        name = self.value(fields.get("name"), path + ("name",), scope)
+        if not isinstance(name, str) or not _is_name(name):
+            if name is None:
+                raise self.fail(path, scope, "missing required key 'name'", "missing-key")
+            raise self.fail(path + ("name",), scope, f"{quote(name)} is not a valid name: use "
+                            "letters, digits and '_' (at most 64), starting with a letter or '_'",
+                            "bad-name")
+        if name in scope.refs or name in scope.instances or (name in scope.inputs):
+            raise self.fail(path + ("name",), scope, f"duplicate name {quote(name)}",
+                            "duplicate-name")
+        return name
+
+    def _reads(self, fields: dict, path: Path, scope: _Scope) -> Any:
+        if "from" in fields:
+            return self.refs(self.value(fields["from"], path + ("from",), scope),
+                             path + ("from",), scope)
+        return scope.previous
+
+    def layer(self, fields: dict, path: Path, scope: _Scope) -> None:
+        """A plain layer, or a `share:` of a layer or of a block instance."""
+        name = self._name(fields, path, scope)
+        out = self.value({k: v for k, v in fields.items() if k not in ("name", "from", "call")},
+                         path, scope)
+        reads = self._reads(fields, path, scope)
+        call = ({k: self.refs(self.value(v, path + ("call", k), scope), path + ("call", k), scope)
+                 if not isinstance(v, bool) else v for k, v in fields["call"].items()}
+                if isinstance(fields.get("call"), dict) else fields.get("call"))
+        if "share" in out and "type" not in out:
+            target = out["share"]
+            if isinstance(target, str) and target in scope.instances:
+                self.share_instance(name, scope.instances[target], target, reads, path, scope)
+                return
+            out["share"] = self.ref(target, path + ("share",), scope)
+        full = scope.prefix + name
+        if scope.share_of is not None and "share" not in out:
+            out = {"share": scope.share_of + full[len(scope.prefix):]}
+        entry: dict[str, Any] = {"name": full}
+        implicit = "from" not in fields and (not self.layers or reads == self.layers[-1]["name"]) \
+            and not scope.chain and scope.share_of is None
+        if reads is not None and not implicit:
+            entry["from"] = reads
+        for k, v in out.items():
+            entry[k] = v
+        if call is not None:
+            entry["call"] = call
+        self.emit(entry, path, scope, name)
+        scope.refs[name] = full
+        scope.previous = full
+
+    def emit(self, entry: Any, path: Path, scope: _Scope, name: str | None) -> None:
+        if len(self.layers) >= MAX_LAYERS:
+            raise self.fail(path, scope, f"the spec expands to more than {MAX_LAYERS:,} layers",
+                            "too-large")
+        self.origins[("layers", len(self.layers))] = Origin(path, scope.chain)
+        self.layers.append(entry)
+
+    def use(self, fields: dict, path: Path, scope: _Scope, share_of: str | None = None) -> None:
+        """A block instance: its layers, clauses and outputs, under the use's name."""
+        name = self._name(fields, path, scope)
+        bad = [k for k in fields if k not in ("name", "use", "from", "with", "share")]
+        if bad:
+            raise self.fail(path + (bad[0],), scope, f"unknown key {quote(bad[0])} in a block use"
+                            f"{did_you_mean(str(bad[0]), ('name', 'use', 'from', 'with'))} "
+                            "(a use has name, use, from, with, repeat, if)", "unknown-key",
+                            key=True)
+        block_name = fields["use"]
+        if not isinstance(block_name, str) or block_name not in self.blocks:
+            known = list(self.blocks)
+            raise self.fail(path + ("use",), scope, f"unknown block {quote(block_name)}"
+                            f"{did_you_mean(str(block_name), known)} (blocks: "
+                            f"{', '.join(known) or 'none'})", "unknown-ref")
+        if any(u.block == block_name for u in scope.chain):
+            cycle = " -> ".join([*(u.block for u in scope.chain), block_name])
+            raise self.fail(path + ("use",), scope, f"block {quote(block_name)} uses itself "
+                            f"({cycle})", "cycle")
+        if len(scope.chain) >= MAX_NESTING:
+            raise self.fail(path, scope, f"blocks nest deeper than {MAX_NESTING} levels",
+                            "too-deep")
+        args = self.arguments(block_name, fields.get("with"), path + ("with",), scope)
+        reads = self._reads(fields, path, scope)
+        if scope.share_of is not None:        # a use inside an instance being shared
+            share_of = f"{scope.share_of}{name}."
+        self.instance(name, block_name, args, reads, path, scope, share_of)
+
+    def instance(self, name: str, block_name: str, args: dict, reads: Any, path: Path,
+                 scope: _Scope, share_of: str | None) -> None:
+        block = self.blocks[block_name]
+        inputs = block["inputs"]
+        given = [reads] if isinstance(reads, str) else list(reads or [])
+        if len(given) != len(inputs):
+            raise self.fail(path, scope, f"block {quote(block_name)} reads {len(inputs)} input"
+                            f"{'s' * (len(inputs) != 1)} ({', '.join(inputs)}), given "
+                            f"{len(given)}: say which with `from:`", "arity")
+        full = scope.prefix + name
+        chain = (*scope.chain, Use(full, block_name, path))
+        inner = _Scope(prefix=full + ".", values=dict(args), chain=chain,
+                       refs=dict(zip(inputs, given)), inputs=tuple(inputs),
+                       previous=given[0] if len(given) == 1 else None,
+                       share_of=share_of, block=block_name)
+        where = ("blocks", block_name)
+        self.entries(block["layers"], where + ("layers",), inner)
+        outputs = block.get("outputs")
+        if outputs is None:
+            outs = [inner.previous] if inner.previous else []
+        else:
+            names = [outputs] if isinstance(outputs, str) else outputs
+            if not isinstance(names, list):
+                raise self.fail(where + ("outputs",), inner, "`outputs:` is a name or a list",
+                                "bad-type")
+            outs = [self.ref(o, where + ("outputs", k) if isinstance(outputs, list)
+                             else where + ("outputs",), inner) for k, o in enumerate(names)]
+        if not outs:
+            raise self.fail(where, inner, "the block makes no layer", "empty")
+        self.clauses(block, where, inner)
+        scope.instances[name] = inner
+        scope.made[name] = (block_name, args, path, scope.chain)
+        scope.refs[name] = outs[0]
+        scope.previous = outs[0]
+
+    def share_instance(self, name: str, target: _Scope, target_name: str, reads: Any,
+                       path: Path, scope: _Scope) -> None:
+        """Apply an instance's layers again to other inputs: the same weights, new calls."""
+        block_name, args, _, _ = scope.made[target_name]
+        self.instance(name, block_name, args, reads, path, scope, share_of=target.prefix)
+
+    def clauses(self, block: dict, where: Path, inner: _Scope) -> None:
+        """A block's clauses, once per instance, named and targeted inside it."""
+        for section in ("penalties", "weight_penalties"):
+            raw = block.get(section, [])
+            if not isinstance(raw, list):
+                self.error(where + (section,), inner, f"`{section}:` is a list", "bad-type")
+                continue
+            for k, clause in enumerate(raw):
+                path = where + (section, k)
+                try:
+                    value = self.value(clause, path, inner)
+                    if isinstance(value, dict):
+                        value = dict(value)
+                        if isinstance(value.get("name"), str):
+                            value["name"] = inner.prefix + value["name"]
+                        if section == "penalties" and "layer" in value:
+                            value["layer"] = self.ref(value["layer"], path + ("layer",), inner)
+                        elif section == "weight_penalties" and "layers" in value:
+                            pats = value["layers"]
+                            value["layers"] = ([inner.prefix + p if isinstance(p, str) else p
+                                                for p in pats] if isinstance(pats, list)
+                                               else inner.prefix + pats
+                                               if isinstance(pats, str) else pats)
+                except _Problem:
+                    continue
+                target = self.penalties if section == "penalties" else self.weight_penalties
+                target.append((value, Origin(path, inner.chain)))
+
+
+def _is_name(name: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) is not None
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind in ("int", "float") and isinstance(value, bool):
+        return False
+    return isinstance(value, PARAM_TYPES[kind])
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        return "list"
+    return "any"
+
+
+def expand(doc: Document) -> ExpandedDocument:
+    """The flat spec of a format 2 document, with the problems found on the way."""
+    data = doc.data
+    ex = Expander(doc)
+    ex.read_blocks(data.get("blocks", {}))
+    top = _Scope("", {})
+    inputs = data.get("inputs")
+    if isinstance(inputs, dict):
+        top.refs.update({n: n for n in inputs if isinstance(n, str)})
+        top.inputs = tuple(n for n in inputs if isinstance(n, str))
+        if len(inputs) == 1:
+            top.previous = next(iter(inputs))
+    layers = data.get("layers")
+    flat = {k: v for k, v in data.items() if k != "blocks"}
+    if isinstance(layers, list):
+        ex.entries(layers, ("layers",), top)
+        flat["layers"] = ex.layers
+    top_refs = top
+
+    def resolve(name: Any) -> Any:
+        if isinstance(name, str):
+            try:
+                return top_refs.resolve(name)
+            except KeyError:
+                return name
+        return name
+
+    if isinstance(data.get("outputs"), list):
+        flat["outputs"] = [resolve(o) for o in data["outputs"]]
+    for key in ("loss", "loss_weights", "metrics"):
+        value = data.get(key)
+        if isinstance(value, dict) and key != "loss" or (
+                key == "loss" and isinstance(value, dict) and "type" not in value):
+            flat[key] = {resolve(k): v for k, v in value.items()}
+    for section in ("penalties", "weight_penalties"):
+        own = data.get(section, [])
+        if not isinstance(own, list):
+            continue
+        items = []
+        for k, clause in enumerate(own):
+            if section == "penalties" and isinstance(clause, dict) and "layer" in clause:
+                clause = {**clause, "layer": resolve(clause["layer"])}
+            items.append(clause)
+        made = ex.penalties if section == "penalties" else ex.weight_penalties
+        for clause, origin in made:
+            ex.origins[(section, len(items))] = origin
+            items.append(clause)
+        if items or section in data:
+            flat[section] = items
+    return ExpandedDocument(doc, flat, ex.origins, dedupe(ex.problems))
