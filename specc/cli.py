@@ -36,6 +36,17 @@ def spec_files(paths: Sequence[str]) -> list[str]:
     return found
 
 
+def spec_file(path: str) -> str:
+    """The one spec file a command compiles: a missing file or a folder is a usage error,
+    worded as for `validate`."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{path}: is a folder (give one spec file)")
+    if not p.exists():
+        raise UsageError(f"{path}: no such file or folder")
+    return path
+
+
 def _render(diags: list[Diagnostic], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([{"file": d.file, "line": d.line, "column": d.column,
@@ -44,8 +55,11 @@ def _render(diags: list[Diagnostic], fmt: str) -> str:
     if fmt == "github":
         def esc(s: str) -> str:
             return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return "\n".join(f"::{d.severity} file={esc(d.file)},line={d.line},col={d.column},"
-                         f"title=specc [{d.code}]::{esc(d.message)}" for d in diags)
+
+        def prop(s: str) -> str:     # a property value also escapes ':' and ','
+            return esc(s).replace(":", "%3A").replace(",", "%2C")
+        return "\n".join(f"::{d.severity} file={prop(d.file)},line={d.line},col={d.column},"
+                         f"title={prop(f'specc [{d.code}]')}::{esc(d.message)}" for d in diags)
     return "\n".join(d.render() for d in diags)
 
 
@@ -102,7 +116,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     _import_plugins(args.plugin)
     if args.output:
         check_output_path(args.output, [args.spec])
-    graph = specc.lower(specc.load(args.spec), args.via)
+    graph = specc.lower(specc.load(spec_file(args.spec)), args.via)
     from specc.runtime import emit
     from specc.runtime.summary import summary_text
 
@@ -155,7 +169,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from specc.explain import explain
 
     _import_plugins(args.plugin)
-    print(explain(specc.lower(specc.load(args.spec), args.via)))
+    print(explain(specc.lower(specc.load(spec_file(args.spec)), args.via)))
     return 0
 
 
@@ -171,10 +185,10 @@ def _strategy(name: str | None) -> object:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     import specc
-    from specc.fit import fit
+    from specc.fit import Diverged, fit
 
     _import_plugins(args.plugin)
-    spec = specc.load(args.spec)
+    spec = specc.load(spec_file(args.spec))
     if args.drop_penalties:
         # Same model, every rate 0: the terms vanish, the penalized tensors stay measurable.
         def zero(clause):
@@ -187,14 +201,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.data and not Path(args.data).is_file():
         raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
                          "the built-in synthetic data)")
-    result = fit(graph, args.out, data=args.data, epochs=args.epochs,
-                 batch_size=args.batch_size, samples=args.samples,
-                 strategy=_strategy(args.strategy))
+    try:
+        result = fit(graph, args.out, data=args.data, epochs=args.epochs,
+                     batch_size=args.batch_size, samples=args.samples,
+                     strategy=_strategy(args.strategy), allow_nonfinite=args.allow_nonfinite,
+                     max_data_bytes=args.max_data)
+    except Diverged as exc:
+        print(f"specc: error: {exc}", file=sys.stderr)
+        return 1
     final = {k: v[-1] for k, v in result.history.items()}
     print("\nfinal epoch: " + ", ".join(f"{k}={v:.6g}" for k, v in final.items()))
-    for name, value in result.energies.items():
-        term = next(t for t in graph.terms if t.name == name)
-        print(f"energy of {term.layer} [{term.at}] (mean_i Σ_j a_ij², validation): {value:.6g}")
+    for measure in result.measures:
+        print(measure)
     print(f"wrote {args.out}/: history.csv, history.json, tensorboard/, model.keras, losses.png")
     return 0
 
@@ -203,6 +221,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     import specc
     from specc.plot import missing_tools, plot
 
+    spec_file(args.spec)
     problem = missing_tools()
     if problem:
         print(f"specc: error: {problem}", file=sys.stderr)
@@ -211,12 +230,21 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from specc.artifacts import check_output_path
 
     check_output_path(args.output, [args.spec], suffix=None)
-    graph = specc.lower(specc.load(args.spec), args.via)
+    graph = specc.lower(specc.load(spec_file(args.spec)), args.via)
     from specc.runtime import emit
 
     plot(emit(graph, compile=False), graph, args.output)
     print(f"wrote {args.output}")
     return 0
+
+
+def _data_size(text: str) -> int:
+    from specc.data import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_plugin(p: argparse.ArgumentParser) -> None:
@@ -264,6 +292,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="NPZ",
                    help=".npz with arrays named after the inputs and outputs "
                         "(default: seeded synthetic data shaped like the spec)")
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="train on data holding NaN or infinite values (refused by default)")
+    p.add_argument("--max-data", type=_data_size, default=None, metavar="SIZE",
+                   help="most memory the --data arrays may take, e.g. 512M, 8G (default 2G)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--samples", type=int, default=2048, help="synthetic set size")
@@ -310,9 +342,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:          # a file specc had to read or write: no traceback
         print(f"specc: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from specc.artifacts import Terminated
+
         print("specc: interrupted", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 if __name__ == "__main__":

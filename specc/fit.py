@@ -2,28 +2,50 @@
 
 Writes to the output folder: history.csv (CSVLogger, per epoch), history.json, tensorboard/,
 model.keras, losses.png (every term per epoch, train and validation), and prints for each
-activation clause the energy mean_i Σ_j a_ij² of the tensor it penalizes.
+activation clause its own measure of the tensor it penalizes: the kind's formula without the
+rate (for l2, mean_i Σ_j a_ij²; for mean_abs, the mean |a_ij|), on the validation data.
+A run whose loss or weights become NaN or infinite stops and writes nothing.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
-from specc.artifacts import save_model, write_atomic, write_with
-from specc.graph import Graph
+from specc.artifacts import (
+    WORK_PREFIX, clean_stale, cleanup_on_sigterm, save_model, write_atomic, write_with,
+)
+from specc.graph import Graph, Term
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One clause's measure of the tensor it penalizes: `what` (a formula) = `value`."""
+
+    clause: str
+    kind: str
+    layer: str
+    at: str
+    what: str
+    value: float
+    data: str                        # "validation" or "training": the samples it is taken on
+
+    def __str__(self) -> str:
+        return (f"{self.clause} ({self.kind}) on {self.layer} [{self.at}], without the rate: "
+                f"{self.what} = {self.value:.6g} ({self.data} data)")
 
 
 @dataclass
 class FitResult:
     history: dict[str, list[float]]
-    energies: dict[str, float]      # clause name -> mean_i Σ_j a_ij² on the validation data
+    measures: list[Measure]         # each activation clause's measure (l1_l2: two)
     out_dir: Path
 
 
@@ -33,18 +55,50 @@ def _output_shapes(model: Any) -> dict[str, tuple[int, ...]]:
     return {name: tuple(int(d) for d in t.shape[1:]) for name, t in zip(declared, outs)}
 
 
-def energies(model: Any, graph: Graph, x: Any) -> dict[str, float]:
-    """mean_i Σ_j a_ij² of the tensor each activation clause looks at (spec layer, at)."""
+#: What each built-in kind measures once its rate is taken out (catalog formulas, shortened).
+MEASURED: Final[dict[str, str]] = {
+    "l1": "mean_i Σ_j |a_ij|",
+    "l2": "mean_i Σ_j a_ij²",
+    "mean_abs": "mean over all i, j of |a_ij|",
+    "kl_sparsity": "Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j = mean_i a_ij",
+    "decorrelation": "mean over pairs i ≠ k of cos(a_i, a_k)",
+}
+
+
+def _unit_measures(term: Term) -> list[tuple[str, dict[str, Any]]]:
+    """(what it is, parameters) of each measure of a clause: its kind with the rate 1,
+    averaged over the samples (`reduction: sum` aside); a plugin's own term as it is."""
+    p = dict(term.params)
+    if term.kind in ("l1", "l2"):
+        return [(MEASURED[term.kind], {**p, "rate": 1.0, "reduction": "mean"})]
+    if term.kind == "l1_l2":
+        return [(MEASURED["l1"], {**p, "l1": 1.0, "l2": 0.0, "reduction": "mean"}),
+                (MEASURED["l2"], {**p, "l1": 0.0, "l2": 1.0, "reduction": "mean"})]
+    if term.kind in MEASURED:
+        return [(MEASURED[term.kind], {**p, "rate": 1.0})]
+    return [("the plugin's term, rate included, over all samples as one batch", p)]
+
+
+def measures(model: Any, graph: Graph, x: Any, data: str = "validation") -> list[Measure]:
+    """Each activation clause's measure of the tensor it looks at (spec layer, at), taken over
+    all of `x` at once (batch statistics too)."""
     import keras
+
+    from specc.runtime import terms
 
     taps = {term.name: model.get_layer(graph.sources[term.name]).output for term in graph.terms}
     if not taps:
-        return {}
+        return []
     probe = keras.Model(model.inputs, list(taps.values()), name=f"{graph.name}_probe")
     values = probe.predict(x, verbose=0, batch_size=256)
     values = values if isinstance(values, list) else [values]
-    return {name: float(np.mean(np.sum(np.square(v.reshape(len(v), -1)), axis=1)))
-            for name, v in zip(taps, values)}
+    out = []
+    for term, a in zip(graph.terms, values):
+        for what, params in _unit_measures(term):
+            clause = {"name": term.name, "kind": term.kind, "params": params}
+            value = float(keras.ops.convert_to_numpy(terms.activity_term(clause, a)))
+            out.append(Measure(term.name, term.kind, term.layer, term.at, what, value, data))
+    return out
 
 
 def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: str) -> None:
@@ -54,7 +108,9 @@ def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: s
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    keys = [k for k in ["loss", "task_loss", *terms] if k in history]
+    keys = [k for k in ["loss", "task_loss", *terms] if history.get(k)]
+    if not keys:
+        return
     cols = min(3, len(keys))
     rows = -(-len(keys) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
@@ -76,21 +132,39 @@ def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: s
     plt.close(fig)
 
 
+class Diverged(Exception):
+    """Training produced a non-finite loss or weights; nothing was written."""
+
+
 def fit(graph: Graph, out_dir: str | Path, data: str | None = None, epochs: int = 5,
         batch_size: int = 64, samples: int = 2048, validation_split: float = 0.2,
-        strategy: Any = None, verbose: int | str = "auto") -> FitResult:
+        strategy: Any = None, verbose: int | str = "auto", allow_nonfinite: bool = False,
+        max_data_bytes: int | None = None) -> FitResult:
     """Train `graph` and write its records to `out_dir`: all of them, or none if it fails."""
+    from specc.errors import UsageError
+
+    for what, value in (("--epochs", epochs), ("--batch-size", batch_size),
+                        ("--samples", samples)):
+        if value < 1:
+            raise UsageError(f"{what} {value}: give a whole number of at least 1")
+    if not 0.0 <= validation_split < 1.0:
+        raise UsageError(f"validation split {validation_split}: give a fraction in [0, 1)")
     out = Path(out_dir)
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".specc-fit-", dir=out))
     try:
-        result = _fit(graph, work, data, epochs, batch_size, samples, validation_split,
-                      strategy, verbose)
-        _publish(work, out)
+        out.mkdir(parents=True, exist_ok=True)
+        clean_stale(out)
+        work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=out))
+    except OSError as exc:
+        raise UsageError(f"--out {out_dir}: cannot write there ({exc.strerror or exc})") from None
+    try:
+        with cleanup_on_sigterm():
+            result = _fit(graph, work, data, epochs, batch_size, samples, validation_split,
+                          strategy, verbose, allow_nonfinite, max_data_bytes)
+            _publish(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
-        if created and not any(out.iterdir()):
+        if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         raise
     shutil.rmtree(work, ignore_errors=True)
@@ -107,13 +181,54 @@ def _publish(work: Path, out: Path) -> None:
         os.replace(item, target)
 
 
+class _StopOnNonFinite:
+    """Stops training at the first batch whose running loss is NaN or infinite and remembers
+    where (1-based epoch and batch). A keras.callbacks.Callback, made when Keras is imported."""
+
+    @staticmethod
+    def make() -> Any:
+        import keras
+
+        class StopOnNonFinite(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.epoch = 0
+                self.where: tuple[int, int, float] | None = None
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self.epoch = epoch
+
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                loss = (logs or {}).get("loss")
+                if loss is None or self.where is not None:
+                    return
+                value = float(loss)
+                if not math.isfinite(value):
+                    self.where = (self.epoch + 1, batch + 1, value)
+                    self.model.stop_training = True
+
+        return StopOnNonFinite()
+
+
+def _read_data(graph: Graph, data: str | None, allow_nonfinite: bool,
+               max_data_bytes: int | None) -> tuple[Any, Any]:
+    from specc.data import MAX_DATA_BYTES, load_npz
+
+    if data is None:
+        return None, None
+    return load_npz(data, graph, allow_nonfinite=allow_nonfinite,
+                    max_bytes=MAX_DATA_BYTES if max_data_bytes is None else max_data_bytes)
+
+
 def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int,
-         samples: int, validation_split: float, strategy: Any,
-         verbose: int | str) -> FitResult:
+         samples: int, validation_split: float, strategy: Any, verbose: int | str,
+         allow_nonfinite: bool = False, max_data_bytes: int | None = None) -> FitResult:
     """Train, writing every record into `out` (a temporary folder until the run succeeds)."""
+    x, y = _read_data(graph, data, allow_nonfinite, max_data_bytes)  # before Keras starts
     import keras
 
-    from specc.data import load_npz, synthetic
+    from specc.data import check_targets, synthetic
+    from specc.errors import UsageError
     from specc.runtime import emit
 
     if strategy is not None:
@@ -121,15 +236,17 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
             model = emit(graph)
     else:
         model = emit(graph)
-    if data is None:
+    if x is None:
         x, y = synthetic(graph, _output_shapes(model), n=samples, seed=graph.seed or 0)
     else:
-        x, y = load_npz(data, graph)
-    n_val = int(len(next(iter(x.values()))) * validation_split)
-    split = len(next(iter(x.values()))) - n_val
+        check_targets(y, graph, _output_shapes(model), str(data))
+    n = len(next(iter(x.values())))
+    n_val = int(n * validation_split)
+    split = n - n_val
     train = ({k: v[:split] for k, v in x.items()}, {k: v[:split] for k, v in y.items()})
     val = ({k: v[split:] for k, v in x.items()}, {k: v[split:] for k, v in y.items()})
-    callbacks = [keras.callbacks.CSVLogger(str(out / "history.csv")),
+    watch = _StopOnNonFinite.make()
+    callbacks = [watch, keras.callbacks.CSVLogger(str(out / "history.csv")),
                  keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"))]
     single_in = len(x) == 1
     fit_x = next(iter(train[0].values())) if single_in else train[0]
@@ -139,13 +256,22 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
                             epochs=epochs, batch_size=batch_size, callbacks=callbacks,
                             verbose=verbose, shuffle=True)
     except (ValueError, TypeError) as exc:   # arrays that do not fit the model's shapes
-        from specc.errors import UsageError
         from specc.runtime.emit import _reason
 
         raise UsageError(f"{data or 'the data'} does not fit the model: {_reason(exc)}") from None
+    if watch.where is not None:
+        epoch, batch, value = watch.where
+        raise Diverged(f"the loss became {value} at epoch {epoch}, batch {batch} (batches of "
+                       f"{batch_size}); training stopped and nothing was written")
+    bad = [v.path for v in model.weights
+           if not np.all(np.isfinite(keras.ops.convert_to_numpy(v)))]
+    if bad:
+        raise Diverged(f"after training, {len(bad)} weight variable(s) hold NaN or infinite "
+                       f"values ({bad[0]}{', ...' if len(bad) > 1 else ''}); nothing was written")
     record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     write_atomic(out / "history.json", (json.dumps(record, indent=2) + "\n").encode())
     save_model(model, out / "model.keras")
     terms = [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]
     plot(record, terms, out / "losses.png", f"{graph.name}: loss by term")
-    return FitResult(record, energies(model, graph, val_x if n_val else fit_x), out)
+    return FitResult(record, measures(model, graph, val_x if n_val else fit_x,
+                                      "validation" if n_val else "training"), out)

@@ -33,13 +33,85 @@ def test_fit_writes_every_record(run_dir: Path) -> None:
     assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
 
 
-def test_fit_reports_energy_of_penalized_tensors(run_dir: Path, capsys) -> None:
+def test_fit_reports_each_clause_measure(run_dir: Path, capsys) -> None:
     out = ROOT / "specs/question_mlp.yaml"
     assert main(["fit", str(out), "--epochs", "1", "--samples", "64",
                  "--out", str(run_dir / "q"), "--drop-penalties"]) == 0
     text = capsys.readouterr().out
     assert "h4_sq_sum=0," in text                     # the rate is 0: the term vanishes
-    assert "energy of h4 [output] (mean_i Σ_j a_ij², validation): " in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("h4_sq_sum "))
+    assert line.startswith("h4_sq_sum (l2) on h4 [output], without the rate: mean_i Σ_j a_ij² = ")
+    assert line.endswith(" (validation data)")
+    assert 0 < float(line.split(" = ")[1].split()[0]) < 32     # 32 tanh units: Σ_j a² < 32
+
+
+SOFTMAX = """\
+specc: 1
+name: soft
+seed: 3
+inputs:
+  x: {shape: [4]}
+layers:
+  - {name: h, type: Dense, units: 6, activation: relu}
+  - {name: probs, type: Dense, units: 5, activation: softmax}
+outputs: [probs]
+loss: sparse_categorical_crossentropy
+penalties:
+  - {name: m, layer: probs, kind: mean_abs, rate: 0.5}
+  - {name: s, layer: probs, kind: l1, rate: 0.5, reduction: sum}
+  - {name: b, layer: probs, kind: l1_l2, l1: 0.1, l2: 0.2}
+"""
+
+
+def test_measures_are_each_kinds_own_formula(tmp_path: Path, capsys) -> None:
+    """On a softmax output of 5 classes every row sums to 1: mean |a| = 1/5 and
+    mean_i Σ_j |a_ij| = 1 exactly, whatever the weights; Σ_j a² is in [1/5, 1]."""
+    from specc.fit import MEASURED
+    from specc.penalties import BUILTIN_KINDS
+
+    assert set(MEASURED) | {"l1_l2"} == BUILTIN_KINDS
+    spec = tmp_path / "soft.yaml"
+    spec.write_text(SOFTMAX)
+    assert main(["fit", str(spec), "--epochs", "1", "--samples", "40", "--batch-size", "8",
+                 "--out", str(tmp_path / "o")]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "without the rate" in ln]
+    values = {ln.split(", without the rate: ")[1].split(" = ")[0] + " " + ln.split()[0]:
+              float(ln.split(" = ")[1].split()[0]) for ln in lines}
+    assert values.keys() == {"mean over all i, j of |a_ij| m", "mean_i Σ_j |a_ij| s",
+                             "mean_i Σ_j |a_ij| b", "mean_i Σ_j a_ij² b"}
+    assert values["mean over all i, j of |a_ij| m"] == pytest.approx(0.2, rel=1e-5)
+    assert values["mean_i Σ_j |a_ij| s"] == pytest.approx(1.0, rel=1e-5)
+    assert values["mean_i Σ_j |a_ij| b"] == pytest.approx(1.0, rel=1e-5)
+    assert 0.2 <= values["mean_i Σ_j a_ij² b"] <= 1.0
+
+
+def test_a_loss_that_becomes_nan_stops_and_publishes_nothing(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "soft.yaml"
+    spec.write_text(SOFTMAX)
+    rng = np.random.RandomState(0)
+    x = rng.rand(32, 4).astype("float32")
+    x[:, 0] = np.nan                                   # every sample: the first batch is NaN
+    np.savez(tmp_path / "d.npz", x=x, probs=rng.randint(0, 5, 32))
+    out = tmp_path / "o"
+    args = ["fit", str(spec), "--data", str(tmp_path / "d.npz"), "--out", str(out),
+            "--epochs", "3", "--batch-size", "8"]
+    assert main(args) == 2                             # refused: NaN in the data
+    assert "--allow-nonfinite" in capsys.readouterr().err
+    assert main(args + ["--allow-nonfinite"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("specc: error: the loss became nan at epoch 1, batch 1 (batches of 8); "
+                   "training stopped and nothing was written\n")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("option", ["--epochs", "--samples", "--batch-size"])
+def test_zero_epochs_samples_or_batch_is_a_usage_error(option: str, tmp_path: Path,
+                                                       capsys) -> None:
+    assert main(["fit", str(ROOT / "specs/question_mlp.yaml"), option, "0",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (f"specc: error: {option} 0: give a whole number of at "
+                                       "least 1\n")
+    assert not (tmp_path / "o").exists()
 
 
 def test_fit_on_npz(tmp_path: Path) -> None:
