@@ -12,6 +12,8 @@ from typing import Any, Callable, Final, Literal, Mapping
 
 from pydantic import BaseModel
 
+from specc.errors import UsageError
+
 Via = Literal["activity_regularizer", "add_loss", "output"]
 VIAS: Final[tuple[str, ...]] = ("activity_regularizer", "add_loss", "output")
 
@@ -94,17 +96,28 @@ def unregister_penalty(name: str) -> None:
 
 
 _entry_points_loaded = False
+#: Installed plugins whose import failed: one line each, naming the plugin and the error.
+_BROKEN: list[str] = []
+
+
+class PluginError(UsageError):
+    """An installed plugin cannot be imported: a usage error (exit 2), like a bad --plugin."""
 
 
 def lookup(name: str) -> PenaltyKind | None:
     """The catalog entry of a kind; installed plugins are loaded the first time one is asked
-    for a kind that is neither built in nor registered."""
+    for a kind that is neither built in nor registered. When it is still unknown and an
+    installed plugin failed to import, that plugin is the likely culprit: PluginError."""
     global _entry_points_loaded
     found = CATALOG.get(name) or _PLUGINS.get(name)
     if found is None and not _entry_points_loaded:
         _entry_points_loaded = True
         load_entry_points()
         found = _PLUGINS.get(name)
+    if found is None and _BROKEN:
+        raise PluginError(
+            f"penalty kind {str(name)[:40]!r} is unknown and {_BROKEN[0]}"
+            + (f" (and {len(_BROKEN) - 1} more)" if len(_BROKEN) > 1 else ""))
     return found
 
 
@@ -116,11 +129,21 @@ def load_entry_points() -> list[str]:
     """Import the plugins installed under the `specc.penalties` entry-point group.
 
     Installing a package is the user's choice of code to run; a spec file never names one.
+    A plugin whose import fails is remembered (see lookup), and the others still load.
     """
     from importlib.metadata import entry_points
 
     loaded = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        ep.load()
+        try:
+            ep.load()
+        except (Exception, SystemExit) as exc:      # the plugin's own bug, not specc's
+            dist = getattr(ep, "dist", None)
+            origin = f" of {dist.name} {dist.version}" if dist is not None else ""
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+            reason = reason if len(reason) <= 160 else reason[:157] + "..."
+            _BROKEN.append(f"the installed plugin {ep.name!r} (entry point {ep.value}{origin}) "
+                           f"cannot be imported ({reason}); fix or uninstall it")
+            continue
         loaded.append(ep.name)
     return loaded

@@ -108,3 +108,41 @@ def test_no_spec_triggers_an_import_or_a_subprocess(monkeypatch) -> None:
         with pytest.raises(SpecError):
             specc.loads(text, "hostile.yaml")
     assert set(sys.modules) - before == set()
+
+
+BROKEN_SITE = PLUGINS / "broken_site"   # a fake installed distribution whose plugin raises
+
+
+def _with_broken_plugin(*args: str) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BROKEN_SITE), str(ROOT)])}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT)
+
+
+def test_a_broken_installed_plugin_is_one_clean_line(tmp_path: Path) -> None:
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(SPEC)                         # kind max_abs: no working plugin has it
+    builtin = tmp_path / "builtin.yaml"
+    builtin.write_text(SPEC.replace("kind: max_abs", "kind: l2"))
+    run = _with_broken_plugin("-m", "specc", "validate", str(unknown))
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr == (
+        "specc: error: penalty kind 'max_abs' is unknown and the installed plugin 'broken' "
+        "(entry point specc_broken_plugin of broken-plugin 0.1) cannot be imported "
+        "(ZeroDivisionError: a bug in the plugin); fix or uninstall it\n")
+    # a spec of built-in kinds never loads the plugins
+    assert _with_broken_plugin("-m", "specc", "validate", str(builtin)).returncode == 0
+    # the API: a UsageError (the environment is at fault), not the plugin's exception
+    run = _with_broken_plugin("-c", f"""
+import specc
+from specc.errors import UsageError
+from specc.penalties import PluginError
+try:
+    specc.load({str(unknown)!r})
+except PluginError as exc:
+    assert isinstance(exc, UsageError)
+    print("PluginError")
+""")
+    assert run.stdout == "PluginError\n", run.stderr
