@@ -12,7 +12,7 @@ from typing import Any, Final, Iterable
 from pydantic import ValidationError
 
 from specc.checks import run_checks
-from specc.errors import Diagnostic, Span, SpecError, did_you_mean, quote
+from specc.errors import MAX_QUOTE, Diagnostic, Span, SpecError, did_you_mean, quote
 from specc.loader import Document, load_file, load_text
 from specc.spec.base import Strict
 from specc.spec.clauses import WeightClause
@@ -103,6 +103,8 @@ def _data_path(loc: tuple, data: Any, missing: bool) -> tuple[tuple, bool]:
 def _label(path: tuple) -> str:
     label = ""
     for part in path:
+        if isinstance(part, str) and len(part) > MAX_QUOTE:
+            part = quote(part)          # a huge key (`? <10,000 characters>`): cut short
         label = f"{label}[{part + 1}]" if isinstance(part, int) else (
             f"{label}.{part}" if label else str(part))
     return label or "the spec"

@@ -275,3 +275,25 @@ def test_missing_spec_is_one_message_exit_2(command: str, tmp_path: Path, capsys
     captured = capsys.readouterr()
     assert captured.err == f"specc: error: {missing}: no such file or folder\n"
     assert captured.out == ""
+
+
+HUGE_KEY = "k" * 10_000
+
+
+@pytest.mark.parametrize("section", [
+    "inputs:\n  ? {key}\n  : {{shape: [3]}}\n",
+    "metrics:\n  ? {key}\n  : [mae]\n",
+    "loss_weights:\n  ? {key}\n  : 1\n",
+    "loss:\n  ? {key}\n  : mse\n",
+    "? {key}\n: 1\n",
+])
+def test_a_huge_explicit_key_is_quoted_short(section: str) -> None:
+    text = ("specc: 1\nname: x\ninputs:\n  x: {shape: [3]}\nlayers:\n"
+            "  - {name: d, type: Dense, units: 2}\noutputs: [d]\n")
+    text += "" if section.startswith("loss:") else "loss: mse\n"
+    text = text.replace("inputs:\n  x: {shape: [3]}\n", "") if section.startswith(
+        "inputs") else text
+    with pytest.raises(specc.SpecError) as info:
+        specc.loads(text + section.format(key=HUGE_KEY), "k.yaml")
+    assert all(len(d.message) < 300 for d in info.value.diagnostics), \
+        max(len(d.message) for d in info.value.diagnostics)
