@@ -175,7 +175,7 @@ def _read_header(fp: Any, name: str, path: str) -> Header:
     return Header(name, tuple(int(d) for d in shape), dtype, bool(fortran), nbytes)
 
 
-def _members(archive: Any, path: str) -> dict[str, Any]:
+def _members(archive: Any) -> dict[str, Any]:
     """Array name -> zip member (np.savez writes `name.npy`)."""
     out: dict[str, Any] = {}
     for info in archive.infolist():
@@ -189,11 +189,12 @@ def load_npz(path: str | Path, graph: Graph, allow_nonfinite: bool = False,
              max_bytes: int = MAX_DATA_BYTES) -> tuple[Arrays, Arrays]:
     """Arrays named after the spec's inputs and outputs, checked before and after reading.
 
-    Before any array is read, every header in the archive is checked: a plain numeric dtype
-    (never a pickle), at least one axis, the same number of samples (at least one) in every
-    array, the inputs' shapes, a size within `max_bytes` all together and matching the member.
-    Then the values: finite (unless `allow_nonfinite`), integer ids within the Embedding's
-    range. Every problem is one UsageError line.
+    Before any array is read, the .npy header of every array the spec names is checked: a
+    plain numeric dtype (never a pickle), at least one axis, the same number of samples (at
+    least one) in every array, the inputs' shapes, a size within `max_bytes` all together and
+    equal to what the zip member holds. Then the values: finite (unless `allow_nonfinite`),
+    integer ids within the Embedding's range (or the input dtype's). Every problem is one
+    UsageError line; class-id targets are checked once the model is built (check_targets).
     """
     from specc.errors import UsageError
 
@@ -225,7 +226,7 @@ def _load_checked(archive: Any, path: str, graph: Graph, allow_nonfinite: bool,
 
     from specc.errors import UsageError
 
-    members = _members(archive, path)
+    members = _members(archive)
     input_names = [n for n, _, _ in graph.inputs]
     names = input_names + list(graph.outputs)
     missing = [n for n in names if n not in members]
