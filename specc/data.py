@@ -333,7 +333,8 @@ def check_targets(y: Arrays, graph: Graph, output_shapes: dict[str, tuple[int, .
         lo, hi = finite.min(), finite.max()
         whole = a.dtype.kind != "f" or bool(np.all(finite == np.round(finite)))
         if lo < 0 or hi > k - 1 or not whole:
-            value = lo if lo < 0 else hi
+            value = lo if lo < 0 else hi if hi > k - 1 else \
+                finite[finite != np.round(finite)][0]
             raise UsageError(f"{path}: array {quote(out)} holds {value}; output {quote(out)} "
                              f"({loss_name(graph.spec.loss_for(out))}) takes class ids, whole "
                              f"numbers in [0, {k - 1}]")

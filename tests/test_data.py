@@ -260,3 +260,18 @@ def test_cli_max_data(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as info:
         main(["fit", str(spec), "--max-data", "lots"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("labels, bad", [([0, 1, 2, 3], "holds 3"), ([0, -1, 2, 1], "holds -1"),
+                                         ([0.0, 1.5, 2.0, 1.0], "holds 1.5")])
+def test_class_ids_must_be_whole_and_within_the_classes(graph: Any, labels: list,
+                                                        bad: str) -> None:
+    from specc.data import check_targets
+
+    y = {"out": np.array(labels)}
+    with pytest.raises(UsageError) as info:
+        check_targets(y, graph, {"out": (3,)}, "d.npz")
+    assert str(info.value) == (f"d.npz: array 'out' {bad}; output 'out' "
+                               "(sparse_categorical_crossentropy) takes class ids, whole numbers "
+                               "in [0, 2]")
+    check_targets({"out": np.array([0, 1, 2, 2])}, graph, {"out": (3,)}, "d.npz")
