@@ -260,6 +260,65 @@ def _add_spec(p: argparse.ArgumentParser, via_help: str = "force one strategy on
     _add_plugin(p)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """--help shows each option's default, unless it has none or its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or not action.option_strings
+                or action.default in (None, False, [], argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+#: Commands that import Keras, and with it TensorFlow.
+_KERAS_COMMANDS: Final = frozenset({"build", "fit", "plot", "golden"})
+
+
+def _import_quietly(name: str) -> None:
+    """Import a module with file descriptor 2 sent to a temporary file.
+
+    TensorFlow writes its start-up lines (`cudart_stub`, `cuInit`, the oneDNN notice, absl's
+    "before InitializeLog") straight to fd 2 while it loads, before TF_CPP_MIN_LOG_LEVEL
+    applies. What was written is shown only if the import fails; the command that needs the
+    module then reports the failure itself.
+    """
+    import importlib
+    import tempfile
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:                       # no standard error to protect
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        failed = False
+        try:
+            importlib.import_module(name)
+            tf = sys.modules.get("tensorflow")
+            if tf is not None:            # device discovery logs too (cuInit); do it here
+                tf.config.list_physical_devices()
+        except Exception:                 # an ImportError, or a backend that fails to start
+            failed = True
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        if failed:
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode("utf-8", "replace"))
+
+
+def _quiet_tensorflow(args: argparse.Namespace) -> None:
+    """Unless --verbose: TensorFlow's C++ log level 3, and its start-up lines kept away."""
+    if getattr(args, "verbose", False):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if getattr(args, "command", None) in _KERAS_COMMANDS:
+        _import_quietly("keras")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specc", description=(
         "A declarative model-spec compiler for Keras 3: validate YAML specs, export their "
@@ -273,8 +332,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
     p.add_argument("--format", choices=("text", "json", "github"), default="text",
                    help="text: file:line:col: error: message [code]; github: annotations")
-    p.add_argument("-j", "--jobs", type=int, default=0,
-                   help="worker processes (default: all cores when there are many files)")
+    p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
+                   help="worker processes (default: 0, one per core when there are many "
+                        "files; 1: none)")
     _add_plugin(p)
     p.set_defaults(func=cmd_validate)
 
@@ -296,9 +356,11 @@ def make_parser() -> argparse.ArgumentParser:
                    help="train on data holding NaN or infinite values (refused by default)")
     p.add_argument("--max-data", type=_data_size, default=None, metavar="SIZE",
                    help="most memory the --data arrays may take, e.g. 512M, 8G (default 2G)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--samples", type=int, default=2048, help="synthetic set size")
+    p.add_argument("--epochs", type=int, default=5, metavar="N", help="training epochs")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N",
+                   help="samples per batch")
+    p.add_argument("--samples", type=int, default=2048, metavar="N",
+                   help="size of the synthetic set, without --data")
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
     p.add_argument("--drop-penalties", action="store_true",
                    help="set every penalty's rate to 0: the same model trained without them")
@@ -324,13 +386,17 @@ def make_parser() -> argparse.ArgumentParser:
                    help="write the golden files instead of checking them")
     _add_plugin(p)
     p.set_defaults(func=cmd_golden)
+    for command in sub.choices.values():          # every command: --verbose, defaults in --help
+        command.formatter_class = _HelpFormatter
+        command.add_argument("--verbose", action="store_true",
+                             help="show TensorFlow's start-up log lines (hidden by default)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # keep TensorFlow's C++ chatter out
     parser = make_parser()
     args = parser.parse_args(argv)
+    _quiet_tensorflow(args)
     try:
         return args.func(args)
     except SpecError as exc:
