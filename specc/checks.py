@@ -12,6 +12,7 @@ from typing import Callable, Final, Iterator
 
 from specc.errors import did_you_mean, quote
 from specc.graph import layer_reads, topological_order
+from specc.rules import RULES
 from specc.spec.model import Spec
 
 Path = tuple
@@ -291,6 +292,7 @@ CHECKS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_clause_names,
     check_weight_globs,
     check_shapes,
+    *RULES,             # specc.rules: dtypes, ranks, axes, losses/metrics, the budget
 )
 
 

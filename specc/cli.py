@@ -252,12 +252,24 @@ def _add_plugin(p: argparse.ArgumentParser) -> None:
                    help="import this Python module first (it registers penalty kinds)")
 
 
+def _add_budget(p: argparse.ArgumentParser) -> None:
+    """--max-params / --max-activation: the size budget every spec is validated against."""
+    from specc.budget import MAX_ACTIVATION, MAX_PARAMS, parse_count
+
+    p.add_argument("--max-params", type=parse_count, metavar="N", help=(
+        f"refuse specs with more parameters (default {MAX_PARAMS:,}; 250M, 1e9 and "
+        "1_000_000 are understood)"))
+    p.add_argument("--max-activation", type=parse_count, metavar="N", help=(
+        f"refuse specs with a tensor of more values per sample (default {MAX_ACTIVATION:,})"))
+
+
 def _add_spec(p: argparse.ArgumentParser, via_help: str = "force one strategy on every "
               "penalty clause") -> None:
     """SPEC, --via and --plugin: what every command that compiles a spec takes."""
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--via", choices=VIAS, help=via_help)
     _add_plugin(p)
+    _add_budget(p)
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -336,6 +348,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="worker processes (default: 0, one per core when there are many "
                         "files; 1: none)")
     _add_plugin(p)
+    _add_budget(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
@@ -385,6 +398,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--update", action="store_true",
                    help="write the golden files instead of checking them")
     _add_plugin(p)
+    _add_budget(p)
     p.set_defaults(func=cmd_golden)
     for command in sub.choices.values():          # every command: --verbose, defaults in --help
         command.formatter_class = _HelpFormatter
@@ -397,8 +411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     _quiet_tensorflow(args)
+    from specc.budget import limits
+
     try:
-        return args.func(args)
+        with limits(getattr(args, "max_params", None), getattr(args, "max_activation", None)):
+            return args.func(args)
     except SpecError as exc:
         print(_render(list(exc.diagnostics), getattr(args, "format", "text")))
         return 1

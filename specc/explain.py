@@ -86,4 +86,46 @@ def explain(graph: Graph) -> str:
     targets = weight_targets(graph)
     if targets:
         out += ["", "weight penalties hit:", *("  " + line for line in targets)]
+    out += ["", *sizes(graph)]
+    from specc.rules import spec_warnings
+
+    warned = spec_warnings(graph.spec)
+    if warned:
+        out += ["", "warnings:", *(f"  {d.span.line}:{d.span.column}: {d.message}  [{d.code}]"
+                                   for d in warned)]
     return "\n".join(out)
+
+
+def _shape(shape: tuple | None) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join(["batch", *("None" if d is None else str(d) for d in shape)]) + ")"
+
+
+def sizes(graph: Graph) -> list[str]:
+    """Per spec layer: output shape and parameters; the total and the largest tensor per
+    sample, against the budget (specc.budget; computed without Keras)."""
+    from specc.budget import count, current, measure_spec
+
+    budget = measure_spec(graph.spec)
+    lim = current()
+    rows = [(s.name, s.type, _shape(s.shape),
+             "?" if s.params is None else f"shared with {s.shared}" if s.shared else
+             count(s.params)) for s in budget.sizes]
+    widths = [max(len(r[k]) for r in rows + [("layer", "type", "output shape", "params")])
+              for k in range(4)]
+    line = "  {:<{}}  {:<{}}  {:<{}}  {:>{}}"
+    out = ["sizes (static, per sample):",
+           line.format("layer", widths[0], "type", widths[1], "output shape", widths[2],
+                       "params", widths[3])]
+    out += [line.format(a, widths[0], b, widths[1], c, widths[2], d, widths[3])
+            for a, b, c, d in rows]
+    unknown = f" (and unknown for {', '.join(budget.unknown)})" if budget.unknown else ""
+    out.append(f"  total params: {count(budget.total_params)}{unknown}; budget "
+               f"{count(lim.max_params)}")
+    big = budget.largest
+    if big is not None:
+        least = "" if big.exact else "at least "
+        out.append(f"  largest tensor: {least}{count(big.largest)} values per sample "
+                   f"({big.name}, {big.what}); budget {count(lim.max_activation)}")
+    return out

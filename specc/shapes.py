@@ -63,6 +63,81 @@ def _conv(layer: Any, shapes: list[Shape]) -> Shape | None:
     return (*out, layer.filters)
 
 
+def _deconv_length(n: Optional[int], size: int, stride: int, dilation: int, padding: str,
+                   extra: Optional[int]) -> Optional[int]:
+    """Keras's transposed-convolution output length (backend_utils, TF padding rules)."""
+    if n is None:
+        return None
+    span = dilation * (size - 1) + 1
+    if padding == "valid":
+        return (n - 1) * stride + span + (max(span, stride) - span if extra is None else extra)
+    return n * stride if extra is None else (n - 1) * stride + span % 2 + extra
+
+
+def _conv_transpose(layer: Any, shapes: list[Shape]) -> Shape | None:
+    k = int(layer.type[4])                        # Conv2DTranspose -> 2
+    shape = shapes[0]
+    _rank(layer, shape, k + 1, {1: "steps, channels", 2: "rows, cols, channels",
+                                3: "d1, d2, d3, channels"}[k])
+    extra = ([None] * k if layer.output_padding is None else _axes(layer.output_padding, k))
+    out = [_deconv_length(n, s, st, d, layer.padding, e) for n, s, st, d, e in zip(
+        shape[:k], _axes(layer.kernel_size, k), _axes(layer.strides, k),
+        _axes(layer.dilation_rate, k), extra)]
+    return (*out, layer.filters)
+
+
+def _margins(value: Any, k: int) -> list[tuple[int, int]]:
+    """Padding or cropping as (before, after) per axis, from any of its spellings."""
+    if isinstance(value, int):
+        return [(value, value)] * k
+    if k == 1:                                    # a 1D layer's list is its [before, after]
+        return [(value[0], value[1])]
+    return [(v, v) if isinstance(v, int) else (v[0], v[1]) for v in value]
+
+
+def _zero_padding(layer: Any, shapes: list[Shape]) -> Shape | None:
+    k = int(layer.type[-2])
+    _rank(layer, shapes[0], k + 1, "spatial axes..., channels")
+    out = [None if n is None else n + a + b
+           for n, (a, b) in zip(shapes[0][:k], _margins(layer.padding, k))]
+    return (*out, shapes[0][-1])
+
+
+def _cropping(layer: Any, shapes: list[Shape]) -> Shape | None:
+    k = int(layer.type[-2])
+    _rank(layer, shapes[0], k + 1, "spatial axes..., channels")
+    out = []
+    for n, (a, b) in zip(shapes[0][:k], _margins(layer.cropping, k)):
+        if n is not None and a + b >= n:
+            raise ShapeProblem(f"cropping {a} + {b} leaves nothing of an axis of size {n}")
+        out.append(None if n is None else n - a - b)
+    return (*out, shapes[0][-1])
+
+
+def _upsampling(layer: Any, shapes: list[Shape]) -> Shape | None:
+    k = int(layer.type[-2])
+    _rank(layer, shapes[0], k + 1, "spatial axes..., channels")
+    out = [None if n is None else n * f for n, f in zip(shapes[0][:k], _axes(layer.size, k))]
+    return (*out, shapes[0][-1])
+
+
+def _attention(layer: Any, shapes: list[Shape]) -> Shape | None:
+    """Query shape, last axis replaced by `output_shape`; rank-1 queries: see specc.rules."""
+    query = shapes[0]
+    if len(query) < 2 or any(len(s) < 2 for s in shapes):
+        return None
+    value = shapes[1] if len(shapes) > 1 else query
+    key = shapes[2] if len(shapes) > 2 else value
+    if len(key) != len(value) or any(a is not None and b is not None and a != b
+                                     for a, b in zip(key[:-1], value[:-1])):
+        raise ShapeProblem(f"key {_fmt(key)} and value {_fmt(value)} must match except on "
+                           "the last axis")
+    out = layer.output_shape
+    if out is None:
+        return query
+    return (*query[:-1], *([out] if isinstance(out, int) else out))
+
+
 def _pool(layer: Any, shapes: list[Shape]) -> Shape | None:
     k = int(layer.type[-2])
     strides = layer.strides if layer.strides is not None else layer.pool_size
@@ -197,6 +272,11 @@ RULES: Final[dict[str, Callable[[Any, list[Shape]], Shape | None]]] = {
     **{f"{p}Pooling{k}D": _pool for p in ("Max", "Average") for k in (1, 2, 3)},
     **{f"Global{p}Pooling{k}D": _global_pool for p in ("Max", "Average") for k in (1, 2, 3)},
     **{f"SpatialDropout{k}D": _spatial_dropout for k in (1, 2, 3)},
+    **{f"Conv{k}DTranspose": _conv_transpose for k in (1, 2, 3)},
+    **{f"ZeroPadding{k}D": _zero_padding for k in (1, 2, 3)},
+    **{f"Cropping{k}D": _cropping for k in (1, 2, 3)},
+    **{f"UpSampling{k}D": _upsampling for k in (1, 2, 3)},
+    "MultiHeadAttention": _attention,
     **{t: _elementwise for t in ("Add", "Subtract", "Multiply", "Average", "Maximum",
                                  "Minimum")},
     **{t: _same for t in _IDENTITY},

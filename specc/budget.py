@@ -1,0 +1,376 @@
+"""The size budget: parameters and activations known before Keras runs.
+
+From the static shapes (specc.shapes) this module counts, for every spec layer, the weights
+Keras will create (`layer.count_params()`, non-trainable ones such as BatchNormalization's
+moving statistics included) and the largest tensor it holds per sample (its output, or an
+internal one such as attention scores). A spec over the budget is refused at validation,
+naming the layer that dominates, so that no spec makes specc ask Keras for memory it was
+not allowed. No TensorFlow here; `tests/test_budget.py` checks the counts against Keras.
+
+Defaults (change them with `--max-params` / `--max-activation`, or `with limits(...)`):
+
+- MAX_PARAMS: 100,000,000 parameters in all (400 MB of float32 weights, 1.2 GB with Adam's
+  two slots), about ImageNet-scale models;
+- MAX_ACTIVATION: 100,000,000 values in one tensor of one sample (400 MB in float32; a
+  batch multiplies it).
+
+Sizes are per sample and exact where the shapes are known; an unknown (None) axis counts as
+1, so a size with unknown axes is a lower bound and only refused when even that is over.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Callable, Final, Iterator, Optional
+
+from specc.shapes import Shape, ShapeProblem, output_shape
+
+MAX_PARAMS: Final = 100_000_000
+MAX_ACTIVATION: Final = 100_000_000
+
+# (path in the document, message, code), as in specc.checks
+Problem = tuple[tuple, str, str]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The budget a spec must fit: parameters in all, values per tensor per sample."""
+
+    max_params: int = MAX_PARAMS
+    max_activation: int = MAX_ACTIVATION
+
+
+_LIMITS: ContextVar[Limits] = ContextVar("specc_budget", default=Limits())
+
+
+def current() -> Limits:
+    return _LIMITS.get()
+
+
+@contextmanager
+def limits(max_params: int | None = None, max_activation: int | None = None) -> Iterator[Limits]:
+    """Validate with another budget inside the block (None keeps the current value)."""
+    old = _LIMITS.get()
+    new = Limits(old.max_params if max_params is None else max_params,
+                 old.max_activation if max_activation is None else max_activation)
+    token = _LIMITS.set(new)
+    try:
+        yield new
+    finally:
+        _LIMITS.reset(token)
+
+
+_SUFFIXES: Final = {"k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
+
+
+def parse_count(text: str) -> int:
+    """A budget from the command line: 250000000, 250_000_000, 2.5e8, 250M, 1G, 10k."""
+    import argparse
+
+    raw = text.strip().lower().replace("_", "").replace(",", "")
+    scale = _SUFFIXES.get(raw[-1:], 1)
+    number = raw[:-1] if scale != 1 else raw
+    try:
+        value = float(number) * scale if any(c in number for c in ".e") else int(number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a count (write e.g. 250000000, 2.5e8 or 250M)") from None
+    if not value >= 1 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive count")
+    return int(value)
+
+
+# --------------------------------------------------------------------------- parameters
+
+def _prod(dims: Any) -> int:
+    return math.prod(dims)
+
+
+def _axis(axis: int, shape: Shape) -> Optional[int]:
+    """A non-batch axis as an index into `shape` (no batch axis); None when out of range."""
+    rank = len(shape) + 1
+    a = axis + rank if axis < 0 else axis
+    return a - 1 if 1 <= a < rank else None
+
+
+def _channels(shape: Shape) -> Optional[int]:
+    return shape[-1] if shape else None
+
+
+def _dense(layer: Any, shapes: list[Shape]) -> Optional[int]:
+    n = _channels(shapes[0])
+    return None if n is None else n * layer.units + layer.units * layer.use_bias
+
+
+def _embedding(layer: Any, shapes: list[Shape]) -> Optional[int]:
+    return layer.input_dim * layer.output_dim
+
+
+def _kernel(layer: Any, k: int) -> int:
+    size = layer.kernel_size
+    return size ** k if isinstance(size, int) else _prod(size)
+
+
+def _rank_of(layer: Any) -> int:
+    return int(layer.type[4]) if "Transpose" in layer.type else int(layer.type[-2])
+
+
+def _conv(layer: Any, shapes: list[Shape]) -> Optional[int]:
+    n = _channels(shapes[0])
+    if n is None:
+        return None
+    k = _kernel(layer, _rank_of(layer))
+    bias = layer.use_bias
+    if layer.type.startswith("Separable"):
+        m = layer.depth_multiplier
+        return k * n * m + n * m * layer.filters + layer.filters * bias
+    if layer.type.startswith("Depthwise"):
+        m = layer.depth_multiplier
+        return k * n * m + n * m * bias
+    groups = getattr(layer, "groups", 1)
+    return k * (n // groups) * layer.filters + layer.filters * bias
+
+
+def _normalization(layer: Any, shapes: list[Shape]) -> Optional[int]:
+    shape = shapes[0]
+    axes = layer.axis if isinstance(layer.axis, list) else [layer.axis]
+    index = [_axis(a, shape) for a in axes]
+    if any(i is None or shape[i] is None for i in index):
+        return None
+    size = _prod(shape[i] for i in dict.fromkeys(index))
+    own = size * (layer.scale + layer.center)
+    return own + 2 * size if layer.type == "BatchNormalization" else own
+
+
+def _recurrent_cell(cell: Any, features: int) -> int:
+    u = cell.units
+    gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[cell.type]
+    bias = gates * u * cell.use_bias
+    if cell.type == "GRU" and cell.reset_after:
+        bias *= 2
+    return gates * (features * u + u * u) + bias
+
+
+def _recurrent(layer: Any, shapes: list[Shape]) -> Optional[int]:
+    n = _channels(shapes[0])
+    if n is None:
+        return None
+    if layer.type == "Bidirectional":
+        return 2 * _recurrent_cell(layer.layer, n)
+    return _recurrent_cell(layer, n)
+
+
+def _attention(layer: Any, shapes: list[Shape]) -> Optional[int]:
+    query = shapes[0]
+    value = shapes[1] if len(shapes) > 1 else query
+    key = shapes[2] if len(shapes) > 2 else value
+    dims = [_channels(s) for s in (query, key, value)]
+    if any(d is None for d in dims):
+        return None
+    q, k, v = dims
+    h, kd = layer.num_heads, layer.key_dim
+    vd = layer.value_dim or kd
+    out = layer.output_shape or q
+    out = _prod(out) if isinstance(out, list) else out
+    b = int(layer.use_bias)
+    total = (q * h * kd + h * kd * b) + (k * h * kd + h * kd * b) + (v * h * vd + h * vd * b)
+    total += h * vd * out + out * b
+    if layer.use_gate:
+        total += q * h * vd + h * vd * b
+    return total
+
+
+PARAMS: Final[dict[str, Callable[[Any, list[Shape]], Optional[int]]]] = {
+    "Dense": _dense, "Embedding": _embedding, "MultiHeadAttention": _attention,
+    "SimpleRNN": _recurrent, "LSTM": _recurrent, "GRU": _recurrent,
+    "Bidirectional": _recurrent,
+    **{t: _conv for t in ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
+                          "Conv3DTranspose", "SeparableConv1D", "SeparableConv2D",
+                          "DepthwiseConv1D", "DepthwiseConv2D")},
+    **{t: _normalization for t in ("BatchNormalization", "LayerNormalization",
+                                   "GroupNormalization")},
+}
+
+def params(layer: Any, shapes: list[Shape]) -> Optional[int]:
+    """How many weights Keras creates for `layer` given its input shapes; None if unknown."""
+    rule = PARAMS.get(layer.type)
+    if rule is not None:
+        if getattr(layer, "data_format", None) == "channels_first":
+            return None
+        return rule(layer, shapes)
+    weighted = any(base.__name__ == "WeightedLayer" for base in type(layer).__mro__)
+    return None if weighted else 0
+
+
+# -------------------------------------------------------------------------- activations
+
+def elements(shape: Shape) -> int:
+    """Values in one sample of a tensor of this shape (an unknown axis counts as 1)."""
+    return _prod(1 if d is None else d for d in shape)
+
+
+def _internal(layer: Any, shapes: list[Shape]) -> tuple[int, str]:
+    """The largest tensor a layer computes inside, per sample, and what it is (0 if none)."""
+    if layer.type != "MultiHeadAttention" or any(len(s) < 2 for s in shapes):
+        return 0, ""
+    query = shapes[0]
+    value = shapes[1] if len(shapes) > 1 else query
+    h = layer.num_heads
+    vd = layer.value_dim or layer.key_dim
+    sizes = [(h * layer.key_dim * elements(query[:-1]), "its query projection"),
+             (h * vd * elements(value[:-1]), "its value projection")]
+    if layer.attention_axes is None:
+        sizes.append((h * elements(query[:-1]) * elements(value[:-1]),
+                      "its attention scores (heads x query steps x key steps)"))
+    return max(sizes)
+
+
+# ------------------------------------------------------------------------------ the walk
+
+@dataclass(frozen=True)
+class Size:
+    """One input or spec layer: its output shape, weights and largest tensor per sample."""
+
+    name: str
+    type: str                      # the layer type, or "Input"
+    path: tuple                    # where it is written in the document
+    shape: Optional[Shape]         # None: unknown
+    params: Optional[int]          # None: unknown; 0 for inputs and weightless layers
+    largest: Optional[int]         # values per sample of its largest tensor; None: unknown
+    what: str = "its output"       # which tensor `largest` is
+    exact: bool = True             # False: an unknown axis was counted as 1
+    shared: Optional[str] = None   # a format 2 call of another layer: its weights are there
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Every input and spec layer's size, in graph order."""
+
+    sizes: tuple[Size, ...]
+
+    @property
+    def layers(self) -> tuple[Size, ...]:
+        return tuple(s for s in self.sizes if s.type != "Input")
+
+    @property
+    def total_params(self) -> int:
+        """The known part of the parameter count (exact when `unknown` is empty)."""
+        return sum(s.params or 0 for s in self.sizes if s.shared is None)
+
+    @property
+    def unknown(self) -> list[str]:
+        return [s.name for s in self.sizes if s.params is None and s.shared is None]
+
+    @property
+    def largest(self) -> Optional[Size]:
+        known = [s for s in self.sizes if s.largest is not None]
+        return max(known, key=lambda s: s.largest) if known else None
+
+    def of(self, name: str) -> Size:
+        return next(s for s in self.sizes if s.name == name)
+
+
+def measure(spec: Any, reads: dict[str, list[str]], deps: dict[str, list[str]] | None = None
+            ) -> Budget:
+    """Sizes of a spec whose references and cycles are checked (`reads` from check_references;
+    `deps` adds call arguments, format 2)."""
+    from specc.graph import topological_order
+
+    sizes: list[Size] = []
+    known: dict[str, Optional[Shape]] = {}
+    for name, inp in spec.inputs.items():
+        shape = tuple(inp.shape)
+        known[name] = shape
+        sizes.append(Size(name, "Input", ("inputs", name, "shape"), shape, 0, elements(shape),
+                          "the input", None not in shape))
+    for i in topological_order(spec, deps or reads):
+        layer = spec.layers[i]
+        shapes = [known.get(r) for r in reads.get(layer.name, ())]
+        shape = count = None
+        largest, what, exact = None, "its output", True
+        if shapes and all(s is not None for s in shapes):
+            try:
+                shape = output_shape(layer, shapes)
+            except ShapeProblem:
+                shape = None                        # check_shapes reports it
+            count = params(layer, shapes)
+            inner, inner_what = _internal(layer, shapes)
+            if shape is not None:
+                largest, exact = elements(shape), None not in shape
+            if inner and (largest is None or inner > largest):
+                largest, what, exact = inner, inner_what, False
+        elif layer.type == "Embedding":
+            count = params(layer, [])
+        known[layer.name] = shape
+        for port in _ports(layer):
+            known[f"{layer.name}.{port}"] = (_units(layer),) if shape is not None else None
+        sizes.append(Size(layer.name, layer.type, ("layers", i), shape, count, largest, what,
+                          exact, getattr(layer, "_shares", None)))
+    return Budget(tuple(sizes))
+
+
+def _ports(layer: Any) -> list[str]:
+    ports = getattr(layer, "ports", None)
+    return list(ports()) if callable(ports) else []
+
+
+def _units(layer: Any) -> int:
+    return layer.layer.units if layer.type == "Bidirectional" else layer.units
+
+
+def measure_spec(spec: Any) -> Budget:
+    """The budget of a validated spec (`specc explain`)."""
+    from specc import graph
+
+    deps = graph.resolve_deps(spec) if hasattr(graph, "resolve_deps") else None
+    return measure(spec, graph.resolve_reads(spec), deps)
+
+
+def of_context(ctx: Any) -> Budget:
+    """The budget of a checked spec, computed once per checks run (rules share it)."""
+    cached = ctx.__dict__.get("_specc_budget")
+    if cached is None:
+        cached = measure(ctx.spec, ctx.reads, getattr(ctx, "deps", None))
+        ctx.__dict__["_specc_budget"] = cached
+    return cached
+
+
+# ---------------------------------------------------------------------------- the check
+
+def count(n: int) -> str:
+    """1,234,567 for a count a person reads; 1.2e+21 past a quadrillion."""
+    return f"{n:,}" if n < 10**15 else f"{float(n):.3g}"
+
+
+def _shape_text(shape: Shape) -> str:
+    text = "(" + ", ".join(["batch", *("None" if d is None else count(d) for d in shape)]) + ")"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_budget(ctx: Any) -> Iterator[Problem]:
+    """Refuse a spec over the budget, at the layer (or input) that dominates."""
+    if not ctx.graph_ok:
+        return
+    budget = of_context(ctx)
+    lim = current()
+    total = budget.total_params
+    if total > lim.max_params:
+        top = max((s for s in budget.sizes if s.params and s.shared is None),
+                  key=lambda s: s.params)
+        share = "all" if top.params == total else f"{top.params * 100 // total}%"
+        yield (top.path,
+               f"the model has {count(total)} parameters, over the budget of "
+               f"{count(lim.max_params)} (--max-params); layer {top.name!r} ({top.type}) "
+               f"holds {count(top.params)} of them ({share})", "budget")
+    big = budget.largest
+    if big is not None and big.largest > lim.max_activation:
+        who = f"input {big.name!r}" if big.type == "Input" else \
+            f"layer {big.name!r} ({big.type})"
+        shape = (f", shape {_shape_text(big.shape)}" if big.what in ("its output", "the input")
+                 and big.shape is not None else "")
+        least = "" if big.exact else "at least "
+        yield (big.path,
+               f"{who}: {big.what} holds {least}{count(big.largest)} values per sample{shape}, "
+               f"over the budget of {count(lim.max_activation)} (--max-activation)", "budget")

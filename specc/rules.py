@@ -1,0 +1,465 @@
+"""Static rules: what Keras would build and then fail on (or silently get wrong) at the first
+fit, found at validation where the rule is knowable -- dtypes, ranks, axes, loss/metric fit,
+the size budget -- and warnings for valid but suspicious specs.
+
+Errors are check functions like those of specc.checks (`(ctx) -> Iterator[Problem]`), listed
+in RULES and run after the checks there. Warnings never stop a spec: `spec_warnings(spec)`
+lists them for a spec that validated (`specc validate` prints them; `--strict` fails on them).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Final, Iterator, Optional
+
+from specc.budget import check_budget, of_context
+from specc.errors import Diagnostic, Span, quote
+
+if TYPE_CHECKING:                      # specc.checks imports this module: no cycle at run time
+    from specc.checks import Context
+    from specc.spec.model import Spec
+
+Problem = tuple[tuple, str, str]
+
+
+def _where(layer: Any) -> str:
+    return f"layer {quote(layer.name)} ({layer.type})"
+
+
+def _fmt(shape: tuple) -> str:
+    return "(" + ", ".join(["batch", *("None" if d is None else str(d) for d in shape)]) + ")"
+
+
+def _shapes_read(ctx: Context, layer: Any) -> list[Optional[tuple]]:
+    """The static shapes of what `layer` reads (None where unknown)."""
+    budget = of_context(ctx)
+    known = {s.name: s.shape for s in budget.sizes}
+    return [known.get(r) for r in ctx.reads.get(layer.name, ())]
+
+
+# ------------------------------------------------------------------------------ dtypes
+
+#: Layers whose output has their input's dtype (integer ids stay integer through them).
+DTYPE_PRESERVING: Final = frozenset({
+    "Flatten", "Reshape", "Permute", "RepeatVector", "Identity",
+    "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+})
+INTEGER_DTYPES: Final = ("int32", "int64")
+#: The dtype of a layer's weights under each dtype policy (mixed policies keep float32).
+VARIABLE_DTYPE: Final = {None: "float32", "float32": "float32", "mixed_float16": "float32",
+                         "mixed_bfloat16": "float32", "float16": "float16",
+                         "bfloat16": "bfloat16", "float64": "float64"}
+
+
+def _is_weighted(layer: Any) -> bool:
+    return any(base.__name__ == "WeightedLayer" for base in type(layer).__mro__)
+
+
+def _dtype_sources(ctx: Context) -> dict[str, tuple[str, str]]:
+    """Tensor name -> (dtype, where it comes from) where certain: inputs' declared dtypes,
+    carried through DTYPE_PRESERVING layers; layers with weights and Rescaling give floats."""
+    spec = ctx.spec
+    out = {name: (inp.dtype, f"input {quote(name)}") for name, inp in spec.inputs.items()}
+    for size in of_context(ctx).layers:               # graph order
+        layer = spec.layers[size.path[1]]
+        reads = ctx.reads.get(layer.name, ())
+        if layer.type in DTYPE_PRESERVING and reads and reads[0] in out:
+            out[layer.name] = out[reads[0]]
+        elif _is_weighted(layer) or layer.type == "Rescaling":
+            out[layer.name] = ("float32" if layer.dtype is None else
+                               layer.dtype.removeprefix("mixed_"), _where(layer))
+    return out
+
+
+def check_input_dtypes(ctx: Context) -> Iterator[Problem]:
+    """A `string` input cannot feed a numeric model: refuse it where it is declared."""
+    for name, inp in ctx.spec.inputs.items():
+        if inp.dtype == "string":
+            yield (("inputs", name, "dtype"),
+                   f"input {quote(name)} has dtype 'string': specc builds numeric models; "
+                   "turn text into integer ids before the model (dtype: int32) and read them "
+                   "with an Embedding", "dtype")
+
+
+def check_embedding_ids(ctx: Context) -> Iterator[Problem]:
+    """An Embedding reads integer ids: a float (or bool) tensor reaching it is an error."""
+    if not ctx.graph_ok:
+        return
+    sources = _dtype_sources(ctx)
+    for i, layer in enumerate(ctx.spec.layers):
+        if layer.type != "Embedding":
+            continue
+        reads = ctx.reads.get(layer.name, ())
+        if not reads or reads[0] not in sources:
+            continue
+        dtype, origin = sources[reads[0]]
+        if dtype in INTEGER_DTYPES:
+            continue
+        fix = (f"; declare {origin} with `dtype: int32`" if origin.startswith("input")
+               else "; an Embedding must read integer ids, such as an int32 input")
+        yield (("layers", i),
+               f"{_where(layer)} looks up integer ids, but it reads {dtype} values from "
+               f"{origin}{fix}", "dtype")
+
+
+def check_weight_clause_dtypes(ctx: Context) -> Iterator[Problem]:
+    """One weight clause sums its layers' regularizer values into one term: Keras cannot add
+    a bfloat16 value to a float32 one, so every weight it hits must have one dtype."""
+    import fnmatch
+
+    layers = ctx.spec.layers
+    for i, clause in enumerate(ctx.spec.weight_penalties):
+        seen: dict[str, str] = {}
+        for layer in layers:
+            if not any(fnmatch.fnmatchcase(layer.name, p) for p in clause.patterns):
+                continue
+            if not set(clause.weight_kinds) & layer.weight_kinds():
+                continue
+            seen.setdefault(VARIABLE_DTYPE.get(layer.dtype, "float32"), layer.name)
+        if len(seen) > 1:
+            shown = ", ".join(f"{quote(n)} ({d})" for d, n in seen.items())
+            path = ("weight_penalties", i, "layers")
+            yield (path, f"weight clause {quote(clause.name)} adds up weights of different "
+                   f"dtypes: {shown}; give each dtype its own clause", "dtype")
+
+
+# ----------------------------------------------------------------------- ranks and axes
+
+def check_attention_rank(ctx: Context) -> Iterator[Problem]:
+    """MultiHeadAttention attends over axes between the batch and the features: its inputs
+    need at least (batch, steps, features); Keras builds rank 2 and fails at the first call."""
+    if not ctx.graph_ok:
+        return
+    for i, layer in enumerate(ctx.spec.layers):
+        if layer.type != "MultiHeadAttention":
+            continue
+        for shape in _shapes_read(ctx, layer):
+            if shape is not None and len(shape) < 2:
+                yield (("layers", i),
+                       f"{_where(layer)} needs inputs of shape (batch, steps, features), got "
+                       f"{_fmt(shape)}; add a steps axis first (Reshape with target_shape "
+                       f"[1, {shape[0] if shape else 1}])", "rank")
+                break
+
+
+def _axis_problem(axis: int, shape: tuple, batch_ok: bool, sized: bool) -> Optional[str]:
+    rank = len(shape) + 1                       # with the batch axis
+    a = axis + rank if axis < 0 else axis
+    if not 0 <= a < rank:
+        return (f"axis {axis} is out of range for inputs of rank {rank} {_fmt(shape)} "
+                f"(axes are {-rank}..{rank - 1}, or -1 for the last)")
+    if a == 0 and not batch_ok:
+        return f"axis {axis} is the batch axis; normalize over a feature axis (-1: the last)"
+    if sized and shape[a - 1] is None:
+        return f"axis {axis} has no fixed size in {_fmt(shape)}, but its weights need one"
+    return None
+
+
+#: Layer type -> (the batch axis allowed, the axis needs a known size for weights).
+AXIS_LAYERS: Final = {
+    "Softmax": (True, False), "UnitNormalization": (True, False),
+    "BatchNormalization": (False, True), "LayerNormalization": (False, True),
+    "GroupNormalization": (False, True),
+}
+
+
+def check_axes(ctx: Context) -> Iterator[Problem]:
+    """`axis` arguments in range for the input's rank (Softmax, the normalizations), and
+    GroupNormalization's groups dividing its channels."""
+    if not ctx.graph_ok:
+        return
+    for i, layer in enumerate(ctx.spec.layers):
+        rule = AXIS_LAYERS.get(layer.type)
+        if rule is None:
+            continue
+        shapes = _shapes_read(ctx, layer)
+        if not shapes or shapes[0] is None:
+            continue
+        shape = shapes[0]
+        axes = layer.axis if isinstance(layer.axis, list) else [layer.axis]
+        problem = next((p for a in axes if (p := _axis_problem(a, shape, *rule))), None)
+        if problem:
+            yield ("layers", i, "axis"), f"{_where(layer)}: {problem}", "axis"
+        elif layer.type == "GroupNormalization":
+            a = layer.axis + len(shape) + 1 if layer.axis < 0 else layer.axis
+            channels = shape[a - 1]
+            if channels is not None and channels % layer.groups:
+                yield (("layers", i, "groups"),
+                       f"{_where(layer)}: groups {layer.groups} does not divide the "
+                       f"{channels} channels of axis {layer.axis}", "axis")
+
+
+def check_rescaling(ctx: Context) -> Iterator[Problem]:
+    """A list `scale` or `offset` is one value per channel: its length must be 1 or the size
+    of the input's last axis (Keras would broadcast it somewhere else, or fail)."""
+    if not ctx.graph_ok:
+        return
+    for i, layer in enumerate(ctx.spec.layers):
+        if layer.type != "Rescaling":
+            continue
+        shapes = _shapes_read(ctx, layer)
+        if not shapes or shapes[0] is None:
+            continue
+        shape = shapes[0]
+        channels = shape[-1] if shape else None
+        for arg in ("scale", "offset"):
+            value = getattr(layer, arg)
+            if not isinstance(value, list) or len(value) == 1:
+                continue
+            if not shape:
+                yield (("layers", i, arg),
+                       f"{_where(layer)}: {arg} lists {len(value)} values, one per channel, "
+                       f"but its input {_fmt(shape)} has no channel axis", "rescaling")
+            elif channels is not None and len(value) != channels:
+                yield (("layers", i, arg),
+                       f"{_where(layer)}: {arg} lists {len(value)} values, one per channel, "
+                       f"but its input {_fmt(shape)} has {channels} channels (give one value, "
+                       f"or {channels})", "rescaling")
+
+
+# ------------------------------------------------------------------- losses and metrics
+
+#: What a target (y) looks like. "ids": a class id per sample, shape (batch,) or (batch, 1);
+#: "like": the prediction's own shape (one-hot rows, 0/1 labels, real values).
+SPARSE: Final = "ids"
+DENSE: Final = "like"
+#: Losses that take class ids; every other loss takes targets shaped like the prediction.
+LOSS_TARGETS: Final[dict[str, str]] = {"sparse_categorical_crossentropy": SPARSE}
+#: Metrics that take class ids; `accuracy` adapts to the targets (Keras picks binary,
+#: categorical or sparse_categorical accuracy); every other metric takes targets shaped
+#: like the prediction.
+METRIC_TARGETS: Final[dict[str, Optional[str]]] = {
+    "sparse_categorical_accuracy": SPARSE, "sparse_top_k_categorical_accuracy": SPARSE,
+    "sparse_categorical_crossentropy": SPARSE, "accuracy": None,
+}
+_WORDS: Final = {SPARSE: "class ids", DENSE: "targets shaped like the prediction (one-hot "
+                 "rows, 0/1 labels or values)"}
+
+
+def _loss_name(loss: Any) -> Optional[str]:
+    if loss is None:
+        return None
+    return loss if isinstance(loss, str) else str(loss.type)
+
+
+def check_loss_metrics(ctx: Context) -> Iterator[Problem]:
+    """Each metric must read the targets its output's loss reads (LOSS_TARGETS,
+    METRIC_TARGETS): a sparse loss with a one-hot metric fails or measures nothing."""
+    spec = ctx.spec
+    metrics = spec.metrics
+    keyed = isinstance(metrics, dict)
+    per_output = metrics if keyed else {o: metrics for o in spec.outputs}
+    reported: set[tuple] = set()
+    for out, names in per_output.items():
+        loss = _loss_name(spec.loss_for(out))
+        if loss is None:
+            continue
+        wants = LOSS_TARGETS.get(loss, DENSE)
+        for k, metric in enumerate(names):
+            takes = METRIC_TARGETS.get(metric, DENSE)
+            path = ("metrics", out, k) if keyed else ("metrics", k)
+            if takes is None or takes == wants or path in reported:
+                continue
+            reported.add(path)
+            alt = ("sparse_categorical_accuracy" if wants == SPARSE else
+                   "categorical_accuracy" if metric.startswith("sparse_categorical") else
+                   "accuracy")
+            yield (path, f"metric {quote(metric)} reads {_WORDS[takes]}, but the loss "
+                   f"{quote(loss)} of output {quote(out)} reads {_WORDS[wants]}; use a metric "
+                   f"that reads the same targets (e.g. {alt!r})", "metric")
+
+
+RULES: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
+    check_input_dtypes,
+    check_embedding_ids,
+    check_weight_clause_dtypes,
+    check_attention_rank,
+    check_axes,
+    check_rescaling,
+    check_loss_metrics,
+    check_budget,
+)
+
+
+# ------------------------------------------------------------------------------ warnings
+
+BOUNDED_ACTIVATIONS: Final = frozenset({"sigmoid", "softmax", "hard_sigmoid"})
+#: Layers whose output stays within the range of what they read.
+RANGE_PRESERVING: Final = frozenset({
+    "Flatten", "Reshape", "Permute", "RepeatVector", "Identity",
+    *(f"{p}Pooling{k}D" for p in ("Max", "Average", "GlobalMax", "GlobalAverage")
+      for k in (1, 2, 3)),
+    *(f"Cropping{k}D" for k in (1, 2, 3)),
+    "Concatenate", "Maximum", "Minimum", "Average",
+})
+NOISE_LAYERS: Final = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D",
+                                 "SpatialDropout3D", "GaussianDropout", "GaussianNoise"})
+PROBABILITY_LOSSES: Final = frozenset({
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy"})
+
+
+def _final_activation(layer: Any) -> Optional[str]:
+    """The activation a layer's output ends with ('linear' if none); None if it has no such
+    notion (pooling, merges, recurrent layers, ...)."""
+    if layer.type == "Softmax":
+        return "softmax"
+    if layer.type == "Activation" or (hasattr(layer, "activation") and layer.splittable_activation):
+        return layer.activation or "linear"
+    return None
+
+
+def _bounded(ctx: Context, name: str, seen: frozenset = frozenset()) -> bool:
+    """Whether the tensor `name` certainly lies in [0, 1]."""
+    layers = ctx.spec.layer_map()
+    layer = layers.get(name)
+    if layer is None or name in seen:
+        return False
+    if _final_activation(layer) in BOUNDED_ACTIVATIONS:
+        return True
+    reads = ctx.reads.get(name, ())
+    return (layer.type in RANGE_PRESERVING and bool(reads)
+            and all(_bounded(ctx, r, seen | {name}) for r in reads))
+
+
+def warn_kl_sparsity(ctx: Context) -> Iterator[Problem]:
+    for i, clause in enumerate(ctx.spec.penalties):
+        if clause.kind != "kl_sparsity" or clause.layer not in ctx.spec.layer_map():
+            continue
+        layer = ctx.spec.layer_map()[clause.layer]
+        if clause.at == "output" and _bounded(ctx, clause.layer):
+            continue
+        act = _final_activation(layer)
+        what = ("the values before its activation" if clause.at == "pre_activation" else
+                f"its output (activation {act})" if act else "its output")
+        yield (("penalties", i, "layer"),
+               f"penalty {quote(clause.name)}: kl_sparsity compares mean activations with a "
+               f"target in (0, 1), but {_where(layer)} gives {what}, which is not bounded to "
+               "(0, 1): the means are clipped and the term stops teaching; penalize a "
+               "sigmoid output", "kl-range")
+
+
+def warn_sum_reduction(ctx: Context) -> Iterator[Problem]:
+    for i, clause in enumerate(ctx.spec.penalties):
+        if getattr(clause, "reduction", "mean") == "sum":
+            yield (("penalties", i, "reduction"),
+                   f"penalty {quote(clause.name)}: `reduction: sum` adds the term of every "
+                   "sample, so it grows with the batch size and the same rate is a different "
+                   "strength at another batch size; `mean` (the default) does not",
+                   "sum-reduction")
+
+
+def warn_after_noise(ctx: Context) -> Iterator[Problem]:
+    layers = ctx.spec.layer_map()
+    for i, clause in enumerate(ctx.spec.penalties):
+        layer = layers.get(clause.layer)
+        if layer is None:
+            continue
+        noisy = [layer] if layer.type in NOISE_LAYERS else [
+            layers[r] for r in ctx.reads.get(layer.name, ())
+            if r in layers and layers[r].type in NOISE_LAYERS]
+        if noisy:
+            where = ("is" if noisy[0] is layer else "reads") + f" {_where(noisy[0])}"
+            yield (("penalties", i, "layer"),
+                   f"penalty {quote(clause.name)}: {quote(layer.name)} {where}, which "
+                   "acts only in training: the term sees noisy values in fit and clean ones "
+                   "in evaluate, so its train and val_ values differ; penalize the layer "
+                   "before the noise", "after-dropout")
+
+
+def warn_linear_pre_activation(ctx: Context) -> Iterator[Problem]:
+    layers = ctx.spec.layer_map()
+    for i, clause in enumerate(ctx.spec.penalties):
+        layer = layers.get(clause.layer)
+        if clause.at == "pre_activation" and layer is not None and \
+                layer.splittable_activation and layer.activation_name() is None:
+            yield (("penalties", i, "at"),
+                   f"penalty {quote(clause.name)}: {_where(layer)} has no activation, so "
+                   "`at: pre_activation` is its output", "pre-activation")
+
+
+def _rates(clause: Any) -> list[float]:
+    return [getattr(clause, k) for k in ("rate", "l1", "l2")
+            if isinstance(getattr(clause, k, None), float)]
+
+
+def warn_zero_rate(ctx: Context) -> Iterator[Problem]:
+    for section in ("penalties", "weight_penalties"):
+        for i, clause in enumerate(getattr(ctx.spec, section)):
+            rates = _rates(clause)
+            if rates and not any(rates):
+                yield ((section, i, "name"),
+                       f"clause {quote(clause.name)} has every rate 0: its term is always 0",
+                       "zero-rate")
+
+
+def warn_frozen_weights(ctx: Context) -> Iterator[Problem]:
+    import fnmatch
+
+    for i, clause in enumerate(ctx.spec.weight_penalties):
+        frozen = [l.name for l in ctx.spec.layers
+                  if getattr(l, "trainable", True) is False
+                  and set(clause.weight_kinds) & l.weight_kinds()
+                  and any(fnmatch.fnmatchcase(l.name, p) for p in clause.patterns)]
+        if frozen:
+            yield (("weight_penalties", i, "layers"),
+                   f"weight clause {quote(clause.name)} hits frozen layers "
+                   f"({', '.join(map(quote, frozen[:5]))}): their weights do not train, so "
+                   "their part of the term is a constant", "frozen")
+
+
+def warn_logits(ctx: Context) -> Iterator[Problem]:
+    """A crossentropy that expects probabilities on an output without softmax/sigmoid, or
+    `from_logits: true` on one that has it (the activation applied twice)."""
+    spec = ctx.spec
+    layers = spec.layer_map()
+    for out in spec.outputs:
+        loss = spec.loss_for(out)
+        name = _loss_name(loss)
+        layer = layers.get(out)
+        if name not in PROBABILITY_LOSSES or layer is None:
+            continue
+        act = _final_activation(layer)
+        if act is None:
+            continue
+        logits = bool(getattr(loss, "from_logits", None))
+        path = ("loss", out) if isinstance(spec.loss, dict) else ("loss",)
+        if not logits and act not in BOUNDED_ACTIVATIONS:
+            yield (path, f"loss {quote(name)} expects probabilities, but output {quote(out)} "
+                   f"ends with activation {act!r}: add a softmax (or sigmoid) activation, or "
+                   f"write {{type: {name}, from_logits: true}}", "from-logits")
+        elif logits and act in BOUNDED_ACTIVATIONS:
+            yield (path, f"loss {quote(name)} has from_logits: true, but output {quote(out)} "
+                   f"already ends with {act}: the activation is applied twice", "from-logits")
+
+
+WARNINGS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
+    warn_kl_sparsity,
+    warn_sum_reduction,
+    warn_after_noise,
+    warn_linear_pre_activation,
+    warn_zero_rate,
+    warn_frozen_weights,
+    warn_logits,
+)
+
+
+def spec_warnings(spec: Spec) -> list[Diagnostic]:
+    """The warnings of a validated spec, located in its document (severity "warning")."""
+    from specc import graph
+    from specc.checks import Context
+
+    ctx = Context(spec)
+    ctx.reads = graph.resolve_reads(spec)
+    if hasattr(graph, "resolve_deps") and hasattr(ctx, "deps"):
+        ctx.deps = graph.resolve_deps(spec)
+    doc = getattr(spec, "_document", None)
+    out = []
+    for rule in WARNINGS:
+        for path, message, code in rule(ctx):
+            if doc is None:
+                span = Span("<spec>")
+            elif len(path) == 2 and path[0] in ("loss", "metrics"):
+                span = doc.key_span(path)
+            else:
+                span = doc.span(path)
+            out.append(Diagnostic(span, message, code, "warning"))
+    return sorted(out, key=lambda d: (d.span, d.code))
