@@ -1,9 +1,17 @@
 """The README stays true: its commands, formulas and example outputs are checked here."""
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
+import specc
 from specc import penalties
 from specc.cli import main, make_parser
 
@@ -19,10 +27,81 @@ def _block_after(marker: str) -> str:
     return match.group(1)
 
 
-def test_ci_runs_the_readme_test_command() -> None:
-    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert ci == "python -m pip install -e '.[test]' && python -m pytest"
-    assert f"```console\n{ci}\n```" in README
+def test_ci_runs_the_readme_test_command_in_a_fresh_venv() -> None:
+    """The last line is the README's command; before it, only a new venv in a new temporary
+    folder, activated (what a newcomer has after a clone)."""
+    lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines[-1] == "python -m pip install -e '.[test]' && python -m pytest"
+    assert f"```console\n{lines[-1]}\n```" in README
+    assert lines[:-1] == [
+        "set -euo pipefail",
+        'cd "$(dirname "$0")/.."',
+        'tmp="$(mktemp -d)"',
+        """trap 'rm -rf "$tmp"' EXIT""",
+        '"${PYTHON:-python3}" -m venv "$tmp/venv"',
+        '. "$tmp/venv/bin/activate"',
+    ]
+
+
+# -- the distribution is specc-keras ----------------------------------------------------------
+PUBLISHED = [ROOT / "README.md", ROOT / ".pre-commit-hooks.yaml", ROOT / ".ci" / "run",
+             ROOT / "pyproject.toml", ROOT / "tests" / "benchmarks" / "README.md"]
+
+
+def test_the_distribution_is_specc_keras_everywhere() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'(?m)^name = "specc-keras"$', pyproject)
+    # extras that name the project itself name it by its distribution name
+    assert re.findall(r'"(specc[\w-]*)\[', pyproject) == ["specc-keras", "specc-keras"]
+    for path in PUBLISHED:
+        text = path.read_text(encoding="utf-8")
+        wrong = re.findall(r"pip install [\"']?specc(?!-keras)\b[^\s]*", text)
+        assert not wrong, f"{path.name}: {wrong}"
+    assert "pip install specc-keras " in README and 'pip install "specc-keras[tensorflow]"' in README
+
+
+def test_version_is_one_number() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    (version,) = re.findall(r'(?m)^version = "([^"]+)"$', pyproject)
+    assert specc.__version__ == version
+    out = subprocess.run([sys.executable, "-m", "specc", "--version"], capture_output=True,
+                         text=True, cwd=ROOT, check=True).stdout
+    assert out == f"specc {version}\n"
+    try:                              # installed under its name (the README's commands do)
+        installed = importlib.metadata.version("specc-keras")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("specc-keras is not installed in this environment (an older install)")
+    assert installed == version
+
+
+# -- the command line tells its defaults, the README tells every option ------------------------
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    return make_parser()._subparsers._group_actions[0].choices
+
+
+def test_help_shows_every_default() -> None:
+    for name, command in _commands().items():
+        text = " ".join(command.format_help().split())
+        for action in command._actions:
+            if not action.option_strings or action.default in (None, False, [],
+                                                               argparse.SUPPRESS):
+                continue
+            assert (f"(default: {action.default})" in text
+                    or "default" in (action.help or "")), (name, action.option_strings)
+    fit = " ".join(_commands()["fit"].format_help().split())
+    assert all(s in fit for s in ("--epochs N training epochs (default: 5)",
+                                  "--batch-size N samples per batch (default: 64)",
+                                  "(default: 2048)"))
+
+
+def test_every_option_is_in_the_readme() -> None:
+    for name, command in _commands().items():
+        for action in command._actions:
+            if not action.option_strings or "--help" in action.option_strings:
+                continue
+            assert any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", README)
+                       for o in action.option_strings), (name, action.option_strings)
 
 
 def test_every_formula_of_the_catalog_is_in_the_readme() -> None:
@@ -51,3 +130,48 @@ def test_diagnostics_example_is_real(capsys) -> None:
     files = sorted({line.split(":")[0] for line in shown.splitlines()})
     assert main(["validate", *files]) == 1
     assert capsys.readouterr().out == shown
+
+
+# -- TensorFlow's start-up lines stay off the terminal unless --verbose -------------------------
+NOISE = ("cudart_stub", "cuInit", "oneDNN", "absl::InitializeLog", "cpu_feature_guard")
+
+
+def test_build_shows_no_tensorflow_start_up_lines() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, "-m", "specc", "build", "specs/question_mlp.yaml"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.startswith('Model: "question_mlp"')
+    assert not [line for line in run.stderr.splitlines() if any(n in line for n in NOISE)], \
+        run.stderr
+
+
+def test_import_quietly_hides_fd_2_and_replays_it_on_failure(tmp_path: Path) -> None:
+    (tmp_path / "noisy.py").write_text("import os\nos.write(2, b'cudart_stub.cc: loud\\n')\n")
+    (tmp_path / "broken.py").write_text(
+        "import os\nos.write(2, b'why it broke\\n')\nraise ImportError('broken')\n")
+    code = ("import os, sys\nfrom specc.cli import _import_quietly\n_import_quietly('noisy')\n"
+            "assert 'noisy' in sys.modules\nos.write(2, b'after\\n')\n"
+            "_import_quietly('broken')\nassert 'broken' not in sys.modules\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert (run.returncode, run.stderr) == (0, "after\nwhy it broke\n")
+
+
+@pytest.mark.parametrize(("argv", "imported", "level"), [
+    (["build", "s.yaml"], ["keras"], "3"),
+    (["golden", "s.yaml"], ["keras"], "3"),
+    (["validate", "s.yaml"], [], "3"),             # no TensorFlow on the validation path
+    (["build", "s.yaml", "--verbose"], [], None),  # TensorFlow's own defaults, every line
+])
+def test_verbose_leaves_tensorflow_alone(argv: list[str], imported: list[str],
+                                         level: str | None,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from specc import cli
+
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "_import_quietly", calls.append)
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    cli._quiet_tensorflow(make_parser().parse_args(argv))
+    assert (calls, os.environ.get("TF_CPP_MIN_LOG_LEVEL")) == (imported, level)
