@@ -100,12 +100,23 @@ def _data_path(loc: tuple, data: Any, missing: bool) -> tuple[tuple, bool]:
     return tuple(path), exists
 
 
-def _label(path: tuple) -> str:
+def _label(path: tuple, data: Any = None) -> str:
+    """`layers[0] (conv1).units`: list indexes count from 0, as in the data (and JSON Pointer);
+    an item that has a plain `name` is named too."""
     label = ""
+    node = data
     for part in path:
+        named = ""
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            node = node[part]
+            name = node.get("name") if isinstance(node, dict) else None
+            if isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
+                named = f" ({name})"
+        else:
+            node = node.get(part) if isinstance(node, dict) and isinstance(part, str) else None
         if isinstance(part, str) and len(part) > MAX_QUOTE:
             part = quote(part)          # a huge key (`? <10,000 characters>`): cut short
-        label = f"{label}[{part + 1}]" if isinstance(part, int) else (
+        label = f"{label}[{part}]{named}" if isinstance(part, int) else (
             f"{label}.{part}" if label else str(part))
     return label or "the spec"
 
@@ -117,10 +128,23 @@ def _literal_choices(ctx: dict) -> list[str]:
 def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
     """(message, code) for one Pydantic error."""
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    field = _label(path)
+    field = _label(path, data)
     loc = tuple(err["loc"])
+    clause: Any = data                  # the mapping that holds the key, for `params:` hints
+    for part in path[:-1]:
+        clause = clause[part] if isinstance(clause, (dict, list)) and (
+            part in clause if isinstance(clause, dict) else 0 <= part < len(clause)) else None
+    params = clause.get("params") if isinstance(clause, dict) and path[0] == "penalties" else None
     if kind == "missing":
-        return f"missing required key {path[-1]!r}", "missing-key"
+        under = (" (it is under `params:`; write it in the clause itself, beside `kind`)"
+                 if isinstance(params, dict) and path[-1] in params else "")
+        return f"missing required key {path[-1]!r}{under}", "missing-key"
+    if kind == "extra_forbidden" and path[-1] == "params" and path[0] == "penalties":
+        keys = [quote(k) for k in params if isinstance(k, str)][:4] \
+            if isinstance(params, dict) else []
+        return ("unknown key 'params': a clause has no `params`; write "
+                f"{', '.join(keys) or 'the parameters of its kind'} in the clause itself, "
+                "beside `kind`", "unknown-key")
     if kind == "extra_forbidden":
         model = _model_for(loc, data)
         hint = did_you_mean(path[-1], _fields(model)) if model else ""
