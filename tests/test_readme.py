@@ -175,3 +175,22 @@ def test_verbose_leaves_tensorflow_alone(argv: list[str], imported: list[str],
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     cli._quiet_tensorflow(make_parser().parse_args(argv))
     assert (calls, os.environ.get("TF_CPP_MIN_LOG_LEVEL")) == (imported, level)
+
+
+# -- a clause has no `params:` key (the key table says so); the message says where to write ------
+def test_params_in_a_clause_says_write_it_in_the_clause() -> None:
+    text = ("specc: 1\nname: m\ninputs:\n  x: {shape: [4]}\nlayers:\n"
+            "  - {name: h, type: Dense, units: 3, activation: sigmoid}\noutputs: [h]\n"
+            "loss: mse\npenalties:\n"
+            "  - {name: sp, layer: h, kind: kl_sparsity, rate: 0.1, params: {target: 0.05}}\n")
+    with pytest.raises(specc.SpecError) as info:
+        specc.loads(text, "p.yaml")
+    assert [(d.line, d.column, d.code, d.message) for d in info.value.diagnostics] == [
+        (10, 5, "missing-key", "missing required key 'target' (it is under `params:`; write it "
+                               "in the clause itself, beside `kind`)"),
+        (10, 56, "unknown-key", "unknown key 'params': a clause has no `params`; write 'target' "
+                                "in the clause itself, beside `kind`"),
+    ]
+    assert "there is no `params:` key" in README
+    fixed = text.replace("params: {target: 0.05}", "target: 0.05")
+    assert specc.loads(fixed, "p.yaml").penalties[0].target == 0.05
