@@ -309,7 +309,7 @@ def test_billion_laughs_is_refused_fast_and_small(either_parser: str) -> None:
     assert peak < 200 * 2**20
 
 
-def test_too_many_values_without_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_too_many_values_without_aliases(monkeypatch: pytest.MonkeyPatch, either_parser: str) -> None:
     monkeypatch.setattr(loader, "MAX_NODES", 1_000)  # the same rule, quicker to reach
     text = "- 1\n" * 1_005  # the list is value 1, item i is value i + 1
     assert one(text) == (
@@ -473,13 +473,13 @@ def test_a_50_mb_file_is_refused_before_reading_it(tmp_path: pathlib.Path) -> No
     assert elapsed < 1.0 and peak < 8 * 2**20
 
 
-def test_too_large_text_is_refused() -> None:
+def test_too_large_text_is_refused(either_parser: str) -> None:
     assert one("a: 1\n" + "#" * loader.MAX_BYTES) == (
         1, 1, "file-too-large", "the file is too large (the limit is 1,000,000 bytes)"
     )  # fmt: skip
 
 
-def test_long_lines_and_long_scalars_are_refused() -> None:
+def test_long_lines_and_long_scalars_are_refused(either_parser: str) -> None:
     assert one("a: 1\nb: " + "x" * 30_000 + "\n") == (
         2, 1, "yaml-too-large", "line too long (30,003 characters; the limit is 20,000)"
     )  # fmt: skip
