@@ -138,6 +138,25 @@ def _attention(layer: Any, shapes: list[Shape]) -> Shape | None:
     return (*query[:-1], *([out] if isinstance(out, int) else out))
 
 
+def _dot(layer: Any, shapes: list[Shape]) -> Shape | None:
+    """Keras's Dot: each input loses its contracted axis (axes count the batch as 0)."""
+    a, b = shapes
+    axes = layer.axes if isinstance(layer.axes, list) else [layer.axes] * 2
+    ranks = (len(a) + 1, len(b) + 1)
+    if not all(-r <= x < r for x, r in zip(axes, ranks)):
+        return None                          # out of range: Keras's own error
+    ax = [x % r for x, r in zip(axes, ranks)]
+    if not all(x >= 1 for x in ax):
+        return None                          # the batch axis: Keras's own rules
+    da, db = a[ax[0] - 1], b[ax[1] - 1]
+    if da is not None and db is not None and da != db:
+        raise ShapeProblem(f"axes {axes} contract {da} values of {_fmt(a)} with {db} of "
+                           f"{_fmt(b)}; they must be equal")
+    out = [d for i, d in enumerate(a, 1) if i != ax[0]] + \
+        [d for i, d in enumerate(b, 1) if i != ax[1]]
+    return tuple(out) or (1,)
+
+
 def _pool(layer: Any, shapes: list[Shape]) -> Shape | None:
     k = int(layer.type[-2])
     strides = layer.strides if layer.strides is not None else layer.pool_size
@@ -277,6 +296,7 @@ RULES: Final[dict[str, Callable[[Any, list[Shape]], Shape | None]]] = {
     **{f"Cropping{k}D": _cropping for k in (1, 2, 3)},
     **{f"UpSampling{k}D": _upsampling for k in (1, 2, 3)},
     "MultiHeadAttention": _attention,
+    "Dot": _dot,
     **{t: _elementwise for t in ("Add", "Subtract", "Multiply", "Average", "Maximum",
                                  "Minimum")},
     **{t: _same for t in _IDENTITY},
