@@ -223,12 +223,12 @@ def updated_document(result: Probe, old: dict[str, Any] | None) -> dict[str, Any
     new = losses_document(result)
     if not isinstance(old, dict) or not isinstance(old.get("values"), dict):
         return new
+    kept = old["values"]
     try:
         rtol, atol = float(old.get("rtol", RTOL)), float(old.get("atol", ATOL))
-    except (TypeError, ValueError):
+        moved = {m.key for m in compare_values(kept, result.values, rtol, atol)}
+    except (TypeError, ValueError):                 # a hand-edited file: write it anew
         return new
-    kept = old["values"]
-    moved = {m.key for m in compare_values(kept, result.values, rtol, atol)}
     values = {k: (v if k in moved else kept[k]) for k, v in new["values"].items()}
     doc = {**new, "rtol": rtol, "atol": atol, "values": values}
     same = {k: v for k, v in doc.items() if k != "versions"} == \
