@@ -406,3 +406,20 @@ def test_specs_validate() -> None:
 def test_format2_declared(name: str) -> None:
     text = (SPECS / f"{name}.yaml").read_text()
     assert re.search(r"^specc: 2$", text, re.M) and re.search(r"^blocks:$", text, re.M)
+
+
+@pytest.mark.parametrize("name", ["siamese", "seq2seq"])
+def test_save_and_reload(cases, name: str, tmp_path) -> None:
+    """Shared layers stay shared and LSTM states stay wired through a .keras round trip
+    (safe_mode): the same parameter count, the same outputs, the same clause keys."""
+    c = case(cases, name)
+    path = tmp_path / f"{name}.keras"
+    c.model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    assert again.count_params() == c.model.count_params() == c.ref.count_params()
+    n = _declared(c.model)
+    x = random_batch(c.ref, seed=6)
+    for a, b in zip(predict(c.model, x, n), predict(again, x, n)):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+    assert [m.name for m in again.metrics if m.name != "compile_metrics"] == \
+        ["loss", "task_loss", *CLAUSE_KEYS[name]]
