@@ -287,7 +287,9 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
     context, where = exc.context, exc.context_mark
     if context and where is not None and mark is not None and where.line != mark.line:
         message += f" ({context} that starts at line {where.line + 1})"
-    return message
+    from specc.hints import syntax_hint
+
+    return message + syntax_hint(problem)
 
 
 def _char_at(text: str, line: int, column: int) -> str | None:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from specc.checks import run_checks
 from specc.errors import MAX_QUOTE, Diagnostic, Span, SpecError, did_you_mean, quote
 from specc.loader import Document, load_file, load_text
+from specc.hints import key_hint, literal_hint, number_hint, suggest
 from specc.spec.base import Strict
 from specc.spec.clauses import WeightClause
 from specc.spec.layers import LAYER_TYPES
@@ -147,15 +148,16 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
                 "beside `kind`", "unknown-key")
     if kind == "extra_forbidden":
         model = _model_for(loc, data)
-        hint = did_you_mean(path[-1], _fields(model)) if model else ""
+        hint = key_hint(path[-1], path, data) or (suggest(path[-1], _fields(model))
+                                                   if model else "")
         where = f" in a {model.__name__} layer" if model in LAYER_TYPES.values() else ""
         return f"unknown key {quote(path[-1])}{where}{hint}", "unknown-key"
     if kind in ("union_tag_invalid", "unknown_kind"):
         tag = ctx.get("tag", ctx.get("kind", "")).strip("'")
         if path and path[0] == "layers":
-            return (f"unknown layer type {quote(tag)}{did_you_mean(tag, LAYER_TYPES)} "
+            return (f"unknown layer type {quote(tag)}{suggest(tag, LAYER_TYPES)} "
                     "(see the spec reference for the list)", "unknown-type")
-        return (f"unknown penalty kind {quote(tag)}{did_you_mean(tag, catalog.known_kinds())} "
+        return (f"unknown penalty kind {quote(tag)}{suggest(tag, catalog.known_kinds())} "
                 f"(known: {', '.join(catalog.known_kinds())})", "unknown-kind")
     if kind in ("union_tag_not_found", "missing_kind"):
         key = "type" if path and path[0] == "layers" else "kind"   # the unions' discriminators
@@ -165,14 +167,15 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         listed = (f"; expected one of: {', '.join(choices)}" if len(choices) <= 12
                   else f" ({len(choices)} choices; see the schema)")
         return (f"{field}: invalid value {quote(value)}"
-                f"{did_you_mean(str(value), choices) if isinstance(value, str) else ''}{listed}",
+                f"{suggest(value, choices)}{listed}",
                 "bad-value")
     if kind == "string_pattern_mismatch":
         return (f"{field}: {quote(value)} is not a valid name: use letters, digits and '_' "
                 "(at most 64), starting with a letter or '_'", "bad-name")
     if kind in _TYPE_WORDS:
-        return f"{field}: expected {_TYPE_WORDS[kind]}, got {_type_name(value)} {quote(value)}", \
-            "bad-type"
+        hint = number_hint(value) if kind in ("int_type", "int_from_float") else ""
+        return (f"{field}: expected {_TYPE_WORDS[kind]}, got {_type_name(value)} {quote(value)}"
+                f"{hint}", "bad-type")
     msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
     got = f" (got {quote(value)})" if not isinstance(value, (dict, list)) else ""
     return f"{field}: {msg}{got}", "bad-value"
@@ -195,7 +198,8 @@ def _diagnostics(exc: ValidationError, doc: Document) -> list[Diagnostic]:
         if len(errs) > 1 and all(e["type"] in _TYPE_WORDS for e, _ in errs):
             words = list(dict.fromkeys(_TYPE_WORDS[e["type"]] for e, _ in errs))
             msg, code = (f"{_label(path)}: expected {' or '.join(words)}, got "
-                         f"{_type_name(err.get('input'))} {quote(err.get('input'))}", "bad-type")
+                         f"{_type_name(err.get('input'))} {quote(err.get('input'))}"
+                         f"{literal_hint(e for e, _ in errs)}", "bad-type")
         else:
             msg, code = _message(err, path, doc.data)
         if err["type"] in ("union_tag_invalid", "unknown_kind"):
