@@ -73,12 +73,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         out = _render(diags, args.format)
         if out:
             print(out)
-    bad = len({d.file for d in diags})
+    errors = [d for d in diags if d.severity == "error"]
+    warned = len(diags) - len(errors)
     if args.format == "text":
-        print(f"{len(diags)} error{'s' * (len(diags) != 1)} in {bad} of {len(files)} file"
-              f"{'s' * (len(files) != 1)}" if diags else
-              f"{len(files)} spec file{'s' * (len(files) != 1)} valid", file=sys.stderr)
-    return 1 if diags else 0
+        bad = len({d.file for d in errors})
+        also = f" ({warned} warning{'s' * (warned != 1)})" if warned else ""
+        print(f"{len(errors)} error{'s' * (len(errors) != 1)} in {bad} of {len(files)} file"
+              f"{'s' * (len(files) != 1)}{also}" if errors else
+              f"{len(files)} spec file{'s' * (len(files) != 1)} valid{also}", file=sys.stderr)
+    return 1 if errors or (args.strict and warned) else 0
 
 
 def _schema_text() -> str:
@@ -347,6 +350,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
                    help="worker processes (default: 0, one per core when there are many "
                         "files; 1: none)")
+    p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     _add_plugin(p)
     _add_budget(p)
     p.set_defaults(func=cmd_validate)

@@ -256,11 +256,14 @@ def loads(text: str | bytes, file: str = "<string>") -> Spec:
 
 
 def _check_one(path: str) -> list[Diagnostic]:
+    """A file's errors; for a valid spec, its warnings (specc.rules)."""
     try:
-        load(path)
+        spec = load(path)
     except SpecError as exc:
         return list(exc.diagnostics)
-    return []
+    from specc.rules import spec_warnings
+
+    return spec_warnings(spec)
 
 
 #: Below this many files, worker processes cost more than they save.

@@ -25,9 +25,12 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
     assert run("validate", "specs").returncode == 0
     bad = run("validate", "specs", str(INVALID / "unknown_ref.yaml"))
     assert bad.returncode == 1
-    assert bad.stdout == (f"{INVALID / 'unknown_ref.yaml'}:7:45: error: unknown input or layer "
-                          "'h9' (known: x, h1, h2)  [unknown-ref]\n")
-    assert bad.stderr.strip() == "1 error in 1 of 8 files"
+    errors = [line for line in bad.stdout.splitlines() if ": error: " in line]
+    assert errors == [f"{INVALID / 'unknown_ref.yaml'}:7:45: error: unknown input or layer "
+                      "'h9' (known: x, h1, h2)  [unknown-ref]"]
+    # question_mlp's `reduction: sum` is a warning: printed, counted apart, not failing
+    n = len(list((ROOT / "specs").glob("*.yaml"))) + 1
+    assert bad.stderr.strip() == f"1 error in 1 of {n} files (1 warning)"
     assert run("validate", str(tmp_path / "missing.yaml")).returncode == 2
     assert run("validate").returncode == 2
     assert run("validate", str(tmp_path)).returncode == 2     # a folder without specs
@@ -62,7 +65,7 @@ def test_validate_recurses_into_folders(tmp_path: Path) -> None:
 
 
 def test_many_files_use_workers_and_keep_file_order(tmp_path: Path) -> None:
-    text = (ROOT / "specs/question_mlp.yaml").read_text()
+    text = (ROOT / "specs/mnist_cnn.yaml").read_text()        # valid without warnings
     for i in range(240):
         bad = "" if i % 60 else "\nbogus: 1"
         (tmp_path / f"s{i:03d}.yaml").write_text(text + bad)
