@@ -38,8 +38,8 @@ RTOL, ATOL = 1e-5, 1e-6
 #: Line budgets of the issue (code lines: not blank, not a comment).
 LINE_TARGETS = {"resnet50": 60, "mobilenet_v2": 70, "unet": 45}
 
-#: Config keys that may differ between equal models: names, what specc attaches for clauses,
-#: dtype policy objects (compared by name below), build bookkeeping.
+#: Config keys that may differ between equal models: names, the regularizers specc attaches
+#: for clauses, the dtype policy (float32 on both sides), trainable.
 IGNORED = {"name", "activity_regularizer", "kernel_regularizer", "bias_regularizer",
            "depthwise_regularizer", "pointwise_regularizer", "recurrent_regularizer",
            "beta_regularizer", "gamma_regularizer", "dtype", "trainable"}
