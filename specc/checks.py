@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Callable, Final, Iterator
 
 from specc.errors import did_you_mean, quote
-from specc.graph import layer_reads, topological_order
+from specc.graph import call_refs, layer_reads, split_port, topological_order
 from specc.rules import RULES
 from specc.spec.model import Spec
 
@@ -27,7 +27,8 @@ class Context:
 
     spec: Spec
     graph_ok: bool = True
-    reads: dict[str, list[str]] = field(default_factory=dict)
+    reads: dict[str, list[str]] = field(default_factory=dict)     # what each layer reads
+    deps: dict[str, list[str]] = field(default_factory=dict)      # ... and call args, by layer
 
     @cached_property
     def input_names(self) -> list[str]:
@@ -54,6 +55,46 @@ def _unknown(kind: str, name: str, known: list[str]) -> str:
     return f"unknown {kind} {quote(name)}{did_you_mean(name, known)} (known: {_names(known)})"
 
 
+#: Call arguments (format 2 `call:`) each layer type takes; `use_causal_mask` is a boolean.
+CALL_ARGS: Final[dict[str, tuple[str, ...]]] = {
+    **{t: ("initial_state", "mask") for t in ("SimpleRNN", "LSTM", "GRU", "Bidirectional")},
+    "MultiHeadAttention": ("attention_mask", "query_mask", "value_mask", "key_mask",
+                           "use_causal_mask"),
+    **{t: ("mask",) for t in ("GlobalAveragePooling1D", "GlobalMaxPooling1D")},
+}
+BOOLEAN_CALL_ARGS: Final = ("use_causal_mask",)
+
+
+def check_shares(ctx: Context) -> Iterator[Problem]:
+    """Format 2 `share:` entries become copies of the layer they call (its type and
+    arguments, `_shares` naming the layer that owns the weights)."""
+    from specc.spec.base import SharedCall
+
+    layers = ctx.spec.layers
+    index = {layer.name: i for i, layer in enumerate(layers)}
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, SharedCall):
+            continue
+        seen, target = {layer.name}, layer
+        while isinstance(target, SharedCall) and target.share in index \
+                and target.share not in seen:
+            seen.add(target.share)
+            target = layers[index[target.share]]
+        if isinstance(target, SharedCall):
+            ctx.graph_ok = False
+            if target.share in seen:
+                yield (("layers", i, "share"), f"{quote(layer.name)} shares itself through "
+                       f"{' -> '.join(seen)}", "cycle")
+            else:
+                yield (("layers", i, "share"), _unknown("layer", target.share, list(index))
+                       + " to share", "unknown-ref")
+            continue
+        call = target.model_copy(update={"name": layer.name, "from_": layer.from_,
+                                         "call": layer.call})
+        call._shares = target.name
+        layers[i] = call
+
+
 def check_duplicate_names(ctx: Context) -> Iterator[Problem]:
     seen: dict[str, str] = {name: "an input" for name in ctx.input_names}
     for i, layer in enumerate(ctx.spec.layers):
@@ -75,10 +116,28 @@ def check_duplicate_names(ctx: Context) -> Iterator[Problem]:
                 clauses[clause.name] = f"{section}[{i + 1}]"
 
 
+def _port_problem(ref: str, layers: dict) -> str | None:
+    """Why `ref` names no layer, input or port; None if it does."""
+    base, port = split_port(ref, layers)
+    if port is not None or base in layers:
+        return None
+    if "." in ref:
+        head, tail = ref.rsplit(".", 1)
+        if head in layers:
+            ports = layers[head].ports()
+            have = (f"its outputs are: {', '.join(ports)}" if ports else
+                    "it has one output" + ("; set `return_state: true` for its states"
+                                           if hasattr(layers[head], "return_state") or
+                                           layers[head].type == "Bidirectional" else ""))
+            return f"layer {quote(head)} has no output {quote(tail)} ({have})"
+    return ""
+
+
 def check_references(ctx: Context) -> Iterator[Problem]:
-    """Resolve every layer's inputs; unknown names, self-reads and arity."""
+    """Resolve every layer's inputs and call arguments; unknown names, self-reads, arity."""
     spec = ctx.spec
     known = ctx.known
+    layers = spec.layer_map()
     for i, layer in enumerate(spec.layers):
         src = layer.from_
         reads = layer_reads(spec, i)
@@ -88,16 +147,20 @@ def check_references(ctx: Context) -> Iterator[Problem]:
                    f"layer {quote(layer.name)} has no `from:` and the spec has several "
                    f"inputs ({_names(ctx.input_names)}): say which one it reads",
                    "missing-from")
-        elif src is not None:
-            path = ("layers", i, "from")
-            for k, ref in enumerate(reads):
-                where = path if isinstance(src, str) else (*path, k)
-                if ref == layer.name:
-                    ctx.graph_ok = False
-                    yield where, f"layer {quote(layer.name)} reads itself", "cycle"
-                elif ref not in ctx.layer_index and ref not in spec.inputs:
-                    ctx.graph_ok = False
-                    yield where, _unknown("input or layer", ref, known), "unknown-ref"
+        refs = [(("layers", i, "from") if isinstance(src, str) else ("layers", i, "from", k),
+                 ref) for k, ref in enumerate(reads)] if src is not None else []
+        refs += [(("layers", i, "call", arg) + (() if k is None else (k,)), ref)
+                 for arg, k, ref in call_refs(layer)]
+        for where, ref in refs:
+            base = split_port(ref, layers)[0]
+            if base == layer.name:
+                ctx.graph_ok = False
+                yield where, f"layer {quote(layer.name)} reads itself", "cycle"
+            elif base not in ctx.layer_index and base not in spec.inputs:
+                ctx.graph_ok = False
+                why = _port_problem(ref, layers)
+                yield where, why or _unknown("input or layer", ref, known), "unknown-ref"
+        yield from _check_call_args(ctx, i, layer)
         n = len(reads)
         if reads and not (layer.min_inputs <= n <= layer.max_inputs):
             want = (f"exactly {layer.min_inputs}" if layer.min_inputs == layer.max_inputs
@@ -108,6 +171,28 @@ def check_references(ctx: Context) -> Iterator[Problem]:
                    f"{layer.type} layer {quote(layer.name)} reads {want} "
                    f"input{'s' if layer.max_inputs > 1 else ''}, got {n}", "arity")
         ctx.reads[layer.name] = reads
+        ctx.deps[layer.name] = list(dict.fromkeys(
+            split_port(r, layers)[0] for r in [*reads, *(r for _, _, r in call_refs(layer))]))
+
+
+def _check_call_args(ctx: Context, i: int, layer) -> Iterator[Problem]:
+    allowed = CALL_ARGS.get(layer.type, ())
+    for arg, value in (layer.call or {}).items():
+        where = ("layers", i, "call", arg)
+        if arg not in allowed:
+            yield (where, f"a {layer.type} layer takes no call argument {quote(arg)}"
+                   + (f" (it takes: {', '.join(allowed)})" if allowed else ""), "call-arg")
+        elif (arg in BOOLEAN_CALL_ARGS) != isinstance(value, bool):
+            yield (where, f"call argument {quote(arg)} is "
+                   + ("true or false" if arg in BOOLEAN_CALL_ARGS else "a tensor name"),
+                   "call-arg")
+        elif arg == "initial_state":
+            n = len(value) if isinstance(value, list) else 1
+            want = len(layer.state_ports) if layer.type != "Bidirectional" else \
+                2 * len(layer.layer.state_ports)
+            if n != want:
+                yield (where, f"{layer.type} {quote(layer.name)} takes {want} initial state "
+                       f"tensor{'s' * (want != 1)}, got {n}", "call-arg")
 
 
 def check_outputs(ctx: Context) -> Iterator[Problem]:
@@ -119,9 +204,10 @@ def check_outputs(ctx: Context) -> Iterator[Problem]:
         elif out in ctx.spec.inputs:
             yield (("outputs", i), f"output {quote(out)} is an input; outputs are layer names",
                    "bad-output")
-        elif out not in ctx.layer_index:
+        elif split_port(out, ctx.spec.layer_map())[0] not in ctx.layer_index:
             ctx.graph_ok = False
-            yield ("outputs", i), _unknown("layer", out, layers), "unknown-ref"
+            why = _port_problem(out, ctx.spec.layer_map())
+            yield ("outputs", i), why or _unknown("layer", out, layers), "unknown-ref"
         seen.add(out)
 
 
@@ -132,7 +218,7 @@ def check_cycles(ctx: Context) -> Iterator[Problem]:
     for start in ctx.layer_index:
         if start in state:
             continue
-        stack = [(start, iter(ctx.reads.get(start, ())))]
+        stack = [(start, iter(ctx.deps.get(start, ())))]
         state[start] = 1
         while stack:
             node, it = stack[-1]
@@ -150,20 +236,23 @@ def check_cycles(ctx: Context) -> Iterator[Problem]:
                     return
                 if nxt not in state:
                     state[nxt] = 1
-                    stack.append((nxt, iter(ctx.reads.get(nxt, ()))))
+                    stack.append((nxt, iter(ctx.deps.get(nxt, ()))))
 
 
 def check_reachability(ctx: Context) -> Iterator[Problem]:
     if not ctx.graph_ok:
         return
     needed: set[str] = set()
-    todo = [o for o in ctx.spec.outputs if o in ctx.layer_index]
+    layers = ctx.spec.layer_map()
+    todo = [split_port(o, layers)[0] for o in ctx.spec.outputs]
     while todo:
         name = todo.pop()
         if name in needed:
             continue
         needed.add(name)
-        todo.extend(ctx.reads.get(name, ()))
+        todo.extend(ctx.deps.get(name, ()))
+        if name in layers and layers[name]._shares:    # a call needs its layer's weights
+            todo.append(layers[name]._shares)
     for i, layer in enumerate(ctx.spec.layers):
         if layer.name not in needed:
             yield (("layers", i, "name"),
@@ -177,14 +266,20 @@ def check_reachability(ctx: Context) -> Iterator[Problem]:
 def check_penalty_targets(ctx: Context) -> Iterator[Problem]:
     layers = ctx.spec.layer_map()
     for i, clause in enumerate(ctx.spec.penalties):
-        target = layers.get(clause.layer)
+        base, port = split_port(clause.layer, layers)
+        target = layers.get(base)
         if target is None:
+            why = _port_problem(clause.layer, layers)
+            if why:
+                yield ("penalties", i, "layer"), f"penalty {quote(clause.name)}: {why}", \
+                    "unknown-ref"
+                continue
             hint = (" (it is an input; penalties attach to layers)" if clause.layer in ctx.spec.inputs
                     else "")
             msg = (f"penalty {quote(clause.name)} targets {_unknown('layer', clause.layer, list(layers))}"
                    if not hint else f"penalty {quote(clause.name)} targets {quote(clause.layer)}{hint}")
             yield ("penalties", i, "layer"), msg, "unknown-ref"
-        elif clause.at == "pre_activation" and not target.splittable_activation:
+        elif clause.at == "pre_activation" and (port or not target.splittable_activation):
             yield (("penalties", i, "at"),
                    f"`at: pre_activation` needs a layer with a separable activation (Dense, "
                    f"convolutions); {quote(target.name)} is a {target.type}", "no-activation")
@@ -268,20 +363,45 @@ def check_shapes(ctx: Context) -> Iterator[Problem]:
     from specc.shapes import ShapeProblem, output_shape
 
     known: dict[str, tuple | None] = {n: tuple(s.shape) for n, s in ctx.spec.inputs.items()}
-    for i in topological_order(ctx.spec, ctx.reads):
+    built_for: dict[str, list] = {}          # a shared layer: the input shapes of its first call
+    for i in topological_order(ctx.spec, ctx.deps):
         layer = ctx.spec.layers[i]
         shapes = [known.get(r) for r in ctx.reads[layer.name]]
         known[layer.name] = None
         if any(s is None for s in shapes):
+            continue
+        owner = layer._shares or layer.name
+        first = built_for.setdefault(owner, shapes)
+        if first is not shapes and not _same_shapes(first, shapes):
+            yield (("layers", i), f"{quote(layer.name)} calls the shared layer {quote(owner)} "
+                   f"on shape {_shapes(shapes)}, but its weights are made for "
+                   f"{_shapes(first)}", "shape")
             continue
         try:
             known[layer.name] = output_shape(layer, shapes)
         except ShapeProblem as problem:
             yield (("layers", i), f"layer {quote(layer.name)} ({layer.type}): {problem}",
                    "shape")
+            continue
+        for port in layer.ports():               # final states: (units,) each
+            units = layer.layer.units if layer.type == "Bidirectional" else layer.units
+            known[f"{layer.name}.{port}"] = (units,)
+
+
+def _same_shapes(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(
+        len(x) == len(y) and all(p is None or q is None or p == q for p, q in zip(x, y))
+        for x, y in zip(a, b))
+
+
+def _shapes(shapes: list) -> str:
+    text = ", ".join("(" + ", ".join("None" if d is None else str(d) for d in s) + ")"
+                     for s in shapes)
+    return text if len(shapes) == 1 else f"[{text}]"
 
 
 CHECKS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
+    check_shares,
     check_duplicate_names,
     check_references,
     check_outputs,

@@ -50,7 +50,10 @@ def spec_file(path: str) -> str:
 def _render(diags: list[Diagnostic], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([{"file": d.file, "line": d.line, "column": d.column,
-                            "severity": d.severity, "code": d.code, "message": d.message}
+                            "severity": d.severity, "code": d.code, "message": d.message,
+                            **({"notes": [{"file": n.file, "line": n.line, "column": n.column,
+                                           "message": n.message} for n in d.notes]}
+                               if d.notes else {})}
                            for d in diags], indent=2, ensure_ascii=False)
     if fmt == "github":
         def esc(s: str) -> str:
@@ -173,6 +176,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     _import_plugins(args.plugin)
     print(explain(specc.lower(specc.load(spec_file(args.spec)), args.via)))
+    return 0
+
+
+def cmd_expand(args: argparse.Namespace) -> int:
+    """Print the flat spec: blocks, repeats, `${...}` and shares resolved (no TensorFlow)."""
+    from specc.expand import to_yaml
+    from specc.validation import validate_document
+    from specc.loader import load_file
+
+    _import_plugins(args.plugin)
+    spec = validate_document(load_file(spec_file(args.spec)))
+    sys.stdout.write(to_yaml(spec._document.data))
     return 0
 
 
@@ -393,6 +408,13 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="the whole objective as a formula (no TensorFlow)")
     _add_spec(p, "show the plan for one forced strategy")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("expand", help="print the flat spec: blocks, repeats and shares "
+                       "resolved (no TensorFlow)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import this module first (custom penalty kinds); repeatable")
+    p.add_argument("spec", metavar="SPEC")
+    p.set_defaults(func=cmd_expand)
 
     p = sub.add_parser("golden", help="check a spec's model summary and loss values against "
                        "golden files (or write them with --update)")

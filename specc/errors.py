@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Iterable, Literal
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "note"]
 
 #: Longest excerpt of user input that a message may quote.
 MAX_QUOTE: Final = 40
@@ -27,6 +27,9 @@ class Diagnostic:
     message: str
     code: str
     severity: Severity = "error"
+    #: Further locations (severity "note"): for a problem inside a block instance, the uses
+    #: that made it and the block's definition.
+    notes: tuple["Diagnostic", ...] = ()
 
     @property
     def file(self) -> str:
@@ -43,7 +46,10 @@ class Diagnostic:
     def render(self) -> str:
         """`file:line:col: error: message  [code]`, the CLI's text format."""
         s = self.span
-        return f"{s.file}:{s.line}:{s.column}: {self.severity}: {self.message}  [{self.code}]"
+        head = f"{s.file}:{s.line}:{s.column}: {self.severity}: {self.message}"
+        if self.severity == "note":
+            return head
+        return "\n".join([f"{head}  [{self.code}]", *(n.render() for n in self.notes)])
 
     def __str__(self) -> str:
         s = self.span

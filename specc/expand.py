@@ -189,6 +189,10 @@ class _Problem(Exception):
     """Stops the expansion of one entry; the diagnostic is already recorded."""
 
 
+class _TooLarge(Exception):
+    """Stops the whole expansion: a bound is passed (the diagnostic is recorded)."""
+
+
 @dataclass
 class _Scope:
     """Names visible where entries are expanded: top level, or inside one block instance."""
@@ -442,7 +446,8 @@ class Expander:
 
     def _name(self, fields: dict, path: Path, scope: _Scope) -> str:
         name = self.value(fields.get("name"), path + ("name",), scope)
-        if not isinstance(name, str) or not _is_name(name):
+        # Top-level names may be paths already (the flat form that `specc expand` prints).
+        if not isinstance(name, str) or not _is_name(name, dotted=scope.block is None):
             if name is None:
                 raise self.fail(path, scope, "missing required key 'name'", "missing-key")
             raise self.fail(path + ("name",), scope, f"{quote(name)} is not a valid name: use "
@@ -492,8 +497,9 @@ class Expander:
 
     def emit(self, entry: Any, path: Path, scope: _Scope, name: str | None) -> None:
         if len(self.layers) >= MAX_LAYERS:
-            raise self.fail(path, scope, f"the spec expands to more than {MAX_LAYERS:,} layers",
-                            "too-large")
+            self.error(path, scope, f"the spec expands to more than {MAX_LAYERS:,} layers",
+                       "too-large")
+            raise _TooLarge()
         self.origins[("layers", len(self.layers))] = Origin(path, scope.chain)
         self.layers.append(entry)
 
@@ -595,10 +601,12 @@ class Expander:
                 target.append((value, Origin(path, inner.chain)))
 
 
-def _is_name(name: str) -> bool:
-    import re
+_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_PATH: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,15}")
 
-    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) is not None
+
+def _is_name(name: str, dotted: bool = False) -> bool:
+    return (_PATH if dotted else _NAME).fullmatch(name) is not None
 
 
 def _fits(value: Any, kind: str) -> bool:
@@ -636,7 +644,10 @@ def expand(doc: Document) -> ExpandedDocument:
     layers = data.get("layers")
     flat = {k: v for k, v in data.items() if k != "blocks"}
     if isinstance(layers, list):
-        ex.entries(layers, ("layers",), top)
+        try:
+            ex.entries(layers, ("layers",), top)
+        except _TooLarge:
+            raise SpecError(ex.problems[-1:]) from None
         flat["layers"] = ex.layers
     top_refs = top
 
@@ -671,3 +682,29 @@ def expand(doc: Document) -> ExpandedDocument:
         if items or section in data:
             flat[section] = items
     return ExpandedDocument(doc, flat, ex.origins, dedupe(ex.problems))
+
+
+#: Sections printed as one flow mapping per entry, like the example specs.
+_ENTRY_LISTS: Final = ("layers", "penalties", "weight_penalties")
+
+
+def to_yaml(data: dict) -> str:
+    """The flat spec as YAML a person can read (one line per layer and clause), and that
+    loads back into the same data (`specc expand` prints it)."""
+    import yaml
+
+    def flow(value: Any) -> str:
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False,
+                              width=1 << 30, allow_unicode=True).strip()
+
+    lines = ["# the flat form of a format 2 spec, written by `specc expand`"]
+    for key, value in data.items():
+        if key in _ENTRY_LISTS and isinstance(value, list) and value:
+            lines.append(f"{key}:")
+            lines.extend(f"  - {flow(item)}" for item in value)
+        elif isinstance(value, dict) and value and key != "optimizer":
+            lines.append(f"{key}:")
+            lines.extend(f"  {flow({k: v})[1:-1]}" for k, v in value.items())
+        else:
+            lines.append(flow({key: value})[1:-1])
+    return "\n".join(lines) + "\n"

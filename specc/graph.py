@@ -72,6 +72,9 @@ class Node:
     activity: tuple[Term, ...] = ()           # clauses on this node's activity_regularizer
     taps: tuple[Term, ...] = ()               # clauses of a PenaltyTap / OutputTap
     weight_regs: dict[str, tuple[WeightTerm, ...]] = field(default_factory=dict)
+    shares: str | None = None                 # call the Keras layer of this node instead
+    call: dict[str, Any] = field(default_factory=dict)   # call argument -> tensor key(s)
+    ports: tuple[str, ...] = ()               # extra outputs, as tensors `<name>.<port>`
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,40 @@ def resolve_reads(spec: Spec) -> dict[str, list[str]]:
     return {layer.name: layer_reads(spec, i) for i, layer in enumerate(spec.layers)}
 
 
+def call_refs(layer: Any) -> list[tuple[str, int | None, str]]:
+    """The tensors a layer takes as call arguments: (argument, index in its list, name)."""
+    out: list[tuple[str, int | None, str]] = []
+    for arg, value in (layer.call or {}).items():
+        if isinstance(value, str):
+            out.append((arg, None, value))
+        elif isinstance(value, list):
+            out.extend((arg, k, v) for k, v in enumerate(value))
+    return out
+
+
+def split_port(ref: str, layers: dict[str, Any]) -> tuple[str, str | None]:
+    """`encoder.state_h` -> ("encoder", "state_h") when encoder has that port; a layer or
+    input name -> (name, None)."""
+    if ref in layers or "." not in ref:
+        return ref, None
+    base, port = ref.rsplit(".", 1)
+    layer = layers.get(base)
+    if layer is not None and port in layer.ports():
+        return base, port
+    return ref, None
+
+
+def resolve_deps(spec: Spec) -> dict[str, list[str]]:
+    """Everything each layer needs computed first (inputs and call arguments), as the names
+    of layers or inputs (ports mapped to their layer)."""
+    layers = spec.layer_map()
+    deps: dict[str, list[str]] = {}
+    for i, layer in enumerate(spec.layers):
+        refs = layer_reads(spec, i) + [name for _, _, name in call_refs(layer)]
+        deps[layer.name] = list(dict.fromkeys(split_port(r, layers)[0] for r in refs))
+    return deps
+
+
 def lower(spec: Spec, via: Via | None = None) -> Graph:
     """Plan the model; `via` forces one strategy on every activation clause."""
     reads = resolve_reads(spec)
@@ -144,10 +181,16 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
     for wt in weight_terms:
         for node, arg in wt.targets:
             regs_by_node.setdefault(node, {}).setdefault(arg, []).append(wt)
+    # A layer called more than once (format 2 `share:`): its activation is split off at
+    # every call when any call is penalized before it, and its clauses sit on identity
+    # layers after each call (an activity_regularizer would sum over all calls).
+    owner = {l.name: l._shares or l.name for l in spec.layers}
+    shared = {o for n, o in owner.items() if n != o}
+    split_owners = {owner[t.layer] for t in terms if t.at == "pre_activation"}
 
     taken = set(spec.inputs) | {l.name for l in spec.layers}
     nodes: list[Node] = []
-    current: dict[str, str] = {name: name for name in spec.inputs}   # spec name -> node name
+    current: dict[str, str] = {name: name for name in spec.inputs}   # spec name -> tensor key
     tap_outputs: list[str] = []
     sources: dict[str, str] = {}
     problems: list[Diagnostic] = []
@@ -162,30 +205,41 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
         taken.add(name)
         return name
 
-    for i in topological_order(spec, reads):
+    def attach(target: str, at: Position, i: int, own_output: bool, source: str,
+               unique: bool = True) -> str:
+        return _attach(nodes, terms, target, at, i, derived, tap_outputs, own_output, sources,
+                       source, unique)
+
+    for i in topological_order(spec, resolve_deps(spec)):
         layer = spec.layers[i]
-        mine = [t for t in terms if t.layer == layer.name]
-        split = any(t.at == "pre_activation" for t in mine)
-        kwargs = layer.keras_kwargs()
+        mine = owner[layer.name]
+        kwargs = layers[mine].keras_kwargs()
         if layer.type == "Bidirectional":   # the nested recurrent layer, built by the runtime
             kwargs["layer"] = {"type": layer.layer.type, **layer.layer.keras_kwargs()}
         regs = {arg: tuple(ts) for arg, ts in regs_by_node.get(layer.name, {}).items()}
         src = tuple(current[r] for r in reads[layer.name])
-        if split:
+        call = {arg: (value if isinstance(value, bool) else current[value]
+                      if isinstance(value, str) else [current[v] for v in value])
+                for arg, value in (layer.call or {}).items()}
+        own = layer.regularizes_own_output and mine not in shared and not layer.ports()
+        extra = {"shares": layer._shares, "call": call, "ports": layer.ports()}
+        if mine in split_owners:
             act = kwargs.pop("activation")
-            nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs))
-            last = _attach(nodes, terms, layer.name, "pre_activation", i, derived, tap_outputs,
-                           own_output=True, sources=sources)
+            nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs, **extra))
+            last = attach(layer.name, "pre_activation", i, mine not in shared, layer.name,
+                          mine not in shared)
             act_name = derived("activation", layer.name, i)
             nodes.append(Node(act_name, "Activation", {"activation": act}, (last,), i,
                               role="activation"))
-            last = _attach(nodes, terms, layer.name, "output", i, derived, tap_outputs,
-                           own_output=True, sources=sources)
+            last = attach(layer.name, "output", i, True, act_name)
         else:
-            nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs))
-            last = _attach(nodes, terms, layer.name, "output", i, derived, tap_outputs,
-                           own_output=layer.regularizes_own_output, sources=sources)
+            nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs, **extra))
+            last = attach(layer.name, "output", i, own, layer.name,
+                          mine not in shared and not layer.ports())
         current[layer.name] = last
+        for port in layer.ports():
+            ref = f"{layer.name}.{port}"
+            current[ref] = attach(ref, "output", i, False, ref, False)
 
     if problems:
         raise SpecError(problems)
@@ -197,18 +251,23 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
 
 def _attach(nodes: list[Node], terms: tuple[Term, ...], layer: str, at: Position, origin: int,
             derived, tap_outputs: list[str], own_output: bool,
-            sources: dict[str, str]) -> str:
-    """Attach the clauses at (layer, at) to the node just emitted; return the node to read next.
+            sources: dict[str, str], source: str, unique: bool = True) -> str:
+    """Attach the clauses at (layer, at) to the tensor `source` (the node just emitted, or one
+    of its ports); return the tensor to read next.
 
-    `own_output` False: Keras would hand the layer's activity_regularizer to its sublayers, so
-    the clauses go on an identity Activation('linear') right after it, named from the layer.
+    `own_output` False: the clauses cannot go on the producing layer's activity_regularizer
+    (Keras hands it to sublayers, applies it to every output, or to every call of a shared
+    layer), so they go on an identity Activation('linear') right after the tensor, named from
+    the layer.
     """
     here = [t for t in terms if t.layer == layer and t.at == at]
-    producer = nodes[-1]
-    last = producer.name
-    sources.update((t.name, producer.name) for t in here)
+    if not here:
+        return source
+    last = source
+    first_added = len(nodes)
     activity = tuple(t for t in here if t.via == "activity_regularizer")
     if activity and own_output:
+        producer = nodes[-1]
         nodes[-1] = Node(**{**producer.__dict__, "activity": activity})
     elif activity:
         name = derived("activity", layer, origin)
@@ -226,6 +285,10 @@ def _attach(nodes: list[Node], terms: tuple[Term, ...], layer: str, at: Position
         nodes.append(Node(name, "OutputTap", {}, (last,), origin, role="output_tap",
                           taps=exposed))
         tap_outputs.append(name)
+    # The layer whose output is the penalized tensor: the producer when the tensor is its only
+    # output, else the first identity layer specc added after it.
+    seen = source if unique else nodes[first_added].name
+    sources.update((t.name, seen) for t in here)
     return last
 
 

@@ -18,7 +18,9 @@ from specc.hints import key_hint, literal_hint, number_hint, suggest
 from specc.spec.base import Strict
 from specc.spec.clauses import WeightClause
 from specc.spec.layers import LAYER_TYPES
-from specc.spec.model import FORMAT_VERSION, InputSpec, Spec
+from specc.expand import ExpandedDocument, dedupe, diagnostic, expand, format1_problems
+from specc.spec.base import FORMAT, OBJECT_TYPES
+from specc.spec.model import FORMAT_VERSIONS, InputSpec, Spec
 from specc import penalties as catalog
 
 _TYPE_WORDS: Final = {
@@ -154,6 +156,11 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         return f"unknown key {quote(path[-1])}{where}{hint}", "unknown-key"
     if kind in ("union_tag_invalid", "unknown_kind"):
         tag = ctx.get("tag", ctx.get("kind", "")).strip("'")
+        if path and str(path[-1]).endswith(("_initializer", "_constraint")):
+            what = str(path[-1]).rsplit("_", 1)[1]
+            known = sorted(OBJECT_TYPES[what])
+            return (f"{field}: unknown {what} type {quote(tag)}{did_you_mean(tag, known)} "
+                    f"(known: {', '.join(known)})", "unknown-type")
         if path and path[0] == "layers":
             return (f"unknown layer type {quote(tag)}{suggest(tag, LAYER_TYPES)} "
                     "(see the spec reference for the list)", "unknown-type")
@@ -203,41 +210,62 @@ def _diagnostics(exc: ValidationError, doc: Document) -> list[Diagnostic]:
         else:
             msg, code = _message(err, path, doc.data)
         if err["type"] in ("union_tag_invalid", "unknown_kind"):
-            span = doc.span((*path, "type" if path and path[0] == "layers" else "kind"))
+            where, key = (*path, "type" if path and path[0] == "layers" else "kind"), False
         elif err["type"] == "extra_forbidden":
-            span = doc.key_span(path)
+            where, key = path, True
         elif not exists:
-            span = doc.span(path[:-1])
+            where, key = path[:-1], False
         else:
-            span = doc.span(path)
-        out.append(Diagnostic(span, msg, code))
-    return out
+            where, key = path, False
+        out.append(diagnostic(doc, where, msg, code, key))
+    return dedupe(out)
 
 
-def _check_version(doc: Document) -> None:
+def _check_version(doc: Document) -> int:
     data = doc.data
     if "specc" not in data:
         raise SpecError.at(doc.span(()), "missing `specc: 1` (the spec format version) at the top",
                            "version")
     version = data["specc"]
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if type(version) is not int or version not in FORMAT_VERSIONS:
         raise SpecError.at(doc.span(("specc",)),
                            f"unsupported spec format version {quote(version)}; this specc reads "
-                           f"version {FORMAT_VERSION}", "version")
+                           f"versions {' and '.join(map(str, FORMAT_VERSIONS))}", "version")
+    return version
+
+
+def expand_document(doc: Document) -> Document | ExpandedDocument:
+    """Format 2: blocks, repeats and shares expanded into the flat spec; format 1: as it is,
+    once no format 2 construct is found in it."""
+    if _check_version(doc) == 1:
+        problems = format1_problems(doc)
+        if problems:
+            raise SpecError(problems)
+        return doc
+    flat = expand(doc)
+    if not flat.data.get("layers") and flat.problems:
+        raise SpecError(flat.problems)
+    return flat
 
 
 def validate_document(doc: Document) -> Spec:
-    """Models, then semantic checks; every problem collected into one SpecError."""
-    _check_version(doc)
+    """Expansion, models, then semantic checks; every problem collected into one SpecError."""
+    flat = expand_document(doc)
+    expanded = list(getattr(flat, "problems", ()))
+    token = FORMAT.set(flat.data["specc"])
     try:
-        spec = Spec.model_validate(doc.data)
+        spec = Spec.model_validate(flat.data)
     except ValidationError as exc:
-        raise SpecError(_diagnostics(exc, doc)) from None
+        raise SpecError(expanded + _diagnostics(exc, flat)) from None
+    finally:
+        FORMAT.reset(token)
+    if expanded:            # the checks would only repeat them (a left-out layer is unknown)
+        raise SpecError(expanded)
     problems = run_checks(spec)
     if problems:
-        raise SpecError(Diagnostic(doc.key_span(path) if _is_key(path) else doc.span(path),
-                                   msg, code) for path, msg, code in problems)
-    spec._document = doc
+        raise SpecError(dedupe(diagnostic(flat, path, msg, code, _is_key(path))
+                               for path, msg, code in problems))
+    spec._document = flat
     return spec
 
 

@@ -21,7 +21,8 @@ import specc
 from specc.errors import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
-BASES = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "specs").glob("*.yaml"))]
+BASES = [d for d in (yaml.safe_load(p.read_text()) for p in sorted((ROOT / "specs").glob("*.yaml")))
+         if d.get("specc") == 1]
 EXAMPLES = int(os.environ.get("SPECC_FUZZ_EXAMPLES", "2000"))
 BUILD_EXAMPLES = int(os.environ.get("SPECC_FUZZ_BUILD_EXAMPLES", "40"))
 

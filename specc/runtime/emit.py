@@ -7,6 +7,7 @@ from typing import Any, Final
 import keras
 
 from specc.errors import Span, SpecError
+from specc.expand import diagnostic
 from specc.graph import Graph, Node
 from specc.runtime.objects import ActivityPenalty, OutputTap, PenaltyTap, SpecModel, WeightPenalty
 
@@ -45,15 +46,28 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def _objects(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Format 2 `{type: VarianceScaling, ...}` initializer and constraint arguments -> objects."""
+    out = dict(kwargs)
+    for key, value in kwargs.items():
+        if isinstance(value, dict) and key.endswith("_initializer"):
+            args = {k: v for k, v in value.items() if k != "type"}
+            out[key] = getattr(keras.initializers, value["type"])(**args)
+        elif isinstance(value, dict) and key.endswith("_constraint"):
+            args = {k: v for k, v in value.items() if k != "type"}
+            out[key] = getattr(keras.constraints, value["type"])(**args)
+    return out
+
+
 def _make_layer(node: Node) -> keras.layers.Layer:
     if node.op == "PenaltyTap":
         return PenaltyTap([t.config() for t in node.taps], name=node.name)
     if node.op == "OutputTap":
         return OutputTap([t.config() for t in node.taps], name=node.name)
-    kwargs = dict(node.kwargs)
+    kwargs = _objects(node.kwargs)
     regs = {arg: WeightPenalty([t.config() for t in ts]) for arg, ts in node.weight_regs.items()}
     if node.op == "Bidirectional":
-        inner = dict(kwargs.pop("layer"))
+        inner = _objects(kwargs.pop("layer"))
         inner_type = inner.pop("type")
         inner_layer = getattr(keras.layers, inner_type)(
             name=f"{node.name}_{inner_type.lower()}", **inner, **regs)
@@ -64,11 +78,17 @@ def _make_layer(node: Node) -> keras.layers.Layer:
     return getattr(keras.layers, node.op)(name=node.name, **kwargs, **regs)
 
 
-def _call(layer: keras.layers.Layer, node: Node, args: list[Any]) -> Any:
+def _call(layer: keras.layers.Layer, node: Node, args: list[Any],
+          tensors: dict[str, Any]) -> Any:
+    kwargs = {arg: value if isinstance(value, bool) else tensors[value]
+              if isinstance(value, str) else [tensors[v] for v in value]
+              for arg, value in node.call.items()}
     if node.op == "MultiHeadAttention":
         query, value, key = (args + [None, None])[:3] if len(args) > 1 else (args[0], args[0], None)
-        return layer(query, value, key=key) if key is not None else layer(query, value)
-    return layer(args if len(args) > 1 else args[0])
+        if key is not None:
+            kwargs["key"] = key
+        return layer(query, value, **kwargs)
+    return layer(args if len(args) > 1 else args[0], **kwargs)
 
 
 def _loss(spec_loss: Any) -> Any:
@@ -138,15 +158,25 @@ def emit(graph: Graph, compile: bool = True) -> SpecModel:
     for name, shape, dtype in graph.inputs:
         tensors[name] = keras.Input(shape=shape, dtype=dtype, name=name)
         inputs.append(tensors[name])
+    made: dict[str, keras.layers.Layer] = {}
     for node in graph.nodes:
         try:
-            layer = _make_layer(node)
-            tensors[node.name] = _call(layer, node, [tensors[r] for r in node.reads])
+            layer = made[node.shares] if node.shares else _make_layer(node)
+            made[node.name] = layer
+            result = _call(layer, node, [tensors[r] for r in node.reads], tensors)
+            if node.ports:       # [output, state, ...]: the first by the name, the rest by port
+                tensors[node.name] = result[0]
+                tensors.update((f"{node.name}.{p}", t) for p, t in zip(node.ports, result[1:]))
+            else:
+                tensors[node.name] = result
         except (ValueError, TypeError, NotImplementedError, IndexError, KeyError) as exc:
             spec_layer = graph.spec.layers[node.origin]
-            raise SpecError.at(_layer_span(graph, node),
-                               f"layer {spec_layer.name!r} ({spec_layer.type}) cannot be built: "
-                               f"{_reason(exc)}", "build") from None
+            message = (f"layer {spec_layer.name!r} ({spec_layer.type}) cannot be built: "
+                       f"{_reason(exc)}")
+            doc = graph.spec._document
+            if doc is None:
+                raise SpecError.at(Span("<spec>"), message, "build") from None
+            raise SpecError([diagnostic(doc, ("layers", node.origin), message, "build")]) from None
     outputs = [tensors[n] for n in (*graph.output_nodes, *graph.tap_outputs)]
     model = SpecModel(inputs=inputs[0] if len(inputs) == 1 else inputs,
                       outputs=outputs[0] if len(outputs) == 1 else outputs,

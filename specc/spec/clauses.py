@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from specc import penalties as catalog
 from specc.penalties import Via
-from specc.spec.base import Name, Strict, WeightKind
+from specc.spec.base import LayerRef, Strict, WeightKind
 
 Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Reduction = Literal["mean", "sum"]
@@ -19,8 +19,9 @@ Reduction = Literal["mean", "sum"]
 class Clause(Strict):
     """Fields of every activation clause."""
 
-    name: Name = Field(description="Unique; names this term in the training logs.")
-    layer: Name = Field(description="The spec layer whose computation is penalized.")
+    name: LayerRef = Field(description="Unique; names this term in the training logs.")
+    layer: LayerRef = Field(description="The spec layer whose computation is penalized "
+                                        "(format 2: a path, or a layer's port).")
     at: Literal["output", "pre_activation"] = Field(
         default="output",
         description="`output`: after the layer's activation; `pre_activation`: before it.")
@@ -118,7 +119,7 @@ ActivationClause = Annotated[
 class WeightClause(Strict):
     """Fields of every weight clause: Keras weight regularizers, no batch averaging."""
 
-    name: Name = Field(description="Unique; names this term in the training logs.")
+    name: LayerRef = Field(description="Unique; names this term in the training logs.")
     layers: Union[Annotated[str, Field(min_length=1, max_length=200)],
                   Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
                             Field(min_length=1)]] = Field(

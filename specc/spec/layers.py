@@ -13,14 +13,15 @@ from pydantic import AfterValidator, Field
 
 from specc.spec.base import Activation as ActivationName
 from specc.spec.base import (
-    Constraint, DataFormat, Fraction, Initializer, LayerSpec, NonNegInt, Padding,
+    Constraint, DataFormat, Fraction, Initializer, InitializerObject, LayerSpec, NonNegInt,
+    Padding, name_or_object,
     PaddingCausal, PositiveInt, Strict,
 )
 
 # --- argument types shared by many layers -------------------------------------------------
 
 #: Keras also knows "uniform" (Embedding's default); base.Initializer lacks it.
-LayerInitializer = Literal[Initializer, "uniform"]
+LayerInitializer = name_or_object(Literal[Initializer, "uniform"], InitializerObject)
 #: Dtype policies a layer accepts (`mixed_*` computes in half precision, keeps float32 weights).
 LayerDType = Literal["float16", "bfloat16", "float32", "float64", "mixed_float16",
                      "mixed_bfloat16"]
@@ -173,6 +174,20 @@ class Rescaling(Layer):
         description="Factor the input is multiplied by (one per channel if a list).")
     offset: Union[Float, Annotated[list[Float], Field(min_length=1)]] = Field(
         0.0, description="Value added after scaling (one per channel if a list).")
+
+
+class Normalization(Layer):
+    """Standardizes the input with a given mean and variance: (x - mean) / sqrt(variance)."""
+
+    type: Literal["Normalization"]
+    axis: Optional[Axes] = Field(-1, description="The axis (or axes) that keep their own mean "
+                                 "and variance; null: one scalar mean and variance.")
+    mean: Union[Float, Annotated[list[Float], Field(min_length=1, max_length=65536)]] = Field(
+        description="The mean: a number or one per element of `axis`.")
+    variance: Union[NonNegFloat, Annotated[list[NonNegFloat], Field(
+        min_length=1, max_length=65536)]] = Field(
+        description="The variance: a number or one per element of `axis`.")
+    invert: bool = Field(False, description="Apply the inverse: x * sqrt(variance) + mean.")
 
 
 # --- convolutions --------------------------------------------------------------------------
@@ -590,6 +605,8 @@ class RecurrentArgs(Strict):
     recurrent_dropout: Fraction = Field(0.0, description="Dropout rate on the state.")
     seed: Seed = None
     return_sequences: bool = Field(False, description="Return every step, not just the last.")
+    return_state: bool = Field(False, description="Also return the final state(s): format 2 "
+                               "reads them as `<layer>.state_h`/`.state_c` (LSTM) or `.state`.")
     go_backwards: bool = Field(False, description="Read the sequence backwards.")
     unroll: bool = Field(False, description="Unroll the loop (short sequences only).")
 
@@ -597,7 +614,7 @@ class RecurrentArgs(Strict):
 
     def keras_kwargs(self) -> dict[str, Any]:
         """The constructor arguments the user wrote (name and from exist only top-level)."""
-        return self.model_dump(exclude_unset=True, exclude={"name", "type", "from_"})
+        return self.model_dump(exclude_unset=True, exclude={"name", "type", "from_", "call"})
 
 
 class _GatedArgs(RecurrentArgs):
@@ -608,17 +625,20 @@ class _GatedArgs(RecurrentArgs):
 
 class SimpleRNNArgs(RecurrentArgs):
     type: Literal["SimpleRNN"]
+    state_ports: ClassVar[tuple[str, ...]] = ("state",)
 
 
 class LSTMArgs(_GatedArgs):
     type: Literal["LSTM"]
     unit_forget_bias: bool = Field(True, description="Start the forget gate's bias at 1.")
+    state_ports: ClassVar[tuple[str, ...]] = ("state_h", "state_c")
 
 
 class GRUArgs(_GatedArgs):
     type: Literal["GRU"]
     reset_after: bool = Field(True, description="Apply the reset gate after the matmul "
                                                 "(the cuDNN-compatible variant).")
+    state_ports: ClassVar[tuple[str, ...]] = ("state",)
 
 
 RecurrentLayer = Annotated[Union[SimpleRNNArgs, LSTMArgs, GRUArgs], Field(discriminator="type")]
@@ -656,9 +676,17 @@ class Bidirectional(WeightedLayer):
 
     def keras_kwargs(self) -> dict[str, Any]:
         """The wrapper's own arguments; build `layer` from `self.layer.keras_kwargs()`."""
-        return self.model_dump(exclude_unset=True, exclude={"name", "type", "from_", "layer"})
+        return self.model_dump(exclude_unset=True,
+                               exclude={"name", "type", "from_", "layer", "call"})
+
+    def ports(self) -> tuple[str, ...]:
+        """With the nested layer's `return_state`: each direction's final state(s)."""
+        return tuple(f"{side}_{p.replace('state_', '') if p != 'state' else 'state'}"
+                     for side in ("forward", "backward") for p in self.layer.ports())
 
     def weight_kinds(self) -> frozenset[str]:
+        if self._shares is not None:
+            return frozenset()
         kinds = set(self.weight_args)
         if self.layer.use_bias is False:
             kinds.discard("bias")
@@ -745,6 +773,7 @@ class Dot(_Merge):
 
 AnyLayer = Annotated[Union[
     Dense, Embedding, Activation, Identity, Flatten, Reshape, Permute, RepeatVector, Rescaling,
+    Normalization,
     Conv1D, Conv2D, Conv3D, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
     SeparableConv1D, SeparableConv2D, DepthwiseConv1D, DepthwiseConv2D,
     MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D,

@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import Field, PlainValidator, PrivateAttr
 from pydantic_core import PydanticCustomError
 
-from specc.spec.base import DType, Name, Strict
+from specc.spec.base import DType, LayerRef, LayerSpec, Name, SharedCall, Strict
 from specc.spec.clauses import ActivationClause, AnyWeightClause
-from specc.spec.base import LayerSpec
 from specc.spec.layers import LAYER_TYPES, AnyLayer
 
 FORMAT_VERSION = 1
+#: The format versions this specc reads.
+FORMAT_VERSIONS = (1, 2)
 
 LossName = Literal[
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
@@ -42,10 +43,12 @@ def _validate_layer(value: Any) -> LayerSpec:
     (A discriminated union would build all ~70 layer validators at import: ~0.35 s that
     `specc validate` would pay on every run. The JSON Schema still shows the full union.)
     """
-    if isinstance(value, LayerSpec):
+    if isinstance(value, (LayerSpec, SharedCall)):
         return value
     if not isinstance(value, dict):
         raise PydanticCustomError("dict_type", "a layer is a mapping")
+    if "share" in value and "type" not in value:
+        return SharedCall.model_validate(value)
     kind = value.get("type")
     if kind is None:
         raise PydanticCustomError("union_tag_not_found", "missing key 'type'",
@@ -99,23 +102,24 @@ class Optimizer(Strict):
 
 
 class Spec(Strict):
-    """A specc model spec (format version 1)."""
+    """A specc model spec: format version 1, or the flat form of format 2 (after expansion)."""
 
-    specc: Literal[1] = Field(description="Format version; this specc reads version 1.")
+    specc: Literal[1, 2] = Field(description="Format version: 1, or 2 for blocks, repeats, "
+                                             "shared layers and call arguments.")
     name: Name = Field(description="The Keras model's name.")
     description: Optional[Annotated[str, Field(max_length=10_000)]] = None
     seed: Optional[Annotated[int, Field(ge=0, lt=2**32)]] = Field(
         default=None, description="Makes initial weights reproducible.")
     inputs: Annotated[dict[Name, InputSpec], Field(min_length=1)]
     layers: Annotated[list[LazyLayer], Field(min_length=1)]
-    outputs: Annotated[list[Name], Field(min_length=1)]
-    loss: Union[Loss, dict[Name, Loss]]
-    loss_weights: Optional[Union[NonNegFloat, list[NonNegFloat], dict[Name, NonNegFloat]]] = None
+    outputs: Annotated[list[LayerRef], Field(min_length=1)]
+    loss: Union[Loss, dict[LayerRef, Loss]]
+    loss_weights: Optional[Union[NonNegFloat, list[NonNegFloat], dict[LayerRef, NonNegFloat]]] = None
     penalties: list[ActivationClause] = Field(default_factory=list)
     weight_penalties: list[AnyWeightClause] = Field(default_factory=list)
     optimizer: Union[Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax",
                              "nadam", "ftrl", "lion", "lamb"], Optimizer] = "adam"
-    metrics: Union[list[MetricName], dict[Name, list[MetricName]]] = Field(default_factory=list)
+    metrics: Union[list[MetricName], dict[LayerRef, list[MetricName]]] = Field(default_factory=list)
 
     #: The located document this spec was read from (for errors at build time).
     _document: Any = PrivateAttr(default=None)
@@ -201,13 +205,60 @@ def _compact(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of the format, generated from these models (`specc schema`)."""
+    """The JSON Schema of the format (versions 1 and 2), generated from these models."""
+    from specc.spec.blocks import BlockDef, ShareEntry, UseEntry
 
     class SchemaSpec(Spec):
         __doc__ = Spec.__doc__
-        layers: Annotated[list[AnyLayer], Field(min_length=1)]
+        layers: Annotated[list[Union[AnyLayer, UseEntry, ShareEntry]], Field(min_length=1)]
+        blocks: Optional[dict[Name, BlockDef]] = Field(
+            None, description="Format 2: named, parameterized sub-graphs.")
 
     schema = _compact(SchemaSpec.model_json_schema(by_alias=True))
-    schema["title"] = "specc spec, format version 1"
+    _allow_expressions(schema)
+    schema["title"] = "specc spec, format versions 1 and 2"
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "https://specc.dev/schemas/specc.schema.json", **schema}
+
+
+def _allow_expressions(schema: dict[str, Any]) -> None:
+    """Format 2: any argument of a layer or clause may be a `${...}` expression, and any
+    entry may carry `repeat:` and `if:`; block layers reuse the top-level entry schemas."""
+    defs = schema["$defs"]
+    defs["Expression"] = {"type": "string", "pattern": r"\$\{.*\}",
+                          "description": "Format 2: `${...}`, computed from block parameters"}
+    expr = {"$ref": "#/$defs/Expression"}
+
+    wrapped: dict[str, dict] = {}
+
+    def wrap(node: dict) -> dict:
+        """`node`, or an expression; inside lists and unions too (`from: [x, "${...}"]`)."""
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/") and ref.endswith("Arg") and len(node) == 1:
+            name = ref.rsplit("/", 1)[1]          # a shared argument schema: wrap it once
+            if name not in wrapped:
+                wrapped[name] = {}
+                wrapped[name] = wrap(defs[name])
+            return {"$ref": f"#/$defs/{name}OrExpression"}
+        node = dict(node)
+        if isinstance(node.get("items"), dict):
+            node["items"] = wrap(node["items"])
+        if isinstance(node.get("anyOf"), list):
+            node["anyOf"] = [wrap(n) if isinstance(n, dict) else n for n in node["anyOf"]]
+        return {"anyOf": [node, expr]}
+
+    for model in list(defs.values()):
+        props = model.get("properties", {})
+        if "type" in props and "name" in props or "kind" in props:
+            for key, sub in props.items():
+                if key not in ("type", "kind", "name"):
+                    props[key] = wrap(sub)
+            if "type" in props:
+                props.setdefault("repeat", defs["UseEntry"]["properties"]["repeat"])
+                props.setdefault("if", defs["UseEntry"]["properties"]["if"])
+    defs.update((f"{name}OrExpression", wrapped_schema)
+                for name, wrapped_schema in wrapped.items())
+    entries = schema["properties"]["layers"]["items"]
+    defs["BlockDef"]["properties"]["layers"]["items"] = entries
+    for key in ("penalties", "weight_penalties"):
+        defs["BlockDef"]["properties"][key]["items"] = schema["properties"][key]["items"]
