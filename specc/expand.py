@@ -462,6 +462,11 @@ class Expander:
         if "from" in fields:
             return self.refs(self.value(fields["from"], path + ("from",), scope),
                              path + ("from",), scope)
+        if scope.previous is None and scope.block is not None:
+            raise self.fail(path, scope, f"{quote(fields.get('name'))} has no `from:` and block "
+                            f"{quote(scope.block)} has several inputs "
+                            f"({', '.join(scope.inputs)}): say which one it reads",
+                            "missing-from")
         return scope.previous
 
     def layer(self, fields: dict, path: Path, scope: _Scope) -> None:

@@ -11,6 +11,7 @@ so no expression can take long or allocate much.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -120,8 +121,10 @@ FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> ast.Expression:
-    """Parse and vet an expression's syntax; raises ExprError."""
+    """Parse and vet an expression's syntax; raises ExprError. Cached: a block used many
+    times evaluates the same texts again (the tree is never changed)."""
     if len(text) > MAX_TEXT:
         raise ExprError(f"the expression is too long (over {MAX_TEXT} characters)")
     try:

@@ -232,6 +232,25 @@ def test_located_expansion_errors(change, message) -> None:
     assert any(message in line for line in lines), lines
 
 
+def test_a_block_with_several_inputs_needs_from_on_its_first_entry() -> None:
+    text = HEAD + "  y_in: {shape: [8]}\n" + dedent("""\
+        blocks:
+          pair:
+            inputs: [x, y]
+            layers:
+              - {name: h, type: Dense, units: 3}
+              - {name: both, type: Concatenate, from: [h, y]}
+        layers:
+          - {name: pre, type: Dense, units: 5, from: x_in}
+          - {name: p, use: pair, from: [pre, y_in]}
+          - {name: out, type: Dense, units: 1}
+        """) + TAIL
+    assert any("'h' has no `from:` and block 'pair' has several inputs (x, y)" in e
+               for e in errors(text))
+    fixed = flat(text.replace("{name: h, type", "{name: h, from: x, type"))
+    assert fixed["layers"][1] == {"name": "p.h", "from": "pre", "type": "Dense", "units": 3}
+
+
 def test_a_block_that_uses_itself_is_a_cycle() -> None:
     text = HEAD + dedent("""\
         blocks:

@@ -61,8 +61,13 @@ def keras_shapes(spec: Spec) -> dict[str, Any] | SpecError:
         model = emit(lower(spec), compile=False)
     except SpecError as exc:
         return exc
-    return {layer.name: tuple(model.get_layer(layer.name).output.shape[1:])
-            for layer in spec.layers}
+    shapes, calls = {}, {}
+    for layer in spec.layers:            # a shared layer's k-th call is its k-th node
+        owner = layer._shares or layer.name
+        calls[owner] = calls.get(owner, -1) + 1
+        node = model.get_layer(owner)._inbound_nodes[calls[owner]]
+        shapes[layer.name] = tuple(node.outputs[0].shape[1:])   # the first of several outputs
+    return shapes
 
 
 def agree(spec: Spec) -> None:
