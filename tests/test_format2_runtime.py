@@ -159,3 +159,40 @@ def test_format2_models_save_and_load_in_safe_mode(tmp_path, text) -> None:
          for i in model.inputs]
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
     assert again.count_params() == model.count_params()
+
+
+def test_one_sgd_step_is_the_same_for_every_strategy_and_the_hand_written_gradient(
+        tmp_path, batch) -> None:
+    """Clauses inside a shared block, one term per call site: after one SGD step from the same
+    weights, every strategy's weights equal a step on the hand-written loss (tf.GradientTape)."""
+    import tensorflow as tf
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SIAMESE + "optimizer: {type: sgd, learning_rate: 0.1}\n")
+    x, y = batch
+    start = None
+    stepped = {}
+    for via in ref.STRATEGIES:
+        model = specc.build(str(path), via=via)
+        if start is None:
+            start = [w.numpy() for w in model.weights]
+            hand = hand_siamese(model)
+        model.set_weights(start)
+        model.train_on_batch(x, y)
+        stepped[via] = {w.path: w.numpy() for w in model.weights}
+    # the hand-written step
+    variables = hand.trainable_variables
+    with tf.GradientTape() as tape:
+        pre_a, pre_b, sig_a, sig_b, probs = hand([x["a"], x["b"]])
+        loss = tf.reduce_mean(keras.losses.categorical_crossentropy(y, probs))
+        for a, clause in ((pre_a, "pre"), (pre_b, "pre"), (sig_a, "kl"), (sig_b, "kl")):
+            loss += ref.tf_activation_term(CLAUSES[clause], a)
+        kernels = [v for v in variables if v.path.endswith("kernel")][:2]   # d1, d2: "left.*"
+        loss += ref.tf_weight_term({"kind": "l2", "rate": 1e-3}, kernels)
+    grads = tape.gradient(loss, variables)
+    expected = [v.numpy() - 0.1 * g.numpy() for v, g in zip(variables, grads)]
+    for via, weights in stepped.items():
+        got = [weights[f"{name}/{kind}"] for name in ("left.d1", "left.d2", "out")
+               for kind in ("kernel", "bias")]
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6, err_msg=str(via))
