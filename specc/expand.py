@@ -203,7 +203,8 @@ class _Scope:
     refs: dict[str, str] = field(default_factory=dict)        # local name -> full reference
     instances: dict[str, "_Scope"] = field(default_factory=dict)
     made: dict[str, tuple[str, dict, Path, tuple[Use, ...]]] = field(default_factory=dict)
-    left_out: dict[str, str] = field(default_factory=dict)     # name -> why it does not exist
+    #: name -> why it does not exist (None: its entry had an error, reported already)
+    left_out: dict[str, str | None] = field(default_factory=dict)
     previous: str | None = None                        # what an entry without `from` reads
     inputs: tuple[str, ...] = ()
     share_of: str | None = None                        # making shares of this instance prefix
@@ -272,6 +273,8 @@ class Expander:
         except KeyError:
             pass
         if name in scope.left_out:
+            if scope.left_out[name] is None:    # its own entry was reported: no second error
+                raise _Problem()
             raise self.fail(path, scope, f"{quote(name)} does not exist here: "
                             f"{scope.left_out[name]}", "unknown-ref")
         known = [*scope.refs, *(f"{i}.<name>" for i in scope.instances)]
@@ -399,7 +402,7 @@ class Expander:
                 self.entry(entry, path + (i,), scope)
             except _Problem:
                 if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                    scope.left_out.setdefault(entry["name"], "its entry has an error")
+                    scope.left_out.setdefault(entry["name"], None)     # reported already
 
     def entry(self, entry: Any, path: Path, scope: _Scope) -> None:
         if not isinstance(entry, dict):
@@ -552,7 +555,10 @@ class Expander:
                        previous=given[0] if len(given) == 1 else None,
                        share_of=share_of, block=block_name)
         where = ("blocks", block_name)
+        before = len(self.problems)
         self.entries(block["layers"], where + ("layers",), inner)
+        if len(self.problems) > before:       # its layers were reported: the rest would echo
+            raise _Problem()
         outputs = block.get("outputs")
         if outputs is None:
             outs = [inner.previous] if inner.previous else []

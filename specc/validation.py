@@ -19,7 +19,7 @@ from specc.spec.base import Strict
 from specc.spec.clauses import WeightClause
 from specc.spec.layers import LAYER_TYPES
 from specc.expand import ExpandedDocument, dedupe, diagnostic, expand, format1_problems
-from specc.spec.base import FORMAT, OBJECT_TYPES
+from specc.spec.base import FORMAT, OBJECT_TYPES, PATH_PATTERN
 from specc.spec.model import FORMAT_VERSIONS, InputSpec, Spec
 from specc import penalties as catalog
 
@@ -113,7 +113,7 @@ def _label(path: tuple, data: Any = None) -> str:
         if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
             node = node[part]
             name = node.get("name") if isinstance(node, dict) else None
-            if isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
+            if isinstance(name, str) and re.fullmatch(PATH_PATTERN, name):   # format 2: a path
                 named = f" ({name})"
         else:
             node = node.get(part) if isinstance(node, dict) and isinstance(part, str) else None
