@@ -306,3 +306,17 @@ def test_format_2_without_blocks_is_format_1_with_a_new_number() -> None:
     one = specc.lower(specc.loads(text.replace("specc: 2", "specc: 1")))
     two = specc.lower(specc.loads(text))
     assert one.nodes == two.nodes and one.terms == two.terms
+
+
+# -- the README's format 2 example ----------------------------------------------------------
+
+def test_the_readme_format2_example_expands_as_shown() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Format 2"):]
+    spec_text, shown = re.findall(r"```yaml\n(.*?)```", section, re.S)[:2]
+    printed = to_yaml(flat(spec_text))
+    for line in shown.splitlines():
+        assert line in printed.splitlines(), line
