@@ -23,9 +23,9 @@ import math
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable, Final, Iterator, Optional
+from typing import Any, Callable, Final, Iterator, NamedTuple, Optional
 
-from specc.shapes import Shape, ShapeProblem, output_shape
+from specc.shapes import Shape, ShapeProblem, forget, output_shape
 
 MAX_PARAMS: Final = 100_000_000
 MAX_ACTIVATION: Final = 100_000_000
@@ -129,7 +129,7 @@ def _conv(layer: Any, shapes: list[Shape]) -> Optional[int]:
     if layer.type.startswith("Depthwise"):
         m = layer.depth_multiplier
         return k * n * m + n * m * bias
-    groups = getattr(layer, "groups", 1)
+    groups = layer.__dict__.get("groups", 1)
     return k * (n // groups) * layer.filters + layer.filters * bias
 
 
@@ -193,15 +193,26 @@ PARAMS: Final[dict[str, Callable[[Any, list[Shape]], Optional[int]]]] = {
                                    "GroupNormalization")},
 }
 
+_WEIGHTED: dict[type, bool] = {}
+
+
+def has_weights(layer: Any) -> bool:
+    """Whether the layer's class is one of the catalog's layers with weights."""
+    cls = type(layer)
+    found = _WEIGHTED.get(cls)
+    if found is None:
+        found = _WEIGHTED[cls] = any(b.__name__ == "WeightedLayer" for b in cls.__mro__)
+    return found
+
+
 def params(layer: Any, shapes: list[Shape]) -> Optional[int]:
     """How many weights Keras creates for `layer` given its input shapes; None if unknown."""
     rule = PARAMS.get(layer.type)
     if rule is not None:
-        if getattr(layer, "data_format", None) == "channels_first":
+        if layer.__dict__.get("data_format") == "channels_first":
             return None
         return rule(layer, shapes)
-    weighted = any(base.__name__ == "WeightedLayer" for base in type(layer).__mro__)
-    return None if weighted else 0
+    return None if has_weights(layer) else 0
 
 
 # -------------------------------------------------------------------------- activations
@@ -229,8 +240,7 @@ def _internal(layer: Any, shapes: list[Shape]) -> tuple[int, str]:
 
 # ------------------------------------------------------------------------------ the walk
 
-@dataclass(frozen=True)
-class Size:
+class Size(NamedTuple):
     """One input or spec layer: its output shape, weights and largest tensor per sample."""
 
     name: str
@@ -253,6 +263,15 @@ class Budget:
     @property
     def layers(self) -> tuple[Size, ...]:
         return tuple(s for s in self.sizes if s.type != "Input")
+
+    @property
+    def shapes(self) -> dict[str, Optional[Shape]]:
+        """Input or layer name -> its static shape (None: unknown)."""
+        found = self.__dict__.get("_shapes")
+        if found is None:
+            found = {s.name: s.shape for s in self.sizes}
+            object.__setattr__(self, "_shapes", found)
+        return found
 
     @property
     def total_params(self) -> int:
@@ -307,13 +326,22 @@ def measure(spec: Any, reads: dict[str, list[str]], deps: dict[str, list[str]] |
         for port in _ports(layer):
             known[f"{layer.name}.{port}"] = (_units(layer),) if shape is not None else None
         sizes.append(Size(layer.name, layer.type, ("layers", i), shape, count, largest, what,
-                          exact, getattr(layer, "_shares", None)))
+                          exact, _shares(layer)))
+    forget()                              # check_shapes' results, reused above: done with them
     return Budget(tuple(sizes))
 
 
-def _ports(layer: Any) -> list[str]:
+def _shares(layer: Any) -> Optional[str]:
+    """The layer whose weights a format 2 shared call uses (None: its own)."""
+    private = getattr(layer, "__pydantic_private__", None) or {}   # plain dict: no __getattr__
+    return private.get("_shares")
+
+
+def _ports(layer: Any) -> tuple[str, ...]:
+    if not layer.__dict__.get("return_state"):
+        return ()
     ports = getattr(layer, "ports", None)
-    return list(ports()) if callable(ports) else []
+    return tuple(ports()) if callable(ports) else ()
 
 
 def _units(layer: Any) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Final, Iterator, Optional
 
-from specc.budget import check_budget, of_context
+from specc.budget import check_budget, has_weights, of_context
 from specc.errors import Diagnostic, Span, quote
 
 if TYPE_CHECKING:                      # specc.checks imports this module: no cycle at run time
@@ -30,9 +30,16 @@ def _fmt(shape: tuple) -> str:
 
 def _shapes_read(ctx: Context, layer: Any) -> list[Optional[tuple]]:
     """The static shapes of what `layer` reads (None where unknown)."""
-    budget = of_context(ctx)
-    known = {s.name: s.shape for s in budget.sizes}
+    known = of_context(ctx).shapes
     return [known.get(r) for r in ctx.reads.get(layer.name, ())]
+
+
+def _layers(ctx: Context) -> dict[str, Any]:
+    """Layer name -> layer, once per checks run."""
+    found = ctx.__dict__.get("_specc_layers")
+    if found is None:
+        found = ctx.__dict__["_specc_layers"] = ctx.spec.layer_map()
+    return found
 
 
 # ------------------------------------------------------------------------------ dtypes
@@ -49,10 +56,6 @@ VARIABLE_DTYPE: Final = {None: "float32", "float32": "float32", "mixed_float16":
                          "bfloat16": "bfloat16", "float64": "float64"}
 
 
-def _is_weighted(layer: Any) -> bool:
-    return any(base.__name__ == "WeightedLayer" for base in type(layer).__mro__)
-
-
 def _dtype_sources(ctx: Context) -> dict[str, tuple[str, str]]:
     """Tensor name -> (dtype, where it comes from) where certain: inputs' declared dtypes,
     carried through DTYPE_PRESERVING layers; layers with weights and Rescaling give floats."""
@@ -63,7 +66,7 @@ def _dtype_sources(ctx: Context) -> dict[str, tuple[str, str]]:
         reads = ctx.reads.get(layer.name, ())
         if layer.type in DTYPE_PRESERVING and reads and reads[0] in out:
             out[layer.name] = out[reads[0]]
-        elif _is_weighted(layer) or layer.type == "Rescaling":
+        elif has_weights(layer) or layer.type == "Rescaling":
             out[layer.name] = ("float32" if layer.dtype is None else
                                layer.dtype.removeprefix("mixed_"), _where(layer))
     return out
@@ -81,12 +84,12 @@ def check_input_dtypes(ctx: Context) -> Iterator[Problem]:
 
 def check_embedding_ids(ctx: Context) -> Iterator[Problem]:
     """An Embedding reads integer ids: a float (or bool) tensor reaching it is an error."""
-    if not ctx.graph_ok:
+    embeddings = [i for i, layer in enumerate(ctx.spec.layers) if layer.type == "Embedding"]
+    if not ctx.graph_ok or not embeddings:
         return
     sources = _dtype_sources(ctx)
-    for i, layer in enumerate(ctx.spec.layers):
-        if layer.type != "Embedding":
-            continue
+    for i in embeddings:
+        layer = ctx.spec.layers[i]
         reads = ctx.reads.get(layer.name, ())
         if not reads or reads[0] not in sources:
             continue
@@ -106,6 +109,8 @@ def check_weight_clause_dtypes(ctx: Context) -> Iterator[Problem]:
     import fnmatch
 
     layers = ctx.spec.layers
+    if not ctx.spec.weight_penalties or len({l.dtype for l in layers}) < 2:
+        return                                   # one dtype policy: nothing can clash
     for i, clause in enumerate(ctx.spec.weight_penalties):
         seen: dict[str, str] = {}
         for layer in layers:
@@ -309,8 +314,7 @@ def _final_activation(layer: Any) -> Optional[str]:
 
 def _bounded(ctx: Context, name: str, seen: frozenset = frozenset()) -> bool:
     """Whether the tensor `name` certainly lies in [0, 1]."""
-    layers = ctx.spec.layer_map()
-    layer = layers.get(name)
+    layer = _layers(ctx).get(name)
     if layer is None or name in seen:
         return False
     if _final_activation(layer) in BOUNDED_ACTIVATIONS:
@@ -322,9 +326,9 @@ def _bounded(ctx: Context, name: str, seen: frozenset = frozenset()) -> bool:
 
 def warn_kl_sparsity(ctx: Context) -> Iterator[Problem]:
     for i, clause in enumerate(ctx.spec.penalties):
-        if clause.kind != "kl_sparsity" or clause.layer not in ctx.spec.layer_map():
+        layer = _layers(ctx).get(clause.layer)
+        if clause.kind != "kl_sparsity" or layer is None:
             continue
-        layer = ctx.spec.layer_map()[clause.layer]
         if clause.at == "output" and _bounded(ctx, clause.layer):
             continue
         act = _final_activation(layer)
@@ -348,7 +352,7 @@ def warn_sum_reduction(ctx: Context) -> Iterator[Problem]:
 
 
 def warn_after_noise(ctx: Context) -> Iterator[Problem]:
-    layers = ctx.spec.layer_map()
+    layers = _layers(ctx)
     for i, clause in enumerate(ctx.spec.penalties):
         layer = layers.get(clause.layer)
         if layer is None:
@@ -366,7 +370,7 @@ def warn_after_noise(ctx: Context) -> Iterator[Problem]:
 
 
 def warn_linear_pre_activation(ctx: Context) -> Iterator[Problem]:
-    layers = ctx.spec.layer_map()
+    layers = _layers(ctx)
     for i, clause in enumerate(ctx.spec.penalties):
         layer = layers.get(clause.layer)
         if clause.at == "pre_activation" and layer is not None and \
@@ -377,8 +381,8 @@ def warn_linear_pre_activation(ctx: Context) -> Iterator[Problem]:
 
 
 def _rates(clause: Any) -> list[float]:
-    return [getattr(clause, k) for k in ("rate", "l1", "l2")
-            if isinstance(getattr(clause, k, None), float)]
+    fields = clause.__dict__                     # a model's fields (plugin kinds: none here)
+    return [fields[k] for k in ("rate", "l1", "l2") if isinstance(fields.get(k), float)]
 
 
 def warn_zero_rate(ctx: Context) -> Iterator[Problem]:
@@ -394,10 +398,10 @@ def warn_zero_rate(ctx: Context) -> Iterator[Problem]:
 def warn_frozen_weights(ctx: Context) -> Iterator[Problem]:
     import fnmatch
 
-    for i, clause in enumerate(ctx.spec.weight_penalties):
-        frozen = [l.name for l in ctx.spec.layers
-                  if getattr(l, "trainable", True) is False
-                  and set(clause.weight_kinds) & l.weight_kinds()
+    stiff = [l for l in ctx.spec.layers if l.__dict__.get("trainable", True) is False]
+    for i, clause in enumerate(ctx.spec.weight_penalties if stiff else ()):
+        frozen = [l.name for l in stiff
+                  if set(clause.weight_kinds) & l.weight_kinds()
                   and any(fnmatch.fnmatchcase(l.name, p) for p in clause.patterns)]
         if frozen:
             yield (("weight_penalties", i, "layers"),
@@ -410,7 +414,7 @@ def warn_logits(ctx: Context) -> Iterator[Problem]:
     """A crossentropy that expects probabilities on an output without softmax/sigmoid, or
     `from_logits: true` on one that has it (the activation applied twice)."""
     spec = ctx.spec
-    layers = spec.layer_map()
+    layers = _layers(ctx)
     for out in spec.outputs:
         loss = spec.loss_for(out)
         name = _loss_name(loss)
@@ -449,8 +453,6 @@ def spec_warnings(spec: Spec) -> list[Diagnostic]:
 
     ctx = Context(spec)
     ctx.reads = graph.resolve_reads(spec)
-    if hasattr(graph, "resolve_deps") and hasattr(ctx, "deps"):
-        ctx.deps = graph.resolve_deps(spec)
     doc = getattr(spec, "_document", None)
     out = []
     for rule in WARNINGS:

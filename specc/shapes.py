@@ -303,9 +303,29 @@ RULES: Final[dict[str, Callable[[Any, list[Shape]], Shape | None]]] = {
 }
 
 
+#: Results of output_shape since the last `forget()`: the size budget (specc.budget) walks the
+#: graph right after check_shapes and reuses them. (id(layer), shapes) -> (layer, shape); the
+#: layer is kept and compared, so another object that gets the same id never hits.
+_MEMO: dict[tuple, tuple[Any, Shape | None]] = {}
+_MEMO_SIZE: Final = 50_000
+
+
+def forget() -> None:
+    """Drop the remembered results (the budget calls it when its walk is done)."""
+    _MEMO.clear()
+
+
 def output_shape(layer: Any, shapes: list[Shape]) -> Shape | None:
     """The layer's output shape, None when unknown; raises ShapeProblem."""
+    key = (id(layer), *shapes)
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] is layer:
+        return hit[1]
     rule = RULES.get(layer.type)
-    if rule is None or getattr(layer, "data_format", None) == "channels_first":
+    # (a model's fields are in its __dict__: reading one it lacks would raise and catch)
+    if rule is None or layer.__dict__.get("data_format") == "channels_first":
         return None
-    return rule(layer, shapes)
+    shape = rule(layer, shapes)
+    if len(_MEMO) < _MEMO_SIZE:
+        _MEMO[key] = (layer, shape)
+    return shape
