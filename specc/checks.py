@@ -383,9 +383,25 @@ def check_shapes(ctx: Context) -> Iterator[Problem]:
             yield (("layers", i), f"layer {quote(layer.name)} ({layer.type}): {problem}",
                    "shape")
             continue
+        yield from _initial_state_shapes(layer, i, known)
         for port in layer.ports():               # final states: (units,) each
             units = layer.layer.units if layer.type == "Bidirectional" else layer.units
             known[f"{layer.name}.{port}"] = (units,)
+
+
+def _initial_state_shapes(layer, i: int, known: dict) -> Iterator[Problem]:
+    """Each initial state of a recurrent layer is one vector of its size (units)."""
+    states = (layer.call or {}).get("initial_state")
+    if states is None:
+        return
+    units = layer.layer.units if layer.type == "Bidirectional" else getattr(layer, "units", None)
+    for k, ref in enumerate([states] if isinstance(states, str) else states):
+        shape = known.get(ref)
+        if shape is not None and units is not None and tuple(shape) != (units,):
+            where = ("layers", i, "call", "initial_state") + (() if isinstance(states, str)
+                                                               else (k,))
+            yield (where, f"{quote(ref)} has shape {_shapes([shape])}, but the initial states "
+                   f"of {quote(layer.name)} are vectors of its {units} units", "shape")
 
 
 def _same_shapes(a: list, b: list) -> bool:

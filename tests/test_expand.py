@@ -193,6 +193,22 @@ def test_ports_and_call_arguments() -> None:
                for e in errors(PORTS.replace(", enc.state_c]", "]")))
     assert any("takes no call argument 'attention_mask'" in e
                for e in errors(PORTS.replace("initial_state:", "attention_mask:")))
+    assert any("'enc.state_c' has shape (6), but the initial states of 'dec' are vectors of "
+               "its 4 units" in e for e in errors(PORTS.replace("{name: dec, type: LSTM, "
+                                                                "units: 6", "{name: dec, type: "
+                                                                "LSTM, units: 4")))
+
+
+def test_bidirectional_states_are_ports() -> None:
+    text = PORTS.replace("{name: enc, type: LSTM, units: 6, return_state: true, from: src}",
+                         "{name: enc, type: Bidirectional, layer: {type: LSTM, units: 6, "
+                         "return_state: true}, from: src}")
+    text = text.replace("[enc.state_h, enc.state_c]", "[enc.forward_h, enc.backward_c]")
+    text = text.replace("layer: enc.state_h,", "layer: enc.backward_h,")
+    spec = specc.loads(text)
+    assert spec.layer_map()["enc"].ports() == ("forward_h", "forward_c", "backward_h",
+                                              "backward_c")
+    assert [n.name for n in specc.lower(spec).nodes][:2] == ["enc", "enc.backward_h_activity"]
 
 
 # -- errors at the use and the definition ---------------------------------------------------

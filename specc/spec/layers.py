@@ -682,7 +682,8 @@ class Bidirectional(WeightedLayer):
     def ports(self) -> tuple[str, ...]:
         """With the nested layer's `return_state`: each direction's final state(s)."""
         return tuple(f"{side}_{p.replace('state_', '') if p != 'state' else 'state'}"
-                     for side in ("forward", "backward") for p in self.layer.ports())
+                     for side in ("forward", "backward")
+                     for p in (self.layer.state_ports if self.layer.return_state else ()))
 
     def weight_kinds(self) -> frozenset[str]:
         if self._shares is not None:
