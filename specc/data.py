@@ -85,11 +85,13 @@ def synthetic(graph: Graph, output_shapes: dict[str, tuple[int, ...]], n: int = 
     for out in graph.outputs:
         shape = tuple(output_shapes[out])
         kind = target_kind(graph, out)
+        # a class per sample, the same at every position of a sequence output
+        ids = np.broadcast_to((labels % shape[-1]).reshape((n,) + (1,) * (len(shape) - 1)),
+                              (n, *shape[:-1]))
         if kind == "class_ids":
-            y[out] = (labels % shape[-1]).astype("int32")
+            y[out] = ids.astype("int32")
         elif kind == "one_hot":
-            y[out] = np.eye(shape[-1], dtype="float32")[labels % shape[-1]]
-            y[out] = y[out].reshape((n, *shape))
+            y[out] = np.eye(shape[-1], dtype="float32")[ids]
         elif kind == "binary":
             y[out] = np.broadcast_to((labels % 2).reshape((n,) + (1,) * len(shape)),
                                      (n, *shape)).astype("float32")

@@ -50,9 +50,20 @@ class FitResult:
 
 
 def _output_shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    """Each declared output's shape per sample. A variable axis (a sequence of any length)
+    takes its size from one call on two synthetic samples, whose variable input axes are 8
+    long, as in the synthetic data."""
     declared = model._specc["declared"]
     outs = model.outputs[: len(declared)]
-    return {name: tuple(int(d) for d in t.shape[1:]) for name, t in zip(declared, outs)}
+    shapes = {name: tuple(t.shape[1:]) for name, t in zip(declared, outs)}
+    if all(d is not None for shape in shapes.values() for d in shape):
+        return {name: tuple(int(d) for d in shape) for name, shape in shapes.items()}
+    import numpy as np
+
+    probe = [np.zeros((2, *(d or 8 for d in t.shape[1:])), dtype=t.dtype) for t in model.inputs]
+    results = model(probe if len(probe) > 1 else probe[0], training=False)
+    results = results if isinstance(results, (list, tuple)) else [results]
+    return {name: tuple(int(d) for d in r.shape[1:]) for name, r in zip(declared, results)}
 
 
 #: What each built-in kind measures once its rate is taken out (catalog formulas, shortened).
@@ -230,6 +241,7 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
     from specc.data import check_targets, synthetic
     from specc.errors import UsageError
     from specc.runtime import emit
+    from specc.runtime.deep import deep_call
 
     if strategy is not None:
         with strategy.scope():
@@ -252,9 +264,10 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
     fit_x = next(iter(train[0].values())) if single_in else train[0]
     val_x = next(iter(val[0].values())) if single_in else val[0]
     try:
-        history = model.fit(fit_x, train[1], validation_data=(val_x, val[1]) if n_val else None,
+        history = deep_call(model.fit, fit_x, train[1],
+                            validation_data=(val_x, val[1]) if n_val else None,
                             epochs=epochs, batch_size=batch_size, callbacks=callbacks,
-                            verbose=verbose, shuffle=True)
+                            verbose=verbose, shuffle=True, layers=len(graph.nodes))
     except (ValueError, TypeError) as exc:   # arrays that do not fit the model's shapes
         from specc.runtime.emit import _reason
 
@@ -273,5 +286,6 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
     save_model(model, out / "model.keras")
     terms = [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]
     plot(record, terms, out / "losses.png", f"{graph.name}: loss by term")
-    return FitResult(record, measures(model, graph, val_x if n_val else fit_x,
-                                      "validation" if n_val else "training"), out)
+    return FitResult(record, deep_call(measures, model, graph, val_x if n_val else fit_x,
+                                       "validation" if n_val else "training",
+                                       layers=len(graph.nodes)), out)
