@@ -164,10 +164,25 @@ def format1_problems(doc: Document) -> list[Diagnostic]:
             if isinstance(key, str) and key.endswith(("_initializer", "_constraint")) \
                     and isinstance(value, dict):
                 need(("layers", i, key), f"an {key.rsplit('_', 1)[1]} with arguments")
-    for path, value in _walk(data, ()):
-        if expr.has_expression(value):
-            need(path, "a `${...}` expression", key=False)
+    if _any_expression(data):            # rare: only then walk again for the paths
+        for path, value in _walk(data, ()):
+            if expr.has_expression(value):
+                need(path, "a `${...}` expression", key=False)
     return out
+
+
+def _any_expression(data: Any) -> bool:
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "${" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _walk(value: Any, path: Path) -> Iterable[tuple[Path, Any]]:
