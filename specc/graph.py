@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final, Literal
 
 from specc import penalties as catalog
@@ -92,27 +93,53 @@ class Graph:
     sources: dict[str, str] = field(default_factory=dict)   # clause -> node whose output it sees
 
     def node(self, name: str) -> Node:
-        return next(n for n in self.nodes if n.name == name)
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Node]:
+        """Nodes by name (the first of a name), built once: deep graphs look names up often."""
+        by_name: dict[str, Node] = {}
+        for n in self.nodes:
+            by_name.setdefault(n.name, n)
+        return by_name
 
 
 def topological_order(spec: Spec, reads: dict[str, list[str]]) -> list[int]:
-    """Spec layer indices so that every layer comes after what it reads (stable)."""
-    done: set[str] = set(spec.inputs)
-    order: list[int] = []
-    pending = list(range(len(spec.layers)))
-    while pending:
-        rest = []
-        for i in pending:
-            name = spec.layers[i].name
-            if all(r in done for r in reads[name]):
-                order.append(i)
-                done.add(name)
-            else:
-                rest.append(i)
-        if len(rest) == len(pending):   # unreachable after checks (cycles are refused)
-            raise AssertionError("cycle survived the checks")
-        pending = rest
-    return order
+    """Spec layer indices so that every layer comes after what it reads (stable).
+
+    The order of repeated passes over the pending layers in spec order, each pass taking every
+    layer whose reads are done, computed in linear time: a layer's pass is the largest of its
+    reads' passes, plus one for a read that comes after it in the spec (it is taken later in
+    that pass); the order is by (pass, index)."""
+    layers = spec.layers
+    index: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        index.setdefault(layer.name, i)
+    deps: list[list[int]] = []
+    users: list[list[int]] = [[] for _ in layers]
+    for i, layer in enumerate(layers):
+        mine = []
+        for r in dict.fromkeys(reads[layer.name]):
+            if r in spec.inputs:
+                continue
+            if r not in index:           # unreachable after checks (references are resolved)
+                raise AssertionError(f"unknown read {r!r} survived the checks")
+            mine.append(index[r])
+            users[index[r]].append(i)
+        deps.append(mine)
+    waiting = [len(d) for d in deps]
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    passes = [0] * len(layers)
+    while ready:
+        i = ready.pop()
+        passes[i] = max([1, *(passes[j] + (j > i) for j in deps[i])])
+        for u in users[i]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                ready.append(u)
+    if any(waiting):                     # unreachable after checks (cycles are refused)
+        raise AssertionError("cycle survived the checks")
+    return sorted(range(len(layers)), key=lambda i: (passes[i], i))
 
 
 def layer_reads(spec: Spec, i: int) -> list[str]:
@@ -205,10 +232,14 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
         taken.add(name)
         return name
 
+    by_target: dict[tuple[str, str], list[Term]] = {}   # (layer, at) -> its clauses, in order
+    for t in terms:
+        by_target.setdefault((t.layer, t.at), []).append(t)
+
     def attach(target: str, at: Position, i: int, own_output: bool, source: str,
                unique: bool = True) -> str:
-        return _attach(nodes, terms, target, at, i, derived, tap_outputs, own_output, sources,
-                       source, unique)
+        return _attach(nodes, by_target.get((target, at), []), target, at, i, derived,
+                       tap_outputs, own_output, sources, source, unique)
 
     for i in topological_order(spec, resolve_deps(spec)):
         layer = spec.layers[i]
@@ -249,18 +280,17 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
                  tuple(tap_outputs), terms, weight_terms, spec, sources)
 
 
-def _attach(nodes: list[Node], terms: tuple[Term, ...], layer: str, at: Position, origin: int,
+def _attach(nodes: list[Node], here: list[Term], layer: str, at: Position, origin: int,
             derived, tap_outputs: list[str], own_output: bool,
             sources: dict[str, str], source: str, unique: bool = True) -> str:
-    """Attach the clauses at (layer, at) to the tensor `source` (the node just emitted, or one
-    of its ports); return the tensor to read next.
+    """Attach the clauses at (layer, at) (`here`, in spec order) to the tensor `source` (the
+    node just emitted, or one of its ports); return the tensor to read next.
 
     `own_output` False: the clauses cannot go on the producing layer's activity_regularizer
     (Keras hands it to sublayers, applies it to every output, or to every call of a shared
     layer), so they go on an identity Activation('linear') right after the tensor, named from
     the layer.
     """
-    here = [t for t in terms if t.layer == layer and t.at == at]
     if not here:
         return source
     last = source
