@@ -9,6 +9,7 @@ import keras
 from specc.errors import Span, SpecError
 from specc.expand import diagnostic
 from specc.graph import Graph, Node
+from specc.runtime.deep import deep_call
 from specc.runtime.objects import ActivityPenalty, OutputTap, PenaltyTap, SpecModel, WeightPenalty
 
 _LOSS_CLASSES: Final = {
@@ -150,7 +151,14 @@ def meta(graph: Graph) -> dict[str, Any]:
 
 
 def emit(graph: Graph, compile: bool = True) -> SpecModel:
-    """Build (and compile) the Keras model; Keras build errors become located SpecErrors."""
+    """Build (and compile) the Keras model; Keras build errors become located SpecErrors.
+
+    A deep graph (over specc.runtime.deep.DEEP_LAYERS nodes) is built in a thread with room
+    for Keras's recursion (specc.runtime.deep)."""
+    return deep_call(_emit, graph, compile, layers=len(graph.nodes))
+
+
+def _emit(graph: Graph, compile: bool) -> SpecModel:
     if graph.seed is not None:
         keras.utils.set_random_seed(graph.seed)
     tensors: dict[str, Any] = {}
