@@ -2,6 +2,7 @@
 
     spec = specc.load("spec.yaml")         # read + validate (no TensorFlow imported)
     model = specc.build("spec.yaml")       # a compiled keras.Model
+    model = specc.load_model("m.keras")    # keras.saving.load_model, deep models included
 
 Importing specc never imports Keras. Its Keras objects (SpecModel, PenaltyTap, ...) are
 registered as soon as Keras is imported, so `keras.saving.load_model(path, safe_mode=True)`
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from specc.spec.model import Spec
 
 __version__ = "0.1.0"
-__all__ = ["load", "loads", "build", "lower", "SpecError", "Diagnostic", "Span",
+__all__ = ["load", "loads", "build", "lower", "load_model", "SpecError", "Diagnostic", "Span",
            "register_penalty", "VIAS", "__version__"]
 
 
@@ -60,6 +61,18 @@ def build(source: Any, via: str | None = None, compile: bool = True) -> Any:
     from specc.runtime import emit
 
     return emit(graph, compile=compile)
+
+
+def load_model(path: str | os.PathLike, safe_mode: bool = True, **kwargs: Any) -> Any:
+    """`keras.saving.load_model(path, safe_mode=safe_mode, **kwargs)`; a deep model (over
+    500 layers, where Keras's recursive graph code would raise RecursionError) is loaded with
+    room for that recursion (specc.runtime.deep)."""
+    import keras
+
+    from specc.runtime.deep import deep_call, saved_layers
+
+    return deep_call(keras.saving.load_model, path, safe_mode=safe_mode,
+                     layers=saved_layers(path), **kwargs)
 
 
 def _register_keras_objects() -> None:

@@ -178,8 +178,11 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 
 def save_model(model: Any, path: str | os.PathLike) -> None:
-    """`model.save` to a temporary .keras file, then rename it into place."""
+    """`model.save` to a temporary .keras file, then rename it into place (a deep model is
+    saved with room for Keras's recursion: specc.runtime.deep)."""
+    from specc.runtime.deep import deep_call, model_depth
+
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and not optimizer.built:
         optimizer.build(model.trainable_variables)   # so that loading restores its slots
-    write_with(path, lambda tmp: model.save(tmp))
+    write_with(path, lambda tmp: deep_call(model.save, tmp, layers=model_depth(model)))

@@ -65,6 +65,7 @@ def probe(spec_path: str | os.PathLike, strategy: str = "default", *,
 
     import specc
     from specc.runtime import emit
+    from specc.runtime.deep import deep_call
     from specc.runtime.summary import summary_text
 
     if strategy not in STRATEGIES:
@@ -75,10 +76,15 @@ def probe(spec_path: str | os.PathLike, strategy: str = "default", *,
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = emit(graph)
-    summary = summary_text(model)
-    x, y = probe_batch(graph, model, batch_size, data_seed)
-    with _quiet_retracing():
-        logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+
+    def run() -> tuple[str, dict[str, Any]]:
+        summary = summary_text(model)
+        x, y = probe_batch(graph, model, batch_size, data_seed)
+        with _quiet_retracing():
+            return summary, model.evaluate(x, y, batch_size=batch_size, verbose=0,
+                                           return_dict=True)
+
+    summary, logs = deep_call(run, layers=len(graph.nodes))
     keys = ["loss", "task_loss", *(p.name for p in spec.penalties),
             *(w.name for w in spec.weight_penalties)]
     if len(graph.outputs) > 1:
