@@ -541,6 +541,9 @@ class BatchNormalization(_Normalization):
     moving_variance_initializer: LayerInitializer = Field(
         "ones", description="Initializer of the moving variance.")
     renorm: bool = Field(False, description="Use batch renormalization.")
+    renorm_clipping: Optional[dict[Literal["rmax", "rmin", "dmax"], NonNegFloat]] = Field(
+        None, description="With renorm: clip the correction r to [rmin, rmax] and d to "
+                          "[-dmax, dmax]; a key left out does not bound; null: none.")
     renorm_momentum: UnitFloat = Field(0.99, description="Momentum of the renorm statistics.")
     synchronized: bool = Field(
         False, description="Compute the batch statistics over all replicas.")
