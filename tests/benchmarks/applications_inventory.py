@@ -18,9 +18,9 @@ tests/golden/applications_inventory.json:
 JSON text; the config minus `name`). The layers of a nested model (ConvNeXt's stem is a
 `Sequential`) are counted as layers, the nested model under `containers`. `operations` counts
 the `keras.ops` calls written on tensors between layers, with their operands (`x + 3.0` is
-`Add(tensor, 3.0)`): graph nodes, but not layers. One line per (architecture, layer class). tests/test_applications_catalog.py reads
-the file and checks it against the catalog without building anything; it also rebuilds two
-small architectures to check the file is current.
+`Add(tensor, 3.0)`): graph nodes, but not layers. One line per (architecture, layer class).
+tests/test_applications_catalog.py reads the file and checks it against the catalog without
+building anything; it also rebuilds two small architectures to check the file is current.
 
 The variables are created inside Keras's `StatelessScope`, which defers their initial values:
 building ConvNeXtXLarge then costs about 9 s of CPU and no 1.4 GB of weights. Where that
@@ -82,9 +82,13 @@ def _operation(op: Any) -> str:
     """`Add(tensor, 3.0)`: a raw `keras.ops` call, its tensor and constant operands."""
     from keras import KerasTensor
 
+    def show(value: Any) -> str:
+        return "tensor" if isinstance(value, KerasTensor) else repr(value)
+
     node = op._inbound_nodes[0]
-    args = [*node.arguments.args, *(f"{k}={v!r}" for k, v in node.arguments.kwargs.items())]
-    return f"{type(op).__name__}({', '.join('tensor' if isinstance(a, KerasTensor) else repr(a) for a in args)})"
+    args = [show(a) for a in node.arguments.args]
+    args += [f"{k}={show(v)}" for k, v in node.arguments.kwargs.items()]
+    return f"{type(op).__name__}({', '.join(args)})"
 
 
 def inventory(name: str) -> dict[str, Any]:
