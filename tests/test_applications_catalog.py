@@ -22,7 +22,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Final
+from typing import Any, Callable, Final, get_args
 
 import pytest
 from pydantic import ValidationError
@@ -297,6 +297,27 @@ def test_closed_gaps_build_in_keras() -> None:
     built = keras.layers.BatchNormalization(**layer.keras_kwargs())
     assert built.get_config()["renorm_clipping"] == config["renorm_clipping"]
     assert built(np.ones((4, 3), "float32"), training=True).shape == (4, 3)
+
+
+#: Keras activations by name that the catalog leaves out, and why.
+ACTIVATIONS_LEFT_OUT: Final = {"glu": "halves the last axis (activations keep the shape)",
+                               "threshold": "needs its threshold and default_value"}
+
+
+def test_activation_words_are_keras_activations() -> None:
+    """Every Keras activation name is a catalog word, or left out with a reason; each word
+    keeps its input's shape (the static shape rules assume so)."""
+    keras = pytest.importorskip("keras")
+    import numpy as np
+    from keras.src.activations import ALL_OBJECTS_DICT
+
+    from specc.spec.base import Activation
+
+    words = set(get_args(Activation))
+    assert words | set(ACTIVATIONS_LEFT_OUT) == set(ALL_OBJECTS_DICT)
+    x = np.linspace(-3.0, 3.0, 12, dtype="float32").reshape(2, 6)
+    for word in sorted(words):
+        assert keras.layers.Activation(word)(x).shape == x.shape, word
 
 
 # --- the report -------------------------------------------------------------------------------

@@ -36,10 +36,14 @@ Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 # A size given once for every axis, or once per axis.
 IntOrList = Union[PositiveInt, Annotated[list[PositiveInt], Field(min_length=1, max_length=3)]]
 
+#: Keras's activations by name that map a tensor to one of the same shape. Left out: `glu`
+#: (halves the last axis) and `threshold` (needs its own arguments).
 Activation = Literal[
-    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish",
-    "sigmoid", "hard_sigmoid", "hard_silu", "tanh", "softmax", "log_softmax", "softplus",
-    "softsign", "exponential",
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish",
+    "mish", "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "log_sigmoid",
+    "sparse_sigmoid", "tanh", "hard_tanh", "tanh_shrink", "hard_shrink", "soft_shrink",
+    "softmax", "log_softmax", "sparsemax", "softplus", "sparse_plus", "squareplus", "softsign",
+    "exponential",
 ]
 Initializer = Literal[
     "zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
