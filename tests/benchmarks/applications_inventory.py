@@ -1,12 +1,13 @@
 """Inventory of the layer classes and arguments that `keras.applications` architectures use.
 
-    python tests/benchmarks/applications_inventory.py            # all architectures (~3 min)
+    python tests/benchmarks/applications_inventory.py            # all (~3 min CPU)
     python tests/benchmarks/applications_inventory.py ResNet50   # some; the others are kept
 
 Builds every architecture in the installed `keras.applications` with `weights=None` and its
 default input shape (the shape the architecture is written for: MobileNet's
-`ZeroPadding2D(((0, 1), (0, 1)))` depends on it), reads each layer's `get_config()` and writes
-tests/golden/applications_inventory.json:
+`ZeroPadding2D(((0, 1), (0, 1)))` depends on it), and a few option VARIANTS that bring other
+layers (pooling heads, MobileNetV3's minimalistic blocks), reads each layer's `get_config()` and
+writes tests/golden/applications_inventory.json:
 
     {"keras": "3.15.1", "architectures": {"ResNet50": {
         "input_shape": [224, 224, 3],
@@ -36,12 +37,26 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "tests" / "golden" / "applications_inventory.json"
+
+
+#: Options that bring layers the defaults do not: entry name -> (constructor, arguments).
+#: (ConvNeXt's StochasticDepth needs drop_path_rate, which only the private
+#: keras.src.applications.convnext.ConvNeXt takes: no public constructor builds it.)
+VARIANTS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
+    "MobileNetV3Small(minimalistic=True)": ("MobileNetV3Small", {"minimalistic": True}),
+    "MobileNet(include_top=False, pooling='max')": (
+        "MobileNet", {"include_top": False, "pooling": "max"}),
+    "ResNet50(include_top=False, pooling='avg')": (
+        "ResNet50", {"include_top": False, "pooling": "avg"}),
+    "EfficientNetV2B0(include_preprocessing=False)": (
+        "EfficientNetV2B0", {"include_preprocessing": False}),
+}
 
 
 def architectures() -> list[str]:
@@ -92,12 +107,14 @@ def _operation(op: Any) -> str:
 
 
 def inventory(name: str) -> dict[str, Any]:
-    """One architecture's layer classes, argument values, containers and raw operations."""
+    """One architecture's (or VARIANTS entry's) layer classes, argument values, containers
+    and raw operations."""
     import keras
 
+    constructor, options = VARIANTS.get(name, (name, {}))
     keras.backend.clear_session()
     with _deferred():
-        model = getattr(keras.applications, name)(weights=None)
+        model = getattr(keras.applications, constructor)(weights=None, **options)
     layers: dict[str, dict[str, Any]] = {}
     containers: dict[str, int] = {}
     operations: dict[str, int] = {}
@@ -160,14 +177,15 @@ def dumps(data: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help="architectures to (re)build; default: all")
+    parser.add_argument("names", nargs="*", help="architectures (or VARIANTS entries) to "
+                        "(re)build; default: all")
     parser.add_argument("-o", "--output", type=Path, default=INVENTORY)
     args = parser.parse_args(argv)
 
     import keras
 
-    names = args.names or architectures()
-    unknown = sorted(set(names) - set(architectures()))
+    names = args.names or [*architectures(), *VARIANTS]
+    unknown = sorted(set(names) - set(architectures()) - set(VARIANTS))
     if unknown:
         parser.error(f"not in keras.applications: {', '.join(unknown)}")
     old: dict[str, Any] = {}
