@@ -572,9 +572,14 @@ def test_tabs_used_for_indentation() -> None:
     [
         ("a: b: c\n", (1, 5, "invalid YAML: mapping values are not allowed in this context")),
         ("a: [1, 2\nb: 3\n", (2, 2, "invalid YAML: did not find expected ',' or ']' "
-                                    "(while parsing a flow sequence that starts at line 1)")),
+                                    "(while parsing a flow sequence that starts at line 1); "
+                                    "this usually means a `[` list is not closed on its line, "
+                                    "or an item holds a character that needs quotes")),
         ("a:\n  b: 1\n c: 2\n", (3, 2, "invalid YAML: did not find expected key "
-                                       "(while parsing a block mapping that starts at line 1)")),
+                                       "(while parsing a block mapping that starts at line 1); "
+                                       "this usually means a line is indented differently from "
+                                       "the keys before it in the same mapping, or a value holds "
+                                       "': ' and needs quotes")),
         ("a: 'open\n", (2, 1, "invalid YAML: found unexpected end of stream "
                               "(while scanning a quoted scalar that starts at line 1)")),
     ],
