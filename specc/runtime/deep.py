@@ -66,10 +66,15 @@ def deep_call(fn: Callable[..., T], *args: Any, layers: int, **kwargs: Any) -> T
     frames = frames_for(layers)
     stack = max(MIN_STACK, min(MAX_STACK, frames * STACK_PER_FRAME))
     box: dict[str, Any] = {}
+    go, cancel, done = threading.Event(), threading.Event(), threading.Event()
     state = _keras_state()
     strategy = _strategy()
 
     def work() -> None:
+        go.wait()                      # until the caller waits (or gives up)
+        if cancel.is_set():
+            done.set()
+            return
         _local.inside = True
         try:
             _set_keras_state(state)
@@ -82,18 +87,24 @@ def deep_call(fn: Callable[..., T], *args: Any, layers: int, **kwargs: Any) -> T
             box["error"] = exc
         finally:
             box["state"] = _keras_state()
+            done.set()
 
     thread = threading.Thread(target=work, name="specc-deep", daemon=True)
     _enter(frames)
     try:
-        with _lock:
-            old_stack = threading.stack_size()
-            try:
-                threading.stack_size(stack)
-                thread.start()
-            finally:
-                threading.stack_size(old_stack)
-        _wait(thread)
+        try:
+            with _lock:
+                old_stack = threading.stack_size()
+                try:
+                    threading.stack_size(stack)
+                    thread.start()
+                finally:
+                    threading.stack_size(old_stack)
+        except BaseException:          # not started, or interrupted while starting
+            cancel.set()
+            go.set()
+            raise
+        _wait(thread, go, cancel, done)
     finally:
         _leave()
     if "state" in box:
@@ -125,19 +136,30 @@ def _leave() -> None:
             sys.setrecursionlimit(_saved_limit)
 
 
-def _wait(thread: threading.Thread) -> None:
-    """Join `thread`; an interrupt in the caller is raised in it too, and waited for."""
+def _wait(thread: threading.Thread, go: threading.Event, cancel: threading.Event,
+          done: threading.Event) -> None:
+    """Let `thread` run and wait for it; an interrupt in the caller is raised in it too, and
+    waited for (a second interrupt stops the waiting: the thread is a daemon).
+
+    On an Event, not `join`: Python 3.11's join, interrupted, marks the thread as stopped
+    while it still runs (bpo-45274's fix releases its lock)."""
     try:
-        thread.join()
+        go.set()
+        done.wait()
     except BaseException as exc:   # KeyboardInterrupt, specc's Terminated, SystemExit
-        if thread.is_alive() and thread.ident is not None:
+        if not go.is_set():
+            cancel.set()
+            go.set()
+        elif not done.is_set() and thread.ident is not None:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
                                                        ctypes.py_object(type(exc)))
             try:
-                thread.join()
-            except BaseException:  # a second interrupt: stop waiting (the thread is a daemon)
+                while not done.wait(0.1) and thread.is_alive():
+                    pass
+            except BaseException:
                 pass
         raise
+    thread.join()
 
 
 def _trackers() -> list[Any]:
