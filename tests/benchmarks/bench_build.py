@@ -21,6 +21,17 @@ Specc and the reference alternate within each repeat (drift cancels); keras.back
 clear_session() runs between builds, outside the clock.  Printed: median / min per size, the
 ratio specc / reference (target <= 1.2 at 10 and at 1,000 layers), and the time per layer at
 each size (linear growth: per-layer time roughly constant).
+
+    python tests/benchmarks/bench_build.py --deep                # sizes 100 1000 10000
+    python tests/benchmarks/bench_build.py --deep --sizes 100 1000 3000 --units 32
+
+--deep (issue 10, depth): a chain of N Dense(4) layers (--units), no reference; for each N,
+specc.build stage by stage, then save (specc.artifacts.save_model) and reload
+(specc.load_model(path, safe_mode=True)) with a prediction check.  Printed: per-layer build,
+save and load cost at each size and the per-layer build cost at the largest size over the
+smallest (target <= 1.2).  Repeats: -r for N <= 1,000, one above (a 10,000-layer chain takes
+minutes).  Models over 500 layers run through specc.runtime.deep (a big stack, a raised
+recursion limit); without it Keras raises RecursionError from about 1,000 layers.
 """
 from __future__ import annotations
 
@@ -79,7 +90,7 @@ def time_specc(path: str) -> dict[str, float]:
     cpu = time.process_time() - c0
     assert len(model.layers) == len(spec.layers) + 1
     return {"load+validate": t1 - t0, "lower": t2 - t1, "emit": t3 - t2, "compile": t4 - t3,
-            "total": t4 - t0, "cpu": cpu}
+            "total": t4 - t0, "cpu": cpu, "model": model}
 
 
 def time_reference(cfg: dict) -> tuple[float, float]:
@@ -94,12 +105,96 @@ def time_reference(cfg: dict) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+def deep_text(n: int, units: int) -> str:
+    lines = ["specc: 1", f"name: deep_{n}", "seed: 1", "inputs:", f"  x: {{shape: [{units}]}}",
+             "layers:"]
+    lines += [f"  - {{name: d{i}, type: Dense, units: {units}}}" for i in range(n)]
+    lines += [f"outputs: [d{n - 1}]", "loss: mse", "optimizer: sgd", ""]
+    return "\n".join(lines)
+
+
+def deep_main(args: argparse.Namespace) -> int:
+    """Per-layer build / save / load cost of deep chains (see --deep in the docstring)."""
+    import resource
+
+    import numpy as np
+
+    t_start = time.perf_counter()
+    import keras
+    import specc
+    from specc.artifacts import save_model
+    from specc.runtime.deep import DEEP_LAYERS
+
+    print(f"keras {keras.__version__} ({keras.backend.backend()}), {os.cpu_count()} cores, "
+          f"load avg {os.getloadavg()[0]:.2f}; imports {time.perf_counter() - t_start:.1f} s; "
+          f"Dense({args.units}) chains; deep path above {DEEP_LAYERS} layers")
+    folder = Path(tempfile.mkdtemp(prefix="specc-bench-deep-"))
+    warm = folder / "warm.yaml"
+    warm.write_text(deep_text(3, args.units))
+    time_specc(str(warm))
+    keras.backend.clear_session()
+    x = np.random.RandomState(0).standard_normal((4, args.units)).astype("float32")
+    rows = []
+    for n in args.sizes:
+        path = folder / f"deep_{n}.yaml"
+        path.write_text(deep_text(n, args.units))
+        runs = []
+        for _ in range(args.repeats if n <= 1000 else 1):
+            gc.collect()
+            stages = time_specc(str(path))     # emit takes the deep path above DEEP_LAYERS
+            model = stages.pop("model")
+            want = model.predict(x, verbose=0)
+            t0 = time.perf_counter()
+            save_model(model, folder / "m.keras")
+            stages["save"] = time.perf_counter() - t0
+            del model
+            keras.backend.clear_session()
+            gc.collect()
+            t0 = time.perf_counter()
+            again = specc.load_model(folder / "m.keras", safe_mode=True)
+            stages["load"] = time.perf_counter() - t0
+            np.testing.assert_allclose(again.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+            del again
+            keras.backend.clear_session()
+            runs.append(stages)
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        rows.append((n, med, len(runs)))
+        print(f"N = {n:6d} ({len(runs)} run{'s' * (len(runs) > 1)}): build {med['total']:8.2f} s "
+              f"[{', '.join(f'{k} {med[k]:.2f}' for k in STAGES)}], save {med['save']:.2f} s, "
+              f"load {med['load']:.2f} s; peak RSS "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
+    print("\nper-layer cost (ms/layer; constant = linear growth):")
+    print(f"  {'N':>6s} {'build':>8s} {'cpu':>8s} {'emit':>8s} {'save':>8s} {'load':>8s}")
+    for n, med, _ in rows:
+        print(f"  {n:6d} {med['total'] / n * 1e3:8.3f} {med['cpu'] / n * 1e3:8.3f} "
+              f"{med['emit'] / n * 1e3:8.3f} {med['save'] / n * 1e3:8.3f} "
+              f"{med['load'] / n * 1e3:8.3f}")
+    if len(rows) >= 2:
+        (a, ma, _), (b, mb, _) = rows[0], rows[-1]
+        ratio = (mb["total"] / b) / (ma["total"] / a)
+        print(f"  per-layer build cost at N={b} / at N={a}: {ratio:.2f} (CPU "
+              f"{(mb['cpu'] / b) / (ma['cpu'] / a):.2f}; save "
+              f"{(mb['save'] / b) / (ma['save'] / a):.2f}, load "
+              f"{(mb['load'] / b) / (ma['load'] / a):.2f})   target <= 1.2: "
+              f"{'MET' if ratio <= 1.2 else 'MISSED'}")
+    print(f"load avg {os.getloadavg()[0]:.2f}; total {time.perf_counter() - t_start:.0f} s")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 300, 1000])
+    ap.add_argument("--sizes", type=int, nargs="+", default=None,
+                    help="default 10 100 300 1000; with --deep 100 1000 10000")
     ap.add_argument("-r", "--repeats", type=int, default=3,
                     help="repeats per size (default 3; at least 9 for sizes <= 100)")
+    ap.add_argument("--deep", action="store_true",
+                    help="per-layer build, save and load cost of deep chains (no reference)")
+    ap.add_argument("--units", type=int, default=4, help="--deep: units per Dense layer")
     args = ap.parse_args()
+    if args.deep:
+        args.sizes = args.sizes or [100, 1000, 10000]
+        return deep_main(args)
+    args.sizes = args.sizes or [10, 100, 300, 1000]
 
     t_start = time.perf_counter()
     import keras
@@ -111,7 +206,7 @@ def main() -> int:
     # Warm-up: first-use costs (imports inside Keras and specc, validator building).
     warm = folder / "warm.yaml"
     warm.write_text(spec_text(3))
-    time_specc(str(warm))
+    time_specc(str(warm)).pop("model")
     time_reference(hand_config(3))  # warm-up
     keras.backend.clear_session()
 
@@ -131,6 +226,7 @@ def main() -> int:
                 gc.collect()
                 if who == "specc":
                     stages.append(time_specc(str(path)))
+                    stages[-1].pop("model")
                     builds.append(stages[-1]["total"])
                 else:
                     wall, cpu = time_reference(cfg)
