@@ -104,7 +104,7 @@ def check_duplicate_names(ctx: Context) -> Iterator[Problem]:
                    f"duplicate name {quote(layer.name)}: already used by {seen[layer.name]}",
                    "duplicate-name")
         else:
-            seen[layer.name] = f"layer {i + 1}"
+            seen[layer.name] = f"layers[{i}]"
     clauses: dict[str, str] = {}
     for section in ("penalties", "weight_penalties"):
         for i, clause in enumerate(getattr(ctx.spec, section)):
@@ -113,7 +113,7 @@ def check_duplicate_names(ctx: Context) -> Iterator[Problem]:
                        f"duplicate clause name {quote(clause.name)}: already used in "
                        f"{clauses[clause.name]}", "duplicate-name")
             else:
-                clauses[clause.name] = f"{section}[{i + 1}]"
+                clauses[clause.name] = f"{section}[{i}]"
 
 
 def _port_problem(ref: str, layers: dict) -> str | None:

@@ -204,7 +204,7 @@ def _diagnostics(exc: ValidationError, doc: Document) -> list[Diagnostic]:
         err, exists = errs[0]
         if len(errs) > 1 and all(e["type"] in _TYPE_WORDS for e, _ in errs):
             words = list(dict.fromkeys(_TYPE_WORDS[e["type"]] for e, _ in errs))
-            msg, code = (f"{_label(path)}: expected {' or '.join(words)}, got "
+            msg, code = (f"{_label(path, doc.data)}: expected {' or '.join(words)}, got "
                          f"{_type_name(err.get('input'))} {quote(err.get('input'))}"
                          f"{literal_hint(e for e, _ in errs)}", "bad-type")
         else:
