@@ -182,11 +182,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_expand(args: argparse.Namespace) -> int:
     """Print the flat spec: blocks, repeats, `${...}` and shares resolved (no TensorFlow)."""
     from specc.expand import to_yaml
+    from specc.overrides import active
     from specc.validation import validate_document
     from specc.loader import load_file
 
     _import_plugins(args.plugin)
-    spec = validate_document(load_file(spec_file(args.spec)))
+    spec = validate_document(load_file(spec_file(args.spec)), active())
     sys.stdout.write(to_yaml(spec._document.data))
     return 0
 
@@ -202,10 +203,49 @@ def _strategy(name: str | None) -> object:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from specc.overrides import active
+
+    _import_plugins(args.plugin)
+    if any(len(o.choices) > 1 for o in active()):
+        return _fit_sweep(args)
+    return _fit_one(args, args.out)
+
+
+def _fit_sweep(args: argparse.Namespace) -> int:
+    """`--set PATH=A,B,...`: one run per value (the product of every list), each into its
+    own sub-folder of --out, then one comparison table (sweep.csv) and plot (sweep.png)."""
+    import specc
+    from specc.fit import compare_runs
+    from specc.overrides import active, applied, sweep
+
+    runs = sweep(active())
+    problems = []
+    for _, overrides in runs:                  # every run's spec valid before any training
+        with applied(overrides):
+            try:
+                specc.load(spec_file(args.spec))
+            except SpecError as exc:
+                problems.extend(d for d in exc.diagnostics if d not in problems)
+    if problems:
+        raise SpecError(problems)
+    done = []
+    for name, overrides in runs:
+        print(f"\n== run {name} ({len(done) + 1} of {len(runs)}) ==", flush=True)
+        with applied(overrides):
+            code = _fit_one(args, str(Path(args.out) / name), done)
+        if code:
+            return code
+    varying = [o.dotted for o in active() if len(o.choices) > 1]
+    print()
+    print(compare_runs(Path(args.out), varying, done))
+    print(f"wrote {args.out}/: {len(done)} run folders, sweep.csv, sweep.png")
+    return 0
+
+
+def _fit_one(args: argparse.Namespace, out: str, done: list | None = None) -> int:
     import specc
     from specc.fit import Diverged, fit
 
-    _import_plugins(args.plugin)
     spec = specc.load(spec_file(args.spec))
     if args.drop_penalties:
         # Same model, every rate 0: the terms vanish, the penalized tensors stay measurable.
@@ -220,7 +260,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
                          "the built-in synthetic data)")
     try:
-        result = fit(graph, args.out, data=args.data, epochs=args.epochs,
+        result = fit(graph, out, data=args.data, epochs=args.epochs,
                      batch_size=args.batch_size, samples=args.samples,
                      strategy=_strategy(args.strategy), allow_nonfinite=args.allow_nonfinite,
                      max_data_bytes=args.max_data)
@@ -231,7 +271,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print("\nfinal epoch: " + ", ".join(f"{k}={v:.6g}" for k, v in final.items()))
     for measure in result.measures:
         print(measure)
-    print(f"wrote {args.out}/: history.csv, history.json, tensorboard/, model.keras, losses.png")
+    print(f"wrote {out}/: history.csv, history.json, tensorboard/, model.keras, losses.png")
+    if done is not None:
+        from specc.overrides import active
+
+        done.append(({o.dotted: o.choices[0].text for o in active()}, result,
+                     [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]))
     return 0
 
 
@@ -282,12 +327,24 @@ def _add_budget(p: argparse.ArgumentParser) -> None:
 
 
 def _add_spec(p: argparse.ArgumentParser, via_help: str = "force one strategy on every "
-              "penalty clause") -> None:
+              "penalty clause", sweep: bool = False) -> None:
     """SPEC, --via and --plugin: what every command that compiles a spec takes."""
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--via", choices=VIAS, help=via_help)
     _add_plugin(p)
     _add_budget(p)
+    _add_set(p, sweep)
+
+
+def _add_set(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    """--set PATH=VALUE (specc.overrides), repeatable."""
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="set",
+                   help="override a value by name before validation: dense4.units=128, "
+                        "dense4_energy.rate=1e-3, optimizer.learning_rate=3e-4, seed=3 "
+                        "(VALUE is YAML); repeatable" + (
+                            "; a comma list (rate=1e-4,1e-3) sweeps: one run per value "
+                            "(the product of several lists) in a sub-folder of --out, and "
+                            "sweep.csv + sweep.png comparing them" if sweep else ""))
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -368,6 +425,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     _add_plugin(p)
     _add_budget(p)
+    _add_set(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
@@ -380,7 +438,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("fit", help="train a spec; the loss broken down by term, with plots")
-    _add_spec(p)
+    _add_spec(p, sweep=True)
     p.add_argument("--data", metavar="NPZ",
                    help=".npz with arrays named after the inputs and outputs "
                         "(default: seeded synthetic data shaped like the spec)")
@@ -414,6 +472,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import this module first (custom penalty kinds); repeatable")
     p.add_argument("spec", metavar="SPEC")
+    _add_set(p)
     p.set_defaults(func=cmd_expand)
 
     p = sub.add_parser("golden", help="check a spec's model summary and loss values against "
@@ -425,6 +484,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="write the golden files instead of checking them")
     _add_plugin(p)
     _add_budget(p)
+    _add_set(p)
     p.set_defaults(func=cmd_golden)
     for command in sub.choices.values():          # every command: --verbose, defaults in --help
         command.formatter_class = _HelpFormatter
@@ -439,8 +499,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_tensorflow(args)
     from specc.budget import limits
 
+    from specc.overrides import applied, parse_all
+
     try:
-        with limits(getattr(args, "max_params", None), getattr(args, "max_activation", None)):
+        overrides = parse_all(getattr(args, "set", []), sweep=args.command == "fit")
+        with limits(getattr(args, "max_params", None), getattr(args, "max_activation", None)), \
+                applied(overrides):
             return args.func(args)
     except SpecError as exc:
         print(_render(list(exc.diagnostics), getattr(args, "format", "text")))

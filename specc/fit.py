@@ -289,3 +289,64 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
     return FitResult(record, deep_call(measures, model, graph, val_x if n_val else fit_x,
                                        "validation" if n_val else "training",
                                        layers=len(graph.nodes)), out)
+
+
+# ------------------------------------------------------------------------------ sweeps
+
+
+def compare_runs(out: Path, varying: list[str], runs: list[tuple[dict[str, str], FitResult,
+                                                                  list[str]]]) -> str:
+    """The runs of a sweep side by side: one row per run (the values of the `varying` paths,
+    the run's folder, then each logged key's final-epoch value: loss, task_loss, every term,
+    and their `val_` twins), written to `out/sweep.csv` and drawn in `out/sweep.png` (final
+    task loss and each term per run). Returns the table as text."""
+    import csv
+    import io
+
+    terms = list(dict.fromkeys(t for _, _, names in runs for t in names))
+    first = ["loss", "task_loss", *terms]
+    keys = [k for k in [*first, *(f"val_{k}" for k in first)]
+            if any(k in r.history for _, r, _ in runs)]
+    header = [*varying, "run", *keys]
+    rows = []
+    for values, result, _ in runs:
+        final = {k: result.history[k][-1] for k in keys if result.history.get(k)}
+        rows.append([*(values[p] for p in varying), result.out_dir.name,
+                     *(f"{final[k]:.6g}" if k in final else "" for k in keys)])
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([header, *rows])
+    write_atomic(out / "sweep.csv", buffer.getvalue().encode())
+    _plot_sweep(out / "sweep.png", [", ".join(f"{p}={v[p]}" for p in varying)
+                                     for v, _, _ in runs],
+                [{k: r.history[k][-1] for k in ["task_loss", *terms] if r.history.get(k)}
+                 for _, r, _ in runs], ["task_loss", *terms])
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
+                     for line in [header, *rows])
+
+
+def _plot_sweep(path: Path, labels: list[str], finals: list[dict[str, float]],
+                keys: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in keys if any(k in f for f in finals)]
+    if not keys:
+        return
+    cols = min(3, len(keys))
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    x = np.arange(len(labels))
+    for ax, key in zip(axes.flat, keys):
+        ax.plot(x, [f.get(key, np.nan) for f in finals], marker="o")
+        ax.set_title(f"final {key}")
+        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize="small")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.suptitle("sweep: final epoch per run")
+    fig.tight_layout()
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)

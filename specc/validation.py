@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Final, Iterable
+from typing import Any, Final, Iterable, Sequence
 
 from pydantic import ValidationError
 
@@ -248,9 +248,20 @@ def expand_document(doc: Document) -> Document | ExpandedDocument:
     return flat
 
 
-def validate_document(doc: Document) -> Spec:
-    """Expansion, models, then semantic checks; every problem collected into one SpecError."""
+def validate_document(doc: Document, overrides: Sequence[Any] = ()) -> Spec:
+    """Overrides, expansion, models, then semantic checks; every problem collected into one
+    SpecError. `overrides` (specc.overrides.Override) apply to the source where they name
+    something there, else (format 2) to the flat spec after expansion."""
+    late: list = []
+    if overrides:
+        from specc.overrides import apply_source
+
+        doc, late = apply_source(doc, overrides)
     flat = expand_document(doc)
+    if late:
+        from specc.overrides import apply_flat
+
+        flat = apply_flat(flat, late, doc)
     expanded = list(getattr(flat, "problems", ()))
     token = FORMAT.set(flat.data["specc"])
     try:
@@ -274,13 +285,18 @@ def _is_key(path: tuple) -> bool:
     return bool(path) and path[0] in ("loss", "loss_weights", "metrics", "inputs") and len(path) == 2
 
 
-def load(path: str | os.PathLike) -> Spec:
-    """Read and validate a spec file; raises SpecError."""
-    return validate_document(load_file(path))
+def load(path: str | os.PathLike, overrides: Sequence[Any] | None = None) -> Spec:
+    """Read and validate a spec file; raises SpecError. `overrides` default to the active
+    ones (`specc.overrides.applied`, the CLI's `--set`)."""
+    if overrides is None:
+        from specc.overrides import active
+
+        overrides = active()
+    return validate_document(load_file(path), overrides)
 
 
-def loads(text: str | bytes, file: str = "<string>") -> Spec:
-    return validate_document(load_text(text, file))
+def loads(text: str | bytes, file: str = "<string>", overrides: Sequence[Any] = ()) -> Spec:
+    return validate_document(load_text(text, file), overrides)
 
 
 def _check_one(path: str) -> list[Diagnostic]:
