@@ -126,16 +126,18 @@ def test_shape_error_is_found_at_validation(tmp_path: Path, capsys) -> None:
 
 
 def test_build_error_in_keras_is_located(tmp_path: Path, capsys) -> None:
-    # Dot has no static shape rule: only Keras sees that 4 and 5 features cannot be dotted.
-    spec = tmp_path / "dot.yaml"
-    spec.write_text("specc: 1\nname: m\ninputs:\n  a: {shape: [4]}\n  b: {shape: [5]}\n"
-                    "layers:\n  - {name: dot, type: Dot, axes: 1, from: [a, b]}\n"
-                    "outputs: [dot]\nloss: mse\n")
+    # Static shapes leave channels_first layouts to Keras: only Keras sees that a 5x5 kernel
+    # does not fit a 4x4 image. (Dot, the earlier example here, now has a static rule.)
+    spec = tmp_path / "cf.yaml"
+    spec.write_text("specc: 1\nname: m\ninputs:\n  a: {shape: [3, 4, 4]}\nlayers:\n"
+                    "  - {name: conv, type: Conv2D, filters: 2, kernel_size: 5, "
+                    "data_format: channels_first}\n  - {name: out, type: Flatten}\n"
+                    "outputs: [out]\nloss: mse\n")
     assert main(["validate", str(spec)]) == 0
     capsys.readouterr()
     assert main(["build", str(spec), "-o", str(tmp_path / "m.keras")]) == 1
     out = capsys.readouterr().out
-    assert out.startswith(f"{spec}:7:5: error: layer 'dot' (Dot) cannot be built: ")
+    assert out.startswith(f"{spec}:6:5: error: layer 'conv' (Conv2D) cannot be built: ")
     assert out.rstrip().endswith("[build]") and "Traceback" not in out
     assert len(out.splitlines()) == 1
     assert not (tmp_path / "m.keras").exists()

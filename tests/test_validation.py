@@ -131,7 +131,7 @@ def test_validate_never_imports_tensorflow() -> None:
             "('tensorflow', 'keras', 'jax', 'torch')); print(rc, heavy)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True)
-    assert out.stdout.strip() == "0 []"
+    assert out.stdout.strip().splitlines()[-1] == "0 []"     # after question_mlp's warning
 
 
 def test_import_specc_is_light_and_registers_later() -> None:
@@ -166,4 +166,5 @@ def test_parallel_validation_survives_a_dying_worker(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(validation, "_check_one", dies_in_children)
     assert validation.validate_paths(files, jobs=2) == serial
-    assert [d.file.rsplit("/", 1)[1] for d in serial] == [f"s{i:03d}.yaml" for i in (7, 57, 107, 157, 207)]
+    assert [d.file.rsplit("/", 1)[1] for d in serial if d.severity == "error"] == [
+        f"s{i:03d}.yaml" for i in (7, 57, 107, 157, 207)]   # the others: a warning each
