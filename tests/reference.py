@@ -526,3 +526,27 @@ def weights_hash(model: Any) -> str:
     for v in model.variables:
         h.update(np.ascontiguousarray(v.numpy()).tobytes())
     return h.hexdigest()
+
+
+# -- the strategies' promise (README): a float32 ulp bound ----------------------------------
+#: The README's promise across strategies: for the same weights and batch, the total and every
+#: term within MAX_ULPS float32 ulps; after training (gradients agree to round-off), weights
+#: within rtol 1e-6 + atol 1e-7 and every logged value within a relative 1e-6.
+MAX_ULPS = 2
+AFTER_TRAINING_RTOL = 1e-6
+
+
+def float32_ulps(a: float, b: float) -> int:
+    """How many float32 values apart a and b are (0: the same value; +0 and -0 are one)."""
+    pair = np.array([a, b], dtype=np.float32)
+    assert np.array_equal(pair.astype(np.float64), np.array([a, b], dtype=np.float64)), \
+        f"{a!r}, {b!r}: not float32 values"
+    bits = pair.view(np.int32).astype(np.int64)
+    ordered = np.where(bits < 0, -(2**31) - bits, bits)         # monotonic in the value
+    return int(abs(ordered[0] - ordered[1]))
+
+
+def assert_within_ulps(got: dict, expected: dict, what: str) -> None:
+    assert got.keys() == expected.keys(), what
+    far = {k: float32_ulps(got[k], expected[k]) for k in expected}
+    assert max(far.values()) <= MAX_ULPS, f"{what}: ulps apart {far}"

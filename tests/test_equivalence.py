@@ -3,7 +3,8 @@ specs/ (plus a kitchen-sink spec) and every strategy:
 
 - `evaluate` equals the contract's formulas in numpy float64 on a hand-written Keras model
   holding the same weights (total `loss`, `task_loss`, every clause's key);
-- the strategies are one loss: bit-identical evaluate logs, and after one SGD step the same
+- the strategies are one loss: evaluate logs within 2 float32 ulps (the README's promise),
+  and after one SGD step the same
   weights, equal to a step computed with tf.GradientTape on the hand-written loss.
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ B = 6          # one small batch, evaluated as one batch
 LR = 0.1
 IDS = [ref.spec_id(p) for p in ref.SPEC_FILES] + ["kitchen_sink"]
 #: Evaluated eagerly (tracing its test function costs ~3 s a model): the kitchen sink, under
-#: every strategy so that they compare bit for bit (traced and eager differ by round-off).
+#: every strategy so that they compare within the ulp bound (traced and eager differ by
+#: round-off).
 #: Its default, which mixes all three strategies in one model, is also evaluated traced, like
 #: every spec of specs/ under every strategy.
 EAGER = {("kitchen_sink", via) for via in ref.STRATEGIES}
@@ -171,10 +173,11 @@ def test_kitchen_sink_default_traced_matches_hand_model(cases):
 
 
 @pytest.mark.parametrize("sid", IDS)
-def test_strategies_give_bit_identical_evaluate_logs(cases, sid):
+def test_strategies_give_the_same_evaluate_logs(cases, sid):
+    """The README's promise: same weights and batch, every logged value within 2 ulps."""
     logs = [cases.evaluated(sid, via)[1] for via in ref.STRATEGIES]
     for via, other in zip(ref.STRATEGIES[1:], logs[1:]):
-        assert other == logs[0], f"{sid}: via={via} differs from the default"
+        ref.assert_within_ulps(other, logs[0], f"{sid}: via={via} against the default")
 
 
 # -- one SGD step: strategies agree, and equal the hand-computed step ------------------------
@@ -226,7 +229,7 @@ def test_one_sgd_step_equals_hand_gradient_step(cases, sid, mode):
         for key in breakdown_keys(variant):
             np.testing.assert_allclose(log[key], expected_logs[key], rtol=1e-5, atol=1e-8,
                                        err_msg=f"{sid} via={via}: train log {key}")
-        assert log == logs[0], f"{sid}: train logs of via={via} differ from the default's"
+        ref.assert_within_ulps(log, logs[0], f"{sid}: train logs of via={via}")
 
     _assert_same_weights(models)
 
@@ -252,7 +255,7 @@ def test_one_step_with_dropout_same_across_strategies(cases, sid):
     path = cases.variant(sid, dropout=None)
     models, before, logs = _step_all(path, spec, x, y, "eager")
     for via, log in zip(ref.STRATEGIES[1:], logs[1:]):
-        assert log == logs[0], f"{sid}: train logs of via={via} differ"
+        ref.assert_within_ulps(log, logs[0], f"{sid}: train logs of via={via}")
     _assert_same_weights(models)
     # dropout was really on: the training loss is not the inference-mode one
     for layer in hand.layers.values():

@@ -120,21 +120,8 @@ def test_traced_fit_step_equals_hand_gradient_step(fitted, via):
                                    err_msg=f"via={via}: update of {name}")
 
 
-#: The README's promise across strategies: for the same weights and batch, the total and every
-#: term within MAX_ULPS float32 ulps; after training (gradients agree to round-off), weights
-#: within rtol 1e-6 + atol 1e-7 and every logged value within a relative 1e-6.
-MAX_ULPS = 2
-AFTER_TRAINING_RTOL = 1e-6
-
-
-def float32_ulps(a: float, b: float) -> int:
-    """How many float32 values apart a and b are (0: the same value; +0 and -0 are one)."""
-    pair = np.array([a, b], dtype=np.float32)
-    assert np.array_equal(pair.astype(np.float64), np.array([a, b], dtype=np.float64)), \
-        f"{a!r}, {b!r}: not float32 values"
-    bits = pair.view(np.int32).astype(np.int64)
-    ordered = np.where(bits < 0, -(2**31) - bits, bits)         # monotonic in the value
-    return int(abs(ordered[0] - ordered[1]))
+MAX_ULPS, AFTER_TRAINING_RTOL = ref.MAX_ULPS, ref.AFTER_TRAINING_RTOL
+float32_ulps, assert_within_ulps = ref.float32_ulps, ref.assert_within_ulps
 
 
 def test_float32_ulps() -> None:
@@ -146,12 +133,6 @@ def test_float32_ulps() -> None:
     tiny = float(np.nextafter(np.float32(0), np.float32(1)))   # the smallest subnormal
     assert float32_ulps(-tiny, tiny) == 2
     assert float32_ulps(0.6238121390342712, 0.623812198638916) == 1   # issue 9's difference
-
-
-def assert_within_ulps(got: dict, expected: dict, what: str) -> None:
-    assert got.keys() == expected.keys(), what
-    far = {k: float32_ulps(got[k], expected[k]) for k in expected}
-    assert max(far.values()) <= MAX_ULPS, f"{what}: ulps apart {far}"
 
 
 def test_traced_fit_is_the_same_for_every_strategy(fitted):
