@@ -286,7 +286,8 @@ RULES: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
 
 # ------------------------------------------------------------------------------ warnings
 
-BOUNDED_ACTIVATIONS: Final = frozenset({"sigmoid", "softmax", "hard_sigmoid"})
+BOUNDED_ACTIVATIONS: Final = frozenset({"sigmoid", "softmax", "hard_sigmoid", "sparsemax",
+                                        "sparse_sigmoid"})
 #: Layers whose output stays within the range of what they read.
 RANGE_PRESERVING: Final = frozenset({
     "Flatten", "Reshape", "Permute", "RepeatVector", "Identity",
