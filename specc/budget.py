@@ -291,8 +291,8 @@ class Budget:
         return next(s for s in self.sizes if s.name == name)
 
 
-def measure(spec: Any, reads: dict[str, list[str]], deps: dict[str, list[str]] | None = None
-            ) -> Budget:
+def measure(spec: Any, reads: dict[str, list[str]], deps: dict[str, list[str]] | None = None,
+            order: list[int] | None = None) -> Budget:
     """Sizes of a spec whose references and cycles are checked (`reads` from check_references;
     `deps` adds call arguments, format 2)."""
     from specc.graph import topological_order
@@ -304,7 +304,7 @@ def measure(spec: Any, reads: dict[str, list[str]], deps: dict[str, list[str]] |
         known[name] = shape
         sizes.append(Size(name, "Input", ("inputs", name, "shape"), shape, 0, elements(shape),
                           "the input", None not in shape))
-    for i in topological_order(spec, deps or reads):
+    for i in order if order is not None else topological_order(spec, deps or reads):
         layer = spec.layers[i]
         shapes = [known.get(r) for r in reads.get(layer.name, ())]
         shape = count = None
@@ -333,8 +333,7 @@ def measure(spec: Any, reads: dict[str, list[str]], deps: dict[str, list[str]] |
 
 def _shares(layer: Any) -> Optional[str]:
     """The layer whose weights a format 2 shared call uses (None: its own)."""
-    private = getattr(layer, "__pydantic_private__", None) or {}   # plain dict: no __getattr__
-    return private.get("_shares")
+    return layer._shares               # a class attribute: no pydantic __getattr__
 
 
 def _ports(layer: Any) -> tuple[str, ...]:
@@ -360,7 +359,8 @@ def of_context(ctx: Any) -> Budget:
     """The budget of a checked spec, computed once per checks run (rules share it)."""
     cached = ctx.__dict__.get("_specc_budget")
     if cached is None:
-        cached = measure(ctx.spec, ctx.reads, getattr(ctx, "deps", None))
+        cached = measure(ctx.spec, ctx.reads, getattr(ctx, "deps", None),
+                         getattr(ctx, "order", None))     # check_shapes' graph order
         ctx.__dict__["_specc_budget"] = cached
     return cached
 

@@ -29,6 +29,7 @@ class Context:
     graph_ok: bool = True
     reads: dict[str, list[str]] = field(default_factory=dict)     # what each layer reads
     deps: dict[str, list[str]] = field(default_factory=dict)      # ... and call args, by layer
+    order: list[int] | None = None        # layer indices in graph order (check_shapes)
 
     @cached_property
     def input_names(self) -> list[str]:
@@ -91,7 +92,7 @@ def check_shares(ctx: Context) -> Iterator[Problem]:
             continue
         call = target.model_copy(update={"name": layer.name, "from_": layer.from_,
                                          "call": layer.call})
-        call._shares = target.name
+        object.__setattr__(call, "_shares", target.name)     # see LayerSpec._shares
         layers[i] = call
 
 
@@ -364,7 +365,8 @@ def check_shapes(ctx: Context) -> Iterator[Problem]:
 
     known: dict[str, tuple | None] = {n: tuple(s.shape) for n, s in ctx.spec.inputs.items()}
     built_for: dict[str, list] = {}          # a shared layer: the input shapes of its first call
-    for i in topological_order(ctx.spec, ctx.deps):
+    ctx.order = topological_order(ctx.spec, ctx.deps)
+    for i in ctx.order:
         layer = ctx.spec.layers[i]
         shapes = [known.get(r) for r in ctx.reads[layer.name]]
         known[layer.name] = None

@@ -5,7 +5,7 @@
 from contextvars import ContextVar
 from typing import Annotated, Any, ClassVar, Final, Literal, Mapping, Optional, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, PrivateAttr,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field,
                       StringConstraints, Tag)
 from pydantic_core import PydanticCustomError
 
@@ -197,7 +197,9 @@ class LayerSpec(Strict):
         "(`initial_state: [enc.state_h, enc.state_c]`, `attention_mask: m`, `mask: m`).")
 
     #: Format 2: the layer whose weights this entry calls again (set by `share:`).
-    _shares: Optional[str] = PrivateAttr(default=None)
+    #: A class attribute, set on an instance with object.__setattr__ by the checks: a pydantic
+    #: private attribute would cost every layer of every spec its __getattr__ and init paths.
+    _shares: ClassVar[Optional[str]] = None
 
     #: `at: pre_activation` is allowed: the `activation` argument can be split off.
     splittable_activation: ClassVar[bool] = False
@@ -231,7 +233,9 @@ class LayerSpec(Strict):
 
     def ports(self) -> tuple[str, ...]:
         """Names of this configured layer's extra outputs (empty: one output)."""
-        return self.state_ports if getattr(self, "return_state", False) else ()
+        if not self.state_ports:         # most layers: no getattr miss (pydantic's slow path)
+            return ()
+        return self.state_ports if self.__dict__.get("return_state", False) else ()
 
     def activation_name(self) -> str | None:
         """The activation that `pre_activation` splits off (None when linear or absent)."""
