@@ -251,7 +251,8 @@ def _fit_one(args: argparse.Namespace, out: str, done: list | None = None) -> in
         # Same model, every rate 0: the terms vanish, the penalized tensors stay measurable.
         def zero(clause):
             return clause.model_copy(update={k: 0.0 for k in ("rate", "l1", "l2")
-                                             if isinstance(getattr(clause, k, None), float)})
+                                             if isinstance(getattr(clause, k, None), float)
+                                             or hasattr(getattr(clause, k, None), "schedule")})
         spec = spec.model_copy(update={"penalties": [zero(c) for c in spec.penalties],
                                        "weight_penalties": [zero(c) for c in
                                                             spec.weight_penalties]})

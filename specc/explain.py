@@ -17,6 +17,10 @@ def _weight_label(arg: str) -> str:
 
 
 def _num(x: Any) -> str:
+    from specc.schedules import formula, is_schedule
+
+    if is_schedule(x):                  # a rate that follows the optimizer step t
+        return f"[{formula(x)}]"
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
@@ -52,7 +56,16 @@ def composition(graph: Graph) -> list[str]:
         targets = ", ".join(f"{node}.{_weight_label(arg)}" for node, arg in w.targets)
         lines.append(f"  {w.name} = weight {w.kind}({_params(w.params)}) on {targets}: "
                      f"{catalog.WEIGHT_FORMULAS[w.kind]}")
+    if any(_scheduled(t.params) for t in [*graph.terms, *graph.weight_terms]):
+        lines.append("  t = the optimizer step (optimizer.iterations: updates already applied, "
+                     "0 during the first); clip(x, 0, 1) = min(max(x, 0), 1)")
     return lines
+
+
+def _scheduled(params: dict[str, Any]) -> bool:
+    from specc.schedules import is_schedule
+
+    return any(is_schedule(v) for v in params.values())
 
 
 def weight_targets(graph: Graph) -> list[str]:

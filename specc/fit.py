@@ -120,6 +120,8 @@ def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: s
     from matplotlib.ticker import MaxNLocator
 
     keys = [k for k in ["loss", "task_loss", *terms] if history.get(k)]
+    # a scheduled rate's curve (`<clause>_rate`, `_l1`, `_l2`), after the terms
+    keys += [f"{t}_{p}" for t in terms for p in ("rate", "l1", "l2") if history.get(f"{t}_{p}")]
     if not keys:
         return
     cols = min(3, len(keys))

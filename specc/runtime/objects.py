@@ -11,6 +11,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from specc import schedules
 from specc.runtime import terms
 
 _register = keras.saving.register_keras_serializable(package="specc")
@@ -113,6 +114,22 @@ class OutputTap(_Identity):
         return x
 
 
+class _Current(keras.metrics.Metric):
+    """The last value it was given (a scheduled rate, logged as `<clause>_rate`)."""
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self._current = self.add_variable(shape=(), initializer="zeros", name="current",
+                                          aggregation="only_first_replica")
+
+    def update_state(self, value: Any, sample_weight: Any = None) -> None:
+        self._current.assign(ops.cast(value, self.dtype))
+
+    def result(self) -> Any:
+        # A new tensor, not the variable: epoch logs read later (after validation) keep it.
+        return ops.multiply(self._current, 1.0)
+
+
 @_register
 class SpecModel(keras.Model):
     """A functional model compiled from a spec; reports the loss broken down by term.
@@ -140,10 +157,37 @@ class SpecModel(keras.Model):
         self._specc = meta
         names = ["task_loss", *meta.get("order", ())]
         self._specc_trackers = [keras.metrics.Mean(name=n) for n in names]
+        self._specc_rates = self._scheduled_rates()
+        self._specc_rate_trackers = [_Current(name=key) for key, _ in self._specc_rates]
         # Keras keys per-output losses and metrics by `output_names`: the spec's output names
         # (the layers computing them may be a split activation or a tap), taps left out.
         self.output_names = list(meta["declared"])
         self.built = built   # tracking new metrics marks the model unbuilt
+
+    def _scheduled_rates(self) -> list[tuple[str, dict]]:
+        """(log key, schedule) of every scheduled rate: `<clause>_rate` (`_l1`, `_l2`)."""
+        meta = self._specc
+        clauses: dict[str, dict] = {}
+        for kind, entries in (("activity", meta.get("activity", ())),
+                              ("taps", meta.get("taps", ()))):
+            for layer_name, _ in entries:
+                layer = self.get_layer(layer_name)
+                owner = layer.activity_regularizer if kind == "activity" else layer
+                clauses.update((c["name"], c) for c in owner.clauses)
+        clauses.update((c["name"], c) for _, c in meta.get("outputs", ()))
+        for variable in self.weights:
+            reg = getattr(variable, "regularizer", None)
+            if isinstance(reg, WeightPenalty):
+                clauses.update((c["name"], c) for c in reg.clauses)
+        return [(f"{name}_{k}", clauses[name]["params"][k])
+                for name in meta.get("order", ()) if name in clauses
+                for k in ("rate", "l1", "l2")
+                if schedules.is_schedule(clauses[name]["params"].get(k))]
+
+    def _read_step(self) -> Any:
+        """The optimizer's iteration count as float32 (None before compile)."""
+        optimizer = getattr(self, "optimizer", None)
+        return None if optimizer is None else ops.cast(optimizer.iterations, "float32")
 
     # -- structure -------------------------------------------------------------------------
     @property
@@ -203,10 +247,15 @@ class SpecModel(keras.Model):
         store = getattr(_records, "terms", None)
         if store:
             store.clear()
-        return super().call(inputs, training=training, mask=mask, **kwargs)
+        with terms.at_step(self._read_step):
+            return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
                      sample_weight: Any = None, training: bool = True) -> Any:
+        with terms.at_step(self._read_step):
+            return self._specc_loss(x, y, y_pred, sample_weight)
+
+    def _specc_loss(self, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> Any:
         declared, taps = self._split(y_pred)
         task = None
         if self._compile_loss is not None:
@@ -227,6 +276,11 @@ class SpecModel(keras.Model):
         for tracker, value in zip(self._specc_trackers, tracked):
             if value is not None:
                 tracker.update_state(value, sample_weight=batch)
+        rates = getattr(self, "_specc_rates", ())
+        if rates:
+            step = terms.current_step()
+            for tracker, (_, schedule) in zip(self._specc_rate_trackers, rates):
+                tracker.update_state(schedules.value(schedule, step, ops))
         return total
 
     def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:

@@ -11,14 +11,54 @@ for `reduction: sum` and batch statistics, value = term · B.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Final
+import contextlib
+import threading
+from typing import Any, Callable, Final, Iterator
 
 import keras
 from keras import ops
 
 from specc import penalties as catalog
+from specc import schedules
 
 EPS: Final = 1e-7
+
+# -- scheduled rates ------------------------------------------------------------------------
+
+_step = threading.local()
+
+
+@contextlib.contextmanager
+def at_step(step: Callable[[], Any] | None) -> Iterator[None]:
+    """Within this block (one model call, one loss computation), scheduled rates are taken at
+    `step()`: SpecModel passes a reader of its optimizer's iteration count. Per thread, so per
+    replica under tf.distribute; read lazily, so a spec without schedules never reads it."""
+    previous = getattr(_step, "reader", None)
+    _step.reader = step
+    try:
+        yield
+    finally:
+        _step.reader = previous
+
+
+def current_step() -> Any:
+    """The optimizer step t (float32) of the running call; 0 outside SpecModel's calls."""
+    reader = getattr(_step, "reader", None)
+    value = reader() if reader is not None else None
+    return ops.convert_to_tensor(0.0, "float32") if value is None else value
+
+
+def rates(params: dict, dtype: Any = None) -> dict:
+    """`params` with each schedule replaced by its value at the current step (a tensor of
+    `dtype`); the same dict when nothing is scheduled."""
+    scheduled = [k for k, v in params.items() if schedules.is_schedule(v)]
+    if not scheduled:
+        return params
+    t = current_step()
+    out = dict(params)
+    for k in scheduled:
+        out[k] = ops.cast(schedules.value(params[k], t, ops), dtype or keras.backend.floatx())
+    return out
 
 
 def batch_size(a: Any) -> Any:
@@ -124,7 +164,7 @@ def activity_value(clause: dict, a: Any) -> Any:
     a = _as_float(a)
     kind = clause["kind"]
     if kind in VALUES:
-        return VALUES[kind](a, clause["params"])
+        return VALUES[kind](a, rates(clause["params"], a.dtype))
     entry = catalog.lookup(kind)
     if entry is None or entry.term is None:
         raise ValueError(f"penalty kind {kind!r} is not registered; import its plugin first")
@@ -162,7 +202,7 @@ class _ClauseView:
 
 def weight_value(clause: dict, w: Any) -> Any:
     """Keras's weight regularizers: l1 = r·Σ|w|, l2 = r·Σw², l1_l2 both; no batch averaging."""
-    p, kind = clause["params"], clause["kind"]
+    p, kind = rates(clause["params"], w.dtype), clause["kind"]
     if kind == "l1":
         return p["rate"] * ops.sum(ops.abs(w))
     if kind == "l2":

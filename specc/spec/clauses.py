@@ -10,9 +10,15 @@ from pydantic_core import PydanticCustomError
 
 from specc import penalties as catalog
 from specc.penalties import Via
+from specc.schedules import Schedule
 from specc.spec.base import LayerRef, Strict, WeightKind
 
 Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+#: A rate, or a schedule of the optimizer step (specc.schedules).
+Scheduled = Annotated[
+    Union[Annotated[Rate, Tag("number")], Annotated[Schedule, Tag("scheduled")]],
+    Discriminator(lambda v: "scheduled" if isinstance(v, dict) or hasattr(v, "schedule")
+                  else "number")]
 Reduction = Literal["mean", "sum"]
 
 
@@ -37,37 +43,37 @@ class Clause(Strict):
 
 class L1Clause(Clause):
     kind: Literal["l1"]
-    rate: Rate
+    rate: Scheduled
     reduction: Reduction = Field(default="mean", description="`sum`: Σ_i instead of mean_i.")
 
 
 class L2Clause(Clause):
     kind: Literal["l2"]
-    rate: Rate
+    rate: Scheduled
     reduction: Reduction = Field(default="mean", description="`sum`: Σ_i instead of mean_i.")
 
 
 class L1L2Clause(Clause):
     kind: Literal["l1_l2"]
-    l1: Rate = 0.0
-    l2: Rate = 0.0
+    l1: Scheduled = 0.0
+    l2: Scheduled = 0.0
     reduction: Reduction = Field(default="mean", description="`sum`: Σ_i instead of mean_i.")
 
 
 class MeanAbsClause(Clause):
     kind: Literal["mean_abs"]
-    rate: Rate
+    rate: Scheduled
 
 
 class KLSparsityClause(Clause):
     kind: Literal["kl_sparsity"]
-    rate: Rate
+    rate: Scheduled
     target: Annotated[float, Field(gt=0.0, lt=1.0, description="Target mean activation ρ.")]
 
 
 class DecorrelationClause(Clause):
     kind: Literal["decorrelation"]
-    rate: Rate
+    rate: Scheduled
 
 
 class PluginClause(Clause):
@@ -142,18 +148,18 @@ class WeightClause(Strict):
 
 class WeightL1(WeightClause):
     kind: Literal["l1"]
-    rate: Rate
+    rate: Scheduled
 
 
 class WeightL2(WeightClause):
     kind: Literal["l2"]
-    rate: Rate
+    rate: Scheduled
 
 
 class WeightL1L2(WeightClause):
     kind: Literal["l1_l2"]
-    l1: Rate = 0.0
-    l2: Rate = 0.0
+    l1: Scheduled = 0.0
+    l2: Scheduled = 0.0
 
 
 AnyWeightClause = Annotated[Union[WeightL1, WeightL2, WeightL1L2], Field(discriminator="kind")]

@@ -1,0 +1,168 @@
+"""Scheduled rates (specc.schedules): formulas against numpy written out by hand, validation,
+and (with Keras) the term at a given optimizer step, for every strategy, saved and reloaded."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import specc
+from specc import schedules
+from specc.validation import loads
+
+ROOT = Path(__file__).resolve().parents[1]
+
+KL_WARMUP = """\
+specc: 1
+name: kl_warmup
+seed: 3
+inputs:
+  x: {shape: [6]}
+layers:
+  - {name: h, type: Dense, units: 5, activation: sigmoid}
+  - {name: out, type: Dense, units: 1}
+outputs: [out]
+loss: mse
+penalties:
+  - {name: sparse, layer: h, kind: kl_sparsity, target: 0.1, rate: {schedule: linear, from: 0, to: 1.0e-3, steps: 1000}}
+weight_penalties:
+  - {name: decay, layers: h, kind: l2, rate: {schedule: piecewise, boundaries: [100, 1000], values: [1.0e-2, 1.0e-3, 0]}}
+optimizer: {type: sgd, learning_rate: 0.01}
+"""
+
+
+def hand(s: dict, t: float) -> float:
+    """Each schedule's README formula, written out separately from specc.schedules."""
+    kind = s["schedule"]
+    if kind == "constant":
+        return s["value"]
+    if kind in ("linear", "cosine"):
+        f = min(max((t - s.get("start", 0)) / s["steps"], 0.0), 1.0)
+        if kind == "linear":
+            return s["from"] + (s["to"] - s["from"]) * f
+        return s["to"] + (s["from"] - s["to"]) * (1 + math.cos(math.pi * f)) / 2
+    if kind == "piecewise":
+        k = sum(t >= b for b in s["boundaries"])
+        return s["values"][k]
+    u = max(t - s.get("start", 0), 0.0)
+    frac = (u / s["period"]) % 1.0
+    return s["low"] + (s["high"] - s["low"]) * (1 - abs(2 * frac - 1))
+
+
+SCHEDULES = [
+    {"schedule": "constant", "value": 0.3},
+    {"schedule": "linear", "from": 0.0, "to": 1e-3, "steps": 1000},
+    {"schedule": "linear", "from": 1.0, "to": 0.1, "steps": 50, "start": 20},
+    {"schedule": "cosine", "from": 1e-2, "to": 0.0, "steps": 300},
+    {"schedule": "piecewise", "boundaries": [10, 200], "values": [1.0, 0.5, 0.0]},
+    {"schedule": "cyclical", "low": 0.0, "high": 2.0, "period": 40, "start": 5},
+]
+
+
+@pytest.mark.parametrize("s", SCHEDULES, ids=lambda s: s["schedule"])
+def test_schedules_follow_their_formulas(s: dict) -> None:
+    steps = np.array([0, 1, 5, 9, 10, 11, 20, 25, 45, 69, 70, 150, 199, 200, 300, 500, 1000,
+                      2000], dtype=np.float64)
+    got = schedules.value(s, steps, np)
+    np.testing.assert_allclose(got, [hand(s, float(t)) for t in steps], rtol=1e-12, atol=1e-15)
+    assert schedules.formula(s)
+
+
+def test_the_warmup_at_0_500_and_2000() -> None:
+    s = SCHEDULES[1]
+    assert [float(schedules.value(s, t, np)) for t in (0.0, 500.0, 2000.0)] == [0.0, 5e-4, 1e-3]
+    assert schedules.formula(s) == ("linear 0 → 0.001 over steps 0..1000: "
+                                    "0 + (0.001 − 0) · clip(t / 1000, 0, 1)")
+
+
+def test_a_rate_may_be_a_schedule_and_is_validated() -> None:
+    spec = loads(KL_WARMUP, "k.yaml")
+    assert spec.penalties[0].params["rate"] == {"schedule": "linear", "from": 0.0, "to": 1e-3,
+                                                "steps": 1000, "start": 0}
+
+    def errors(rate: str) -> list[str]:
+        with pytest.raises(specc.SpecError) as info:
+            loads(KL_WARMUP.replace("{schedule: linear, from: 0, to: 1.0e-3, steps: 1000}",
+                                    rate), "k.yaml")
+        return [d.render() for d in info.value.diagnostics]
+
+    assert "invalid value 'linaer' (did you mean 'linear'?)" in errors(
+        "{schedule: linaer, from: 0, to: 1, steps: 3}")[0]
+    assert "rate: a schedule needs `schedule: constant|linear|cosine|piecewise|cyclical`" in \
+        errors("{from: 0, to: 1}")[0]
+    assert "rate.to: must be greater than or equal to 0" in errors(
+        "{schedule: linear, from: 0, to: -1, steps: 3}")[0]
+    assert "rate.boundaries: must increase" in errors(
+        "{schedule: piecewise, boundaries: [5, 5], values: [1, 2, 3]}")[0]
+    assert "give one value more than boundaries" in errors(
+        "{schedule: piecewise, boundaries: [5], values: [1, 2, 3]}")[0]
+
+
+def test_explain_prints_the_schedule_as_a_formula(tmp_path) -> None:
+    from specc.explain import composition
+
+    lines = composition(specc.lower(loads(KL_WARMUP, "k.yaml")))
+    assert any("rate=[linear 0 → 0.001 over steps 0..1000" in line for line in lines)
+    assert any("rate=[piecewise: 0.01 for t < 100; 0.001 for 100 ≤ t < 1000; 0 for t ≥ 1000]"
+               in line for line in lines)
+    assert any(line.startswith("  t = the optimizer step") for line in lines)
+
+
+def test_the_schema_accepts_a_schedule() -> None:
+    import jsonschema
+    import yaml
+
+    schema = json.loads((ROOT / "schemas" / "specc.schema.json").read_text())
+    jsonschema.validate(yaml.safe_load(KL_WARMUP), schema)
+
+
+# -- with Keras ------------------------------------------------------------------------------
+
+def _kl(a: np.ndarray, rho: float = 0.1) -> float:
+    q = np.clip(a.astype(np.float64).mean(axis=0), 1e-7, 1 - 1e-7)
+    return float(np.sum(rho * np.log(rho / q) + (1 - rho) * np.log((1 - rho) / (1 - q))))
+
+
+@pytest.mark.parametrize("via", ["activity_regularizer", "add_loss", "output"])
+def test_one_step_at_0_500_and_2000_against_numpy(via: str, tmp_path) -> None:
+    keras = pytest.importorskip("keras")
+    model = specc.build(loads(KL_WARMUP, "k.yaml"), via=via)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 6)).astype("float32")
+    y = rng.normal(size=(8, 1)).astype("float32")
+    probe = keras.Model(model.inputs, model.get_layer("h").output)
+    for t, rate, decay_rate in ((0, 0.0, 1e-2), (500, 5e-4, 1e-3), (2000, 1e-3, 0.0)):
+        model.optimizer.iterations.assign(t)
+        a = keras.ops.convert_to_numpy(probe(x))
+        w = keras.ops.convert_to_numpy(model.get_layer("h").kernel)
+        logs = model.train_on_batch(x, y, return_dict=True)     # the term of step t itself
+        assert logs["sparse_rate"] == pytest.approx(rate, rel=1e-6, abs=0)
+        assert logs["sparse"] == pytest.approx(rate * _kl(a), rel=1e-5, abs=1e-12)
+        assert logs["decay_rate"] == pytest.approx(decay_rate, rel=1e-6, abs=0)
+        assert logs["decay"] == pytest.approx(decay_rate * float(np.sum(w.astype(np.float64) ** 2)),
+                                              rel=1e-5, abs=1e-12)
+        assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == t + 1
+    # saved with the model, restored by load_model(safe_mode=True)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    for m in (model, loaded):
+        m.optimizer.iterations.assign(500)
+    assert loaded.test_on_batch(x, y, return_dict=True) == pytest.approx(
+        model.test_on_batch(x, y, return_dict=True), rel=1e-6)
+
+
+def test_fit_logs_the_rate_each_epoch_and_plots_it(tmp_path) -> None:
+    pytest.importorskip("keras")
+    from specc.fit import fit
+
+    warm = KL_WARMUP.replace("steps: 1000}", "steps: 6}")
+    result = fit(specc.lower(loads(warm, "k.yaml")), tmp_path / "run", epochs=3, batch_size=8,
+                 samples=20, verbose=0)       # 16 training samples: 2 steps an epoch
+    # the epoch's last step is t = 2·epoch − 1 (0-based)
+    assert result.history["sparse_rate"] == pytest.approx([1e-3 * t / 6 for t in (1, 3, 5)],
+                                                          rel=1e-6)
+    assert result.history["decay_rate"] == pytest.approx([1e-2] * 3)
+    assert (tmp_path / "run" / "losses.png").stat().st_size > 0
