@@ -79,7 +79,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     errors = [d for d in diags if d.severity == "error"]
     warned = len(diags) - len(errors)
     if args.format == "text":
-        bad = len({d.file for d in errors})
+        bad = len({d.notes[0].file if d.file.startswith("--set ") and d.notes else d.file
+                   for d in errors})    # an override's error: the spec of its note
         also = f" ({warned} warning{'s' * (warned != 1)})" if warned else ""
         print(f"{len(errors)} error{'s' * (len(errors) != 1)} in {bad} of {len(files)} file"
               f"{'s' * (len(files) != 1)}{also}" if errors else

@@ -381,11 +381,13 @@ class Overridden(ExpandedDocument):
             return diagnostic(self.inner, path, message, code, key, severity)
         span = self.key_span(path) if key else self.span(path)
         target = tuple(path)[: len(path) - len(hit[1])]
-        note = ()
         if _exists(self.inner.data, target):
-            note = (Diagnostic(self.inner.span(target), "the spec's value, replaced by "
-                               f"--set {hit[0].dotted}", code, "note"),)
-        return Diagnostic(span, message, code, severity, note)
+            note = Diagnostic(self.inner.span(target), "the spec's value, replaced by "
+                              f"--set {hit[0].dotted}", code, "note")
+        else:                           # a key the override adds: where it goes
+            note = Diagnostic(self.inner.span(target), f"--set {hit[0].dotted} adds it here",
+                              code, "note")
+        return Diagnostic(span, message, code, severity, (note,))
 
 
 def _exists(data: Any, path: Path) -> bool:
@@ -400,6 +402,13 @@ def _exists(data: Any, path: Path) -> bool:
     return True
 
 
+def _in_spec(problems: list[Diagnostic], doc: Any) -> list[Diagnostic]:
+    """Each problem with a note naming the spec it was applied to (for several files)."""
+    return [Diagnostic(d.span, d.message, d.code, d.severity,
+                       (Diagnostic(doc.span(()), "while applying --set to this spec", d.code,
+                                   "note"),)) for d in problems]
+
+
 def apply_source(doc: Any, overrides: Sequence[Override]) -> tuple[Any, list[Override]]:
     """The overrides applied to the loaded document (before expansion). In format 2, those
     whose names only expansion makes are returned for `apply_flat`; in format 1 an unknown
@@ -410,7 +419,7 @@ def apply_source(doc: Any, overrides: Sequence[Override]) -> tuple[Any, list[Ove
     placed: list = []
     data, left, problems = _apply(doc.data, placed, overrides, strict)
     if problems:
-        raise SpecError(problems)
+        raise SpecError(_in_spec(problems, doc))
     return (Overridden(doc, data, placed) if placed else doc), left
 
 
@@ -423,7 +432,7 @@ def apply_flat(flat: Any, overrides: Sequence[Override], source: Any = None) -> 
     placed: list = []
     data, _, problems = _apply(flat.data, placed, overrides, True, more)
     if problems:
-        raise SpecError(problems)
+        raise SpecError(_in_spec(problems, flat))
     return Overridden(flat, data, placed)
 
 

@@ -76,14 +76,29 @@ def test_a_bad_value_is_located_in_the_argument_with_a_note_at_the_replaced_valu
 
 
 def test_unknown_names_and_keys_get_did_you_mean() -> None:
-    assert errors("dense5.units=3") == [
+    assert errors("dense5.units=3")[0].splitlines() == [
         "--set dense5.units=3:1:1: error: --set dense5.units: nothing is named 'dense5' (did "
         "you mean 'dense4'?) (PATH starts with a top-level key or a layer, clause or input "
-        "name)  [unknown-override]"]
+        "name)  [unknown-override]",
+        f"{MNIST}:3:1: note: while applying --set to this spec"]
     assert "did you mean 'seed'?" in errors("seeed=3")[0]
     [line] = errors("dense4.unitz=3")
     assert line.startswith("--set dense4.unitz=3:1:8: error: unknown key 'unitz' in a Dense "
                            "layer (did you mean 'units'?)")
+    assert line.endswith(f"{MNIST}:17:5: note: --set dense4.unitz adds it here")
+
+
+def test_a_schedule_or_a_part_of_one_can_be_set() -> None:
+    text = Path(MNIST).read_text()
+    spec = loads(text, "m.yaml", parse_all([
+        "dense4_energy.rate={schedule: linear, from: 0, to: 1e-3, steps: 10}"]))
+    assert spec.penalties[0].params["rate"]["steps"] == 10
+    spec = loads(text.replace("rate: 1.0e-3\n", "rate: {schedule: cosine, from: 1, to: 0, "
+                              "steps: 5}\n"), "m.yaml", parse_all(["dense4_energy.rate.to=0.5"]))
+    assert spec.penalties[0].params["rate"]["to"] == 0.5
+    with pytest.raises(specc.SpecError) as info:
+        load(MNIST, parse_all(["dense4_energy.rate.to=1"]))
+    assert "dense4_energy.rate is not a mapping here; set it whole" in str(info.value)
 
 
 @pytest.mark.parametrize("arg, start, message", [
@@ -133,8 +148,11 @@ def test_cli_expand_prints_the_result_and_validate_reports(capsys) -> None:
     out = capsys.readouterr().out
     assert "{name: dense4, type: Dense, units: 12, activation: relu}" in out
     assert "optimizer: sgd" in out
-    assert main(["validate", MNIST, "--set", "dense4.units=abc"]) == 1
-    assert "--set dense4.units=abc:1:14: error:" in capsys.readouterr().out
+    two = str(ROOT / "specs" / "two_outputs.yaml")
+    assert main(["validate", MNIST, two, "--set", "name=1"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("--set name=1:1:6: error:") == 2
+    assert "2 errors in 2 of 2 files" in captured.err
     assert main(["explain", MNIST, "--set", "dense4_energy.rate=5e-2"]) == 0
     assert "l2(rate=0.05)" in capsys.readouterr().out
 
