@@ -437,3 +437,14 @@ CHECKS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
 def run_checks(spec: Spec) -> list[Problem]:
     ctx = Context(spec)
     return [p for check in CHECKS for p in check(ctx)]
+
+
+#: The checks that need names and references only: they also run on a spec whose layers'
+#: own arguments have errors (`partial_spec`), so that one run reports every problem.
+CROSS_CHECKS: Final = (check_shares, check_duplicate_names, check_references, check_outputs,
+                       check_cycles, check_penalty_targets, check_clause_names)
+
+
+def run_cross_checks(spec: Spec) -> list[Problem]:
+    ctx = Context(spec)
+    return [p for check in CROSS_CHECKS for p in check(ctx)]

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Final, Iterable, Sequence
+from typing import Any, ClassVar, Final, Iterable, Sequence
 
 from pydantic import ValidationError
 
-from specc.checks import run_checks
+from specc.checks import run_checks, run_cross_checks
 from specc.errors import MAX_QUOTE, Diagnostic, Span, SpecError, did_you_mean, quote
 from specc.loader import Document, load_file, load_text
 from specc.hints import key_hint, literal_hint, number_hint, suggest
@@ -19,7 +19,7 @@ from specc.spec.base import Strict
 from specc.spec.clauses import WeightClause
 from specc.spec.layers import LAYER_TYPES
 from specc.expand import ExpandedDocument, dedupe, diagnostic, expand, format1_problems
-from specc.spec.base import FORMAT, OBJECT_TYPES, PATH_PATTERN
+from specc.spec.base import FORMAT, OBJECT_TYPES, PATH_PATTERN, LayerSpec
 from specc.spec.model import FORMAT_VERSIONS, InputSpec, Spec
 from specc import penalties as catalog
 
@@ -267,7 +267,14 @@ def validate_document(doc: Document, overrides: Sequence[Any] = ()) -> Spec:
     try:
         spec = Spec.model_validate(flat.data)
     except ValidationError as exc:
-        raise SpecError(expanded + _diagnostics(exc, flat)) from None
+        found = expanded + _diagnostics(exc, flat)
+        partial = None if expanded else partial_spec(flat.data)
+        if partial is not None:          # references, names, targets: every problem at once
+            seen = {(d.span, d.code) for d in found}
+            found += [d for d in (diagnostic(flat, path, msg, code, _is_key(path))
+                                  for path, msg, code in run_cross_checks(partial))
+                      if (d.span, d.code) not in seen]
+        raise SpecError(found) from None
     finally:
         FORMAT.reset(token)
     if expanded:            # the checks would only repeat them (a left-out layer is unknown)
@@ -278,6 +285,64 @@ def validate_document(doc: Document, overrides: Sequence[Any] = ()) -> Spec:
                                for path, msg, code in problems))
     spec._document = flat
     return spec
+
+
+class _Unparsed(LayerSpec):
+    """A layer entry whose type is unknown: only its name and `from:` are used."""
+
+    type: ClassVar[str] = "(unknown type)"
+    min_inputs: ClassVar[int] = 0
+    max_inputs: ClassVar[int] = 1 << 30
+
+
+def partial_spec(data: Any) -> Spec | None:
+    """What parsed of a spec that has errors, for the checks of names and references: layers
+    whose own arguments are wrong keep their name, type and `from:`; clauses that do not
+    validate are left out. None when even that much is not there (no inputs, layers, outputs)."""
+    from specc.spec.model import _validate_layer
+
+    if not isinstance(data, dict):
+        return None
+    inputs, layers, outputs = data.get("inputs"), data.get("layers"), data.get("outputs")
+    if not (isinstance(inputs, dict) and isinstance(layers, list) and isinstance(outputs, list)
+            and all(isinstance(o, str) for o in outputs)):
+        return None
+    parsed = []
+    for entry in layers:
+        try:
+            parsed.append(_validate_layer(entry))
+            continue
+        except (ValidationError, ValueError):
+            pass
+        if not isinstance(entry, dict):
+            return None
+        name, src = entry.get("name"), entry.get("from")
+        if not isinstance(name, str) or not (src is None or isinstance(src, str) or (
+                isinstance(src, list) and src and all(isinstance(r, str) for r in src))):
+            return None                 # no name to refer to: references cannot be judged
+        cls = LAYER_TYPES.get(entry.get("type")) if isinstance(entry.get("type"), str) else None
+        parsed.append(cls.model_construct(name=name, from_=src, call=None, type=entry["type"])
+                      if cls else _Unparsed.model_construct(name=name, from_=src, call=None))
+
+    def valid(items: Any, model: Any) -> list:
+        out = []
+        for item in items if isinstance(items, list) else []:
+            try:
+                out.append(model.validate_python(item))
+            except (ValidationError, ValueError):
+                pass
+        return out
+
+    from pydantic import TypeAdapter
+    from specc.spec.clauses import ActivationClause, AnyWeightClause
+
+    return Spec.model_construct(
+        specc=data.get("specc"), name=str(data.get("name")),
+        inputs={n: InputSpec.model_construct(shape=[1]) for n in inputs if isinstance(n, str)},
+        layers=parsed, outputs=list(outputs), loss="mse", loss_weights=None,
+        penalties=valid(data.get("penalties"), TypeAdapter(ActivationClause)),
+        weight_penalties=valid(data.get("weight_penalties"), TypeAdapter(AnyWeightClause)),
+        metrics=[])
 
 
 def _is_key(path: tuple) -> bool:
