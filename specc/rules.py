@@ -239,6 +239,46 @@ _WORDS: Final = {SPARSE: "class ids", DENSE: "targets shaped like the prediction
                  "rows, 0/1 labels or values)"}
 
 
+def check_float_reads(ctx: Context) -> Iterator[Problem]:
+    """Layers with weights compute in floats: an integer or boolean tensor reaching one (other
+    than an Embedding) fails at the first batch; so does a penalty on such a tensor."""
+    if not ctx.graph_ok:
+        return
+    sources = _dtype_sources(ctx)
+    not_float = (*INTEGER_DTYPES, "bool")
+    for i, layer in enumerate(ctx.spec.layers):
+        if layer.type == "Embedding" or not has_weights(layer):
+            continue
+        for ref in ctx.reads.get(layer.name, ()):
+            dtype, origin = sources.get(ref, (None, ""))
+            if dtype in not_float:
+                yield (("layers", i), f"{_where(layer)} computes in floats, but it reads "
+                       f"{dtype} values from {origin}; declare a float dtype for it, or read "
+                       "integer ids with an Embedding", "dtype")
+                break
+    for i, clause in enumerate(ctx.spec.penalties):
+        dtype, origin = sources.get(clause.layer, (None, ""))
+        if dtype in not_float:
+            yield (("penalties", i, "layer"), f"penalty {quote(clause.name)} is on {origin}, "
+                   f"which holds {dtype} values; penalties measure float tensors", "dtype")
+
+
+def check_class_counts(ctx: Context) -> Iterator[Problem]:
+    """A sparse (class-id) loss reads the output's last axis as the classes: it needs two."""
+    if not ctx.graph_ok:
+        return
+    shapes = {size.name: size.shape for size in of_context(ctx).sizes}
+    for out in ctx.spec.outputs:
+        loss = _loss_name(ctx.spec.loss_for(out))
+        shape = shapes.get(out)
+        if LOSS_TARGETS.get(loss) == SPARSE and shape and shape[-1] is not None \
+                and shape[-1] < 2:
+            path = ("loss", out) if isinstance(ctx.spec.loss, dict) else ("loss",)
+            yield (path, f"loss {quote(loss)} reads the last axis of output {quote(out)} as "
+                   f"the classes, but it has {shape[-1]}: give the output one unit per class "
+                   "(at least 2), or use binary_crossentropy for one yes/no output", "loss")
+
+
 def _loss_name(loss: Any) -> Optional[str]:
     if loss is None:
         return None
@@ -280,6 +320,8 @@ RULES: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_axes,
     check_rescaling,
     check_loss_metrics,
+    check_float_reads,
+    check_class_counts,
     check_budget,
 )
 

@@ -65,7 +65,7 @@ def test_embedding_dtype_flows_through_reshapes_and_from_weighted_layers() -> No
     assert problems(ints) == []
     after_dense = spec_text("{x: {shape: [4], dtype: int32}}",
                             ["{name: d, type: Dense, units: 4}", *EMBED])
-    assert problems(after_dense) == [(6, "dtype", (
+    assert problems(after_dense.replace("dtype: int32", "dtype: float32")) == [(6, "dtype", (
         "layer 'e' (Embedding) looks up integer ids, but it reads float32 values from layer "
         "'d' (Dense); an Embedding must read integer ids, such as an int32 input"))]
 
@@ -285,3 +285,38 @@ def test_keras_fails_on_what_the_rules_refuse(case: str) -> None:
     assert problems(refused) and not problems(accepted)
     assert run_in_keras(accepted) is None
     assert run_in_keras(refused) is not None
+
+
+# -- found by the valid => buildable property (tests/buildable_long.py) ----------------------
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool"])
+def test_a_layer_with_weights_reading_integers_is_refused(dtype) -> None:
+    text = spec_text(f"{{x: {{shape: [4, 4, 3], dtype: {dtype}}}}}",
+                     ["{name: conv, type: Conv2D, filters: 2, kernel_size: 3}",
+                      "{name: flat, type: Flatten}", "{name: out, type: Dense, units: 2}"])
+    assert problems(text) == [(5, "dtype", (
+        f"layer 'conv' (Conv2D) computes in floats, but it reads {dtype} values from input "
+        "'x'; declare a float dtype for it, or read integer ids with an Embedding"))]
+    assert problems(text.replace(f"dtype: {dtype}", "dtype: float32")) == []
+
+
+def test_a_penalty_on_integer_values_is_refused() -> None:
+    text = spec_text("{x: {shape: [4], dtype: int32}}",
+                     ["{name: ids, type: Flatten}",
+                      "{name: emb, type: Embedding, input_dim: 10, output_dim: 3}",
+                      "{name: flat, type: Flatten}", "{name: out, type: Dense, units: 2}"],
+                     extra="penalties:\n  - {name: p, layer: ids, kind: l2, rate: 0.1}\n")
+    assert problems(text) == [(12, "dtype", (
+        "penalty 'p' is on input 'x', which holds int32 values; penalties measure float "
+        "tensors"))]
+    assert problems(text.replace("layer: ids", "layer: emb")) == []
+
+
+def test_a_sparse_loss_needs_two_classes() -> None:
+    text = spec_text("{x: {shape: [4]}}", ["{name: out, type: Dense, units: 1}"],
+                     tail="outputs: [out]\nloss: sparse_categorical_crossentropy\n")
+    assert problems(text) == [(7, "loss", (
+        "loss 'sparse_categorical_crossentropy' reads the last axis of output 'out' as the "
+        "classes, but it has 1: give the output one unit per class (at least 2), or use "
+        "binary_crossentropy for one yes/no output"))]
+    assert problems(text.replace("units: 1", "units: 3")) == []
