@@ -72,10 +72,12 @@ def check_shares(ctx: Context) -> Iterator[Problem]:
     from specc.spec.base import SharedCall
 
     layers = ctx.spec.layers
+    calls = [i for i, layer in enumerate(layers) if type(layer) is SharedCall]
+    if not calls:
+        return
     index = {layer.name: i for i, layer in enumerate(layers)}
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, SharedCall):
-            continue
+    for i in calls:
+        layer = layers[i]
         seen, target = {layer.name}, layer
         while isinstance(target, SharedCall) and target.share in index \
                 and target.share not in seen:

@@ -242,10 +242,10 @@ _WORDS: Final = {SPARSE: "class ids", DENSE: "targets shaped like the prediction
 def check_float_reads(ctx: Context) -> Iterator[Problem]:
     """Layers with weights compute in floats: an integer or boolean tensor reaching one (other
     than an Embedding) fails at the first batch; so does a penalty on such a tensor."""
-    if not ctx.graph_ok:
-        return
-    sources = _dtype_sources(ctx)
     not_float = (*INTEGER_DTYPES, "bool")
+    if not ctx.graph_ok or all(i.dtype not in not_float for i in ctx.spec.inputs.values()):
+        return                # float inputs: every tensor is a float (layers make floats)
+    sources = _dtype_sources(ctx)
     for i, layer in enumerate(ctx.spec.layers):
         if layer.type == "Embedding" or not has_weights(layer):
             continue
