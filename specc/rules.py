@@ -263,6 +263,25 @@ def check_float_reads(ctx: Context) -> Iterator[Problem]:
                    f"which holds {dtype} values; penalties measure float tensors", "dtype")
 
 
+def check_bfloat16_orthogonal(ctx: Context) -> Iterator[Problem]:
+    """The orthogonal initializer takes a QR decomposition, which TensorFlow has no bfloat16
+    kernel for: a bfloat16 layer (recurrent layers by default) fails when it is built."""
+    for i, layer in enumerate(ctx.spec.layers):
+        if layer.dtype != "bfloat16":
+            continue
+        nested = getattr(layer, "layer", None) if layer.type == "Bidirectional" else None
+        for args in (layer, nested):
+            for key, value in (args.__dict__.items() if args is not None else ()):
+                kind = value.get("type") if isinstance(value, dict) else \
+                    getattr(value, "type", value)
+                if key.endswith("_initializer") and kind in ("orthogonal", "Orthogonal"):
+                    yield (("layers", i), f"{_where(layer)}: its {key} is orthogonal, which "
+                           "cannot run in bfloat16 (no QR decomposition in that dtype); use "
+                           "`dtype: mixed_bfloat16` (float32 weights) or another initializer",
+                           "dtype")
+                    break
+
+
 def check_class_counts(ctx: Context) -> Iterator[Problem]:
     """A sparse (class-id) loss reads the output's last axis as the classes: it needs two."""
     if not ctx.graph_ok:
@@ -321,6 +340,7 @@ RULES: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_rescaling,
     check_loss_metrics,
     check_float_reads,
+    check_bfloat16_orthogonal,
     check_class_counts,
     check_budget,
 )

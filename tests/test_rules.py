@@ -320,3 +320,15 @@ def test_a_sparse_loss_needs_two_classes() -> None:
         "classes, but it has 1: give the output one unit per class (at least 2), or use "
         "binary_crossentropy for one yes/no output"))]
     assert problems(text.replace("units: 1", "units: 3")) == []
+
+
+def test_an_orthogonal_initializer_in_bfloat16_is_refused() -> None:
+    text = spec_text("{x: {shape: [5, 3]}}", ["{name: rnn, type: LSTM, units: 4, dtype: bfloat16}",
+                                              "{name: out, type: Dense, units: 2}"])
+    assert problems(text) == [(5, "dtype", (
+        "layer 'rnn' (LSTM): its recurrent_initializer is orthogonal, which cannot run in "
+        "bfloat16 (no QR decomposition in that dtype); use `dtype: mixed_bfloat16` (float32 "
+        "weights) or another initializer"))]
+    assert problems(text.replace("dtype: bfloat16", "dtype: mixed_bfloat16")) == []
+    assert problems(text.replace("dtype: bfloat16}", "dtype: bfloat16, recurrent_initializer: "
+                                 "glorot_uniform}")) == []

@@ -177,7 +177,7 @@ def _emit(graph: Graph, compile: bool) -> SpecModel:
                 tensors.update((f"{node.name}.{p}", t) for p, t in zip(node.ports, result[1:]))
             else:
                 tensors[node.name] = result
-        except (ValueError, TypeError, NotImplementedError, IndexError, KeyError) as exc:
+        except Exception as exc:   # Keras or its backend refused the layer: locate it
             spec_layer = graph.spec.layers[node.origin]
             message = (f"layer {spec_layer.name!r} ({spec_layer.type}) cannot be built: "
                        f"{_reason(exc)}")
