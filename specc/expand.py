@@ -642,17 +642,9 @@ def _fits(value: Any, kind: str) -> bool:
 
 
 def _type_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    return "any"
+    """The parameter type a default value gives (`stride: 1` is an int parameter)."""
+    return {bool: "bool", int: "int", float: "float", str: "str", list: "list"}.get(
+        type(value), "any")
 
 
 def expand(doc: Document) -> ExpandedDocument:
