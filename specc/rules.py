@@ -282,6 +282,28 @@ def check_bfloat16_orthogonal(ctx: Context) -> Iterator[Problem]:
                     break
 
 
+TOP_K_METRICS: Final = ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy")
+
+
+def check_top_k_dtype(ctx: Context) -> Iterator[Problem]:
+    """TensorFlow's top-k test (InTopK) takes float32 predictions only: a top-k metric on an
+    output computed in another dtype fails at the first batch."""
+    metrics = ctx.spec.metrics
+    keyed = isinstance(metrics, dict)
+    layers = _layers(ctx)
+    for out in ctx.spec.outputs:
+        names = metrics.get(out, []) if keyed else metrics
+        policy = getattr(layers.get(out), "dtype", None)
+        if policy in (None, "float32"):
+            continue
+        for k, metric in enumerate(names):
+            if metric in TOP_K_METRICS:
+                yield (("metrics", out, k) if keyed else ("metrics", k),
+                       f"metric {quote(metric)} needs float32 predictions, but output "
+                       f"{quote(out)} is computed in {policy.removeprefix('mixed_')}; give "
+                       "that layer `dtype: float32`, or use another metric", "metric")
+
+
 def check_class_counts(ctx: Context) -> Iterator[Problem]:
     """A sparse (class-id) loss reads the output's last axis as the classes: it needs two."""
     if not ctx.graph_ok:
@@ -341,6 +363,7 @@ RULES: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_loss_metrics,
     check_float_reads,
     check_bfloat16_orthogonal,
+    check_top_k_dtype,
     check_class_counts,
     check_budget,
 )

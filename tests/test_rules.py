@@ -332,3 +332,14 @@ def test_an_orthogonal_initializer_in_bfloat16_is_refused() -> None:
     assert problems(text.replace("dtype: bfloat16", "dtype: mixed_bfloat16")) == []
     assert problems(text.replace("dtype: bfloat16}", "dtype: bfloat16, recurrent_initializer: "
                                  "glorot_uniform}")) == []
+
+
+@pytest.mark.parametrize("policy", ["bfloat16", "mixed_bfloat16", "float16", "float64"])
+def test_a_top_k_metric_needs_float32_predictions(policy) -> None:
+    text = spec_text("{x: {shape: [4]}}", [f"{{name: out, type: Dense, units: 5, dtype: {policy}}}"],
+                     tail="outputs: [out]\nloss: mse\nmetrics: [top_k_categorical_accuracy]\n")
+    computed = policy.removeprefix("mixed_")
+    assert problems(text) == [(8, "metric", (
+        "metric 'top_k_categorical_accuracy' needs float32 predictions, but output 'out' is "
+        f"computed in {computed}; give that layer `dtype: float32`, or use another metric"))]
+    assert problems(text.replace(f"dtype: {policy}", "dtype: float32")) == []
