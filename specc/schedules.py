@@ -46,24 +46,25 @@ class Constant(_Schedule):
     value: _Value
 
 
-class Linear(_Schedule):
+class _Ramp(_Schedule):
+    """From one value to another over `steps` steps after `start` (linear or cosine)."""
+
+    from_: _Value = Field(alias="from", description="The value up to `start`.")
+    to: _Value = Field(description="The value from `start + steps` on.")
+    steps: _Steps
+    start: _Start = 0
+
+
+class Linear(_Ramp):
     """r(t) = from + (to − from) · clip((t − start) / steps, 0, 1): warm-up or linear decay."""
 
     schedule: Literal["linear"]
-    from_: _Value = Field(alias="from", description="The value up to `start`.")
-    to: _Value = Field(description="The value from `start + steps` on.")
-    steps: _Steps
-    start: _Start = 0
 
 
-class Cosine(_Schedule):
+class Cosine(_Ramp):
     """r(t) = to + (from − to) · (1 + cos(π · clip((t − start) / steps, 0, 1))) / 2."""
 
     schedule: Literal["cosine"]
-    from_: _Value = Field(alias="from", description="The value up to `start`.")
-    to: _Value = Field(description="The value from `start + steps` on.")
-    steps: _Steps
-    start: _Start = 0
 
 
 class Piecewise(_Schedule):
