@@ -539,15 +539,15 @@ def spec_warnings(spec: Spec) -> list[Diagnostic]:
 
     ctx = Context(spec)
     ctx.reads = graph.resolve_reads(spec)
+    from specc.expand import diagnostic
+
     doc = getattr(spec, "_document", None)
     out = []
     for rule in WARNINGS:
         for path, message, code in rule(ctx):
             if doc is None:
-                span = Span("<spec>")
-            elif len(path) == 2 and path[0] in ("loss", "metrics"):
-                span = doc.key_span(path)
-            else:
-                span = doc.span(path)
-            out.append(Diagnostic(span, message, code, "warning"))
+                out.append(Diagnostic(Span("<spec>"), message, code, "warning"))
+            else:            # located like errors: in a block instance, at the use with notes
+                key = len(path) == 2 and path[0] in ("loss", "metrics")
+                out.append(diagnostic(doc, path, message, code, key, "warning"))
     return sorted(out, key=lambda d: (d.span, d.code))

@@ -336,3 +336,24 @@ def test_the_readme_format2_example_expands_as_shown() -> None:
     printed = to_yaml(flat(spec_text))
     for line in shown.splitlines():
         assert line in printed.splitlines(), line
+
+
+def test_a_warning_inside_a_block_is_located_like_an_error() -> None:
+    from specc.rules import spec_warnings
+
+    text = HEAD + dedent("""\
+        blocks:
+          b:
+            layers:
+              - {name: h, type: Dense, units: 4, activation: relu}
+            penalties:
+              - {name: s, layer: h, kind: l2, rate: 0.1, reduction: sum}
+        layers:
+          - {name: u, use: b}
+          - {name: out, type: Dense, units: 1}
+        """) + TAIL
+    [warning] = [d for d in spec_warnings(specc.loads(text, "f.yaml")) if d.code == "sum-reduction"]
+    assert (warning.line, warning.column, warning.severity) == (12, 5, "warning")   # the use
+    assert warning.message.endswith("in 'u' (block 'b')")
+    assert [(n.line, n.message) for n in warning.notes] == [
+        (10, "in the definition of block 'b'")]
