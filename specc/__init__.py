@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = ["load", "loads", "build", "lower", "load_model", "SpecError", "Diagnostic", "Span",
-           "register_penalty", "VIAS", "__version__"]
+           "register_penalty", "register_layer", "VIAS", "__version__"]
 
 
 def load(path: str | os.PathLike) -> Spec:
@@ -70,9 +70,21 @@ def load_model(path: str | os.PathLike, safe_mode: bool = True, **kwargs: Any) -
     import keras
 
     from specc.runtime.deep import deep_call, saved_layers
+    from specc.runtime.plugins import check_saved_classes, import_all
 
+    import_all()                       # the registered layer classes, lazily given by name
+    check_saved_classes(path)          # one that no plugin registers: one line, no traceback
     return deep_call(keras.saving.load_model, path, safe_mode=safe_mode,
                      layers=saved_layers(path), **kwargs)
+
+
+def register_layer(type: str, layer: Any, **options: Any) -> Any:
+    """Register a custom Keras layer class under a spec type name (see
+    specc.custom_layers.register_layer for the options: args, shape, params, weights, ...)."""
+    from specc.custom_layers import register_layer as _register
+
+    return _register(type, layer, _caller=sys._getframe(1).f_globals.get("__name__", "?"),
+                     **options)
 
 
 def _register_keras_objects() -> None:

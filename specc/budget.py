@@ -212,6 +212,15 @@ def params(layer: Any, shapes: list[Shape]) -> Optional[int]:
         if layer.__dict__.get("data_format") == "channels_first":
             return None
         return rule(layer, shapes)
+    plugin_rule = getattr(type(layer), "params_rule", False)
+    if plugin_rule is not False:                   # a plugin's layer: its count, or unknown
+        if plugin_rule is None or layer.__dict__.get("data_format") == "channels_first":
+            return None
+        try:
+            count = plugin_rule(layer, list(shapes))
+        except Exception:                          # unknown; its shape rule reports problems
+            return None
+        return count if type(count) is int and count >= 0 else None
     return None if has_weights(layer) else 0
 
 

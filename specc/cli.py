@@ -95,6 +95,7 @@ def _schema_text() -> str:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    _import_plugins(args.plugin)          # their layer types join the schema
     text = _schema_text()
     if args.output:
         from specc.artifacts import write_atomic
@@ -314,7 +315,8 @@ def _data_size(text: str) -> int:
 
 def _add_plugin(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import this Python module first (it registers penalty kinds)")
+                   help="import this Python module first (it registers penalty kinds or "
+                        "layer types); repeatable")
 
 
 def _add_budget(p: argparse.ArgumentParser) -> None:
@@ -432,6 +434,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p.add_argument("-o", "--output", help="write it to this file instead")
+    _add_plugin(p)
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("build", help="compile a spec; print the summary and the loss terms")
@@ -472,7 +475,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("expand", help="print the flat spec: blocks, repeats and shares "
                        "resolved (no TensorFlow)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import this module first (custom penalty kinds); repeatable")
+                   help="import this module first (custom penalty kinds or layer types); "
+                        "repeatable")
     p.add_argument("spec", metavar="SPEC")
     _add_set(p)
     p.set_defaults(func=cmd_expand)

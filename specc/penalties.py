@@ -125,16 +125,19 @@ def known_kinds() -> list[str]:
     return [*CATALOG, *sorted(_PLUGINS)]
 
 
-def load_entry_points() -> list[str]:
-    """Import the plugins installed under the `specc.penalties` entry-point group.
+def load_entry_points(group: str = ENTRY_POINT_GROUP,
+                      broken: list[str] | None = None) -> list[str]:
+    """Import the plugins installed under an entry-point group (`specc.penalties`, or
+    `specc.layers` for specc.custom_layers); failures are remembered in `broken`.
 
     Installing a package is the user's choice of code to run; a spec file never names one.
     A plugin whose import fails is remembered (see lookup), and the others still load.
     """
     from importlib.metadata import entry_points
 
+    broken = _BROKEN if broken is None else broken
     loaded = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points(group=group):
         try:
             ep.load()
         except (Exception, SystemExit) as exc:      # the plugin's own bug, not specc's
@@ -142,7 +145,7 @@ def load_entry_points() -> list[str]:
             origin = f" of {dist.name} {dist.version}" if dist is not None else ""
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())
             reason = reason if len(reason) <= 160 else reason[:157] + "..."
-            _BROKEN.append(f"the installed plugin {ep.name!r} (entry point {ep.value}{origin}) "
+            broken.append(f"the installed plugin {ep.name!r} (entry point {ep.value}{origin}) "
                            f"cannot be imported ({reason}); fix or uninstall it")
             continue
         loaded.append(ep.name)

@@ -315,6 +315,41 @@ def forget() -> None:
     _MEMO.clear()
 
 
+def _builtin() -> frozenset[str]:
+    from specc.spec.layers import LAYER_TYPES
+
+    return frozenset(LAYER_TYPES) | {"(shared call)", "(unknown type)"}
+
+
+_BUILTIN: Final = _builtin()
+
+
+def _plugin_rule(layer: Any) -> Callable[[Any, list[Shape]], Shape | None] | None:
+    """A registered layer's shape rule (specc.register_layer `shape=`), None without one. What
+    the plugin's function raises becomes a ShapeProblem; a result that is not a shape too."""
+    rule = getattr(type(layer), "shape_rule", None)
+    if rule is None:
+        return None
+
+    def run(layer: Any, shapes: list[Shape]) -> Shape | None:
+        try:
+            shape = rule(layer, [tuple(s) for s in shapes])
+        except ValueError as exc:
+            raise ShapeProblem(str(exc)) from None
+        except Exception as exc:           # the plugin's own bug: say so, located
+            raise ShapeProblem(f"the shape rule of plugin {type(layer).plugin} failed "
+                               f"({type(exc).__name__}: {exc})") from None
+        if shape is None:
+            return None
+        if not (isinstance(shape, (tuple, list)) and all(
+                d is None or (type(d) is int and d > 0) for d in shape)):
+            raise ShapeProblem(f"the shape rule of plugin {type(layer).plugin} returned "
+                               f"{str(shape)[:60]}, not a shape (a tuple of sizes or None)")
+        return tuple(shape)
+
+    return run
+
+
 def output_shape(layer: Any, shapes: list[Shape]) -> Shape | None:
     """The layer's output shape, None when unknown; raises ShapeProblem."""
     key = (id(layer), *shapes)
@@ -322,6 +357,8 @@ def output_shape(layer: Any, shapes: list[Shape]) -> Shape | None:
     if hit is not None and hit[0] is layer:
         return hit[1]
     rule = RULES.get(layer.type)
+    if rule is None and layer.type not in _BUILTIN:      # a plugin's layer: its own rule
+        rule = _plugin_rule(layer)
     # (a model's fields are in its __dict__: reading one it lacks would raise and catch)
     if rule is None or layer.__dict__.get("data_format") == "channels_first":
         return None

@@ -22,6 +22,7 @@ from specc.expand import ExpandedDocument, dedupe, diagnostic, expand, format1_p
 from specc.spec.base import FORMAT, OBJECT_TYPES, PATH_PATTERN, LayerSpec
 from specc.spec.model import FORMAT_VERSIONS, InputSpec, Spec
 from specc import penalties as catalog
+from specc import custom_layers as _custom
 
 _TYPE_WORDS: Final = {
     "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number",
@@ -58,8 +59,8 @@ def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
     """The model class whose field set applies at the end of `loc` (for did-you-mean)."""
     for part in reversed(loc[:-1]):
         if isinstance(part, str):
-            if part in LAYER_TYPES:
-                return LAYER_TYPES[part]
+            if part in LAYER_TYPES or part in _custom.registered_names():
+                return _custom.model_for(part)
             if part in _MODELS:
                 return _MODELS[part]
     head = loc[0] if loc else None
@@ -72,7 +73,7 @@ def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
         except (KeyError, IndexError, TypeError):
             return None
         if len(loc) == 3:
-            return LAYER_TYPES.get(kind) if isinstance(kind, str) else None
+            return _custom.model_for(kind)
         return _MODELS.get(f"{kind}Args") if isinstance(kind, str) else None
     if head == "inputs" and len(loc) == 3:
         return InputSpec
@@ -152,7 +153,8 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         model = _model_for(loc, data)
         hint = key_hint(path[-1], path, data) or (suggest(path[-1], _fields(model))
                                                    if model else "")
-        where = f" in a {model.__name__} layer" if model in LAYER_TYPES.values() else ""
+        where = (f" in a {model.__name__} layer" if model in LAYER_TYPES.values()
+                 or isinstance(model, type) and issubclass(model, _custom.PluginLayer) else "")
         return f"unknown key {quote(path[-1])}{where}{hint}", "unknown-key"
     if kind in ("union_tag_invalid", "unknown_kind"):
         tag = ctx.get("tag", ctx.get("kind", "")).strip("'")
@@ -162,8 +164,8 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
             return (f"{field}: unknown {what} type {quote(tag)}{did_you_mean(tag, known)} "
                     f"(known: {', '.join(known)})", "unknown-type")
         if path and path[0] == "layers":
-            return (f"unknown layer type {quote(tag)}{suggest(tag, LAYER_TYPES)} "
-                    "(see the spec reference for the list)", "unknown-type")
+            return (f"unknown layer type {quote(tag)}{suggest(tag, _custom.known_types())} "
+                    f"{_custom.unknown_type_note()}", "unknown-type")
         return (f"unknown penalty kind {quote(tag)}{suggest(tag, catalog.known_kinds())} "
                 f"(known: {', '.join(catalog.known_kinds())})", "unknown-kind")
     if kind in ("union_tag_not_found", "missing_kind"):
@@ -320,7 +322,7 @@ def partial_spec(data: Any) -> Spec | None:
         if not isinstance(name, str) or not (src is None or isinstance(src, str) or (
                 isinstance(src, list) and src and all(isinstance(r, str) for r in src))):
             return None                 # no name to refer to: references cannot be judged
-        cls = LAYER_TYPES.get(entry.get("type")) if isinstance(entry.get("type"), str) else None
+        cls = _custom.model_for(entry.get("type"))
         parsed.append(cls.model_construct(name=name, from_=src, call=None, type=entry["type"])
                       if cls else _Unparsed.model_construct(name=name, from_=src, call=None))
 

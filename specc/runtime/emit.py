@@ -10,6 +10,8 @@ from specc.errors import Span, SpecError
 from specc.expand import diagnostic
 from specc.graph import Graph, Node
 from specc.runtime.deep import deep_call
+from specc.runtime.plugins import layer_class
+from specc.spec.layers import LAYER_TYPES
 from specc.runtime.objects import ActivityPenalty, OutputTap, PenaltyTap, SpecModel, WeightPenalty
 
 _LOSS_CLASSES: Final = {
@@ -76,7 +78,8 @@ def _make_layer(node: Node) -> keras.layers.Layer:
         regs = {}
     if node.activity:
         kwargs["activity_regularizer"] = ActivityPenalty([t.config() for t in node.activity])
-    return getattr(keras.layers, node.op)(name=node.name, **kwargs, **regs)
+    cls = getattr(keras.layers, node.op) if node.op in LAYER_TYPES else layer_class(node.op)
+    return cls(name=node.name, **kwargs, **regs)
 
 
 def _call(layer: keras.layers.Layer, node: Node, args: list[Any],

@@ -3,7 +3,7 @@
 # at import, which `specc validate` pays on each run.
 
 import json
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union, get_args
 
 from pydantic import Field, PlainValidator, PrivateAttr
 from pydantic_core import PydanticCustomError
@@ -54,6 +54,10 @@ def _validate_layer(value: Any) -> LayerSpec:
         raise PydanticCustomError("union_tag_not_found", "missing key 'type'",
                                   {"discriminator": "'type'"})
     cls = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None and isinstance(kind, str):          # a type registered by a plugin
+        from specc.custom_layers import model_for
+
+        cls = model_for(kind)
     if cls is None:
         raise PydanticCustomError("union_tag_invalid", "unknown layer type {tag}",
                                   {"tag": str(kind)[:40]})
@@ -213,6 +217,17 @@ def json_schema() -> dict[str, Any]:
         layers: Annotated[list[Union[AnyLayer, UseEntry, ShareEntry]], Field(min_length=1)]
         blocks: Optional[dict[Name, BlockDef]] = Field(
             None, description="Format 2: named, parameterized sub-graphs.")
+
+    from specc.custom_layers import registered
+
+    plugged = [entry.model for entry in registered().values()]
+    if plugged:                     # layers registered by the plugins imported (--plugin)
+        every = Annotated[Union[(*get_args(get_args(AnyLayer)[0]), *plugged)],
+                          Field(discriminator="type")]
+
+        class SchemaSpec(SchemaSpec):  # type: ignore[no-redef]
+            __doc__ = Spec.__doc__
+            layers: Annotated[list[Union[every, UseEntry, ShareEntry]], Field(min_length=1)]
 
     schema = _compact(SchemaSpec.model_json_schema(by_alias=True))
     _allow_expressions(schema)
