@@ -13,7 +13,8 @@ from specc.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 INVALID = ROOT / "tests" / "golden" / "invalid"
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+       "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "specs" / "transformer")])}
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -22,14 +23,16 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def test_validate_exit_codes(tmp_path: Path) -> None:
-    assert run("validate", "specs").returncode == 0
-    bad = run("validate", "specs", str(INVALID / "unknown_ref.yaml"))
+    # specs/transformer needs its layer plugin (on the path, chosen with --plugin)
+    plugged = ("--plugin", "transformer_layers")
+    assert run("validate", "specs", *plugged).returncode == 0
+    bad = run("validate", "specs", str(INVALID / "unknown_ref.yaml"), *plugged)
     assert bad.returncode == 1
     errors = [line for line in bad.stdout.splitlines() if ": error: " in line]
     assert errors == [f"{INVALID / 'unknown_ref.yaml'}:7:45: error: unknown input or layer "
                       "'h9' (known: x, h1, h2)  [unknown-ref]"]
     # question_mlp's `reduction: sum` is a warning: printed, counted apart, not failing
-    n = len(list((ROOT / "specs").glob("*.yaml"))) + 1
+    n = len(list((ROOT / "specs").rglob("*.yaml"))) + 1
     assert bad.stderr.strip() == f"1 error in 1 of {n} files (1 warning)"
     assert run("validate", str(tmp_path / "missing.yaml")).returncode == 2
     assert run("validate").returncode == 2
