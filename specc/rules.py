@@ -521,6 +521,28 @@ def warn_logits(ctx: Context) -> Iterator[Problem]:
                    f"already ends with {act}: the activation is applied twice", "from-logits")
 
 
+def warn_plugin_unchecked(ctx: Context) -> Iterator[Problem]:
+    """A plugin's layer type without a shape rule or a parameter count: say, at its first
+    use, what validation then cannot check."""
+    seen: set[str] = set()
+    for i, layer in enumerate(ctx.spec.layers):
+        cls = type(layer)
+        if not getattr(cls, "plugin", "") or layer.type in seen or layer._shares is not None:
+            continue
+        seen.add(layer.type)
+        missing = []
+        if cls.shape_rule is None:
+            missing.append("no shape rule, so its output shape is unknown at validation: the "
+                           "shapes of the layers after it are left to Keras at build, and "
+                           "the size budget cannot count them")
+        if cls.params_rule is None:
+            missing.append("no parameter count, so the size budget leaves its weights out")
+        if missing:
+            yield (("layers", i, "type"),
+                   f"layer type {quote(layer.type)} (plugin {cls.plugin}) has "
+                   + "; and ".join(missing), "plugin-unchecked")
+
+
 WARNINGS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     warn_kl_sparsity,
     warn_sum_reduction,
@@ -529,6 +551,7 @@ WARNINGS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     warn_zero_rate,
     warn_frozen_weights,
     warn_logits,
+    warn_plugin_unchecked,
 )
 
 

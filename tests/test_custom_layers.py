@@ -425,3 +425,68 @@ penalties:
     assert logs["q"] == pytest.approx(0.2 * np.mean(np.sum(np.abs(again_a), axis=1)), rel=1e-5)
     np.testing.assert_allclose(model.predict(x.astype("float32"), verbose=0), stack2 + again,
                                rtol=1e-5, atol=1e-6)
+
+
+APPLICATIONS = """\
+specc: 1
+name: applications_layers
+seed: 4
+inputs:
+  x: {shape: [5, 5, 3]}
+layers:
+  - {name: conv, type: Conv2D, filters: 8, kernel_size: 3, padding: same}
+  - {name: scale, type: LayerScale, init_values: 0.5, projection_dim: 8}
+  - {name: drop, type: StochasticDepth, drop_path_rate: 0.1}
+  - {name: merge, type: CustomScaleLayer, scale: 0.17, from: [conv, drop]}
+outputs: [merge]
+loss: mse
+"""
+
+
+def test_keras_applications_custom_layers_register_from_a_plugin(tmp_path: Path) -> None:
+    """ConvNeXt's LayerScale and StochasticDepth, InceptionResNetV2's CustomScaleLayer: Keras's
+    own classes, registered by module name (what `specc import` needs to express them)."""
+    import keras
+
+    sys.path.insert(0, str(PLUGINS))
+    try:
+        import specc_applications_layers  # noqa: F401
+        from specc.budget import measure
+        from specc.graph import resolve_reads
+
+        spec = specc.loads(APPLICATIONS, "a.yaml")
+        assert _errors(APPLICATIONS.replace("projection_dim: 8", "projection_dim: 4"), "a.yaml") \
+            == ["a.yaml:8:5: error: layer 'scale' (LayerScale): scales 4 channels "
+                "(projection_dim), got 8  [shape]"]
+        model = specc.build(spec)
+        assert model.count_params() == measure(spec, resolve_reads(spec)).total_params \
+            == 3 * 3 * 3 * 8 + 8 + 8
+        x = np.random.RandomState(0).randn(2, 5, 5, 3).astype("float32")
+        conv = keras.Model(model.inputs, model.get_layer("conv").output).predict(x, verbose=0)
+        # inference: StochasticDepth passes through; conv + (conv * 0.5) * 0.17, to 1e-6
+        np.testing.assert_allclose(model.predict(x, verbose=0), conv + conv * 0.5 * 0.17,
+                                   rtol=1e-6, atol=1e-6)
+        path = tmp_path / "a.keras"
+        model.save(path)
+        loaded = specc.load_model(path)
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    finally:
+        _forget("LayerScale", "StochasticDepth", "CustomScaleLayer",
+                modules=("specc_applications_layers",))
+        sys.path.remove(str(PLUGINS))
+
+
+def test_a_layer_without_rules_is_a_warning_that_says_what_is_not_checked(
+        scaled, tmp_path: Path) -> None:
+    from specc.rules import spec_warnings
+
+    text = ("specc: 1\nname: m\ninputs: {x: {shape: [6]}}\nlayers:\n"
+            "  - {name: h, type: ScaledDenseNoShape, units: 4}\n"
+            "  - {name: h2, type: ScaledDenseNoShape, units: 4}\n"
+            "  - {name: h3, type: ScaledDense, units: 4}\noutputs: [h3]\nloss: mse\n")
+    assert [d.render() for d in spec_warnings(specc.loads(text, "w.yaml"))] == [
+        "w.yaml:5:21: warning: layer type 'ScaledDenseNoShape' (plugin specc_layer_plugin) has "
+        "no shape rule, so its output shape is unknown at validation: the shapes of the "
+        "layers after it are left to Keras at build, and the size budget cannot count them; "
+        "and no parameter count, so the size budget leaves its weights out  "
+        "[plugin-unchecked]"]

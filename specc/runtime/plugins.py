@@ -42,7 +42,9 @@ def _resolve(entry: CustomLayer) -> type:
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
         raise TypeError(f"the plugin {entry.plugin} registered {entry.type!r} as "
                         f"{entry.class_path}, which is not a keras.layers.Layer class")
-    if keras.saving.get_registered_object(keras.saving.get_registered_name(cls)) is not cls:
+    keras_own = cls.__module__.split(".")[0] == "keras"    # Keras finds these by module
+    if not keras_own and keras.saving.get_registered_object(
+            keras.saving.get_registered_name(cls)) is not cls:
         raise TypeError(f"{entry.class_path} (layer type {entry.type!r}, plugin {entry.plugin}) "
                         "is not registered serializable: decorate it with "
                         "@keras.saving.register_keras_serializable(package=...) so saved "
