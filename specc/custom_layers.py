@@ -123,7 +123,9 @@ def register_layer(type: str, layer: Union[type, str], *, args: Optional[type[Ba
         raise ValueError(f"register_layer({type!r}): inputs must be >= 1 (least <= most)")
     regs = _weight_args(type, weights or {})
     fields = _fields(type, layer, args, regs)
-    model = create_model(type, __base__=(PluginLayer, args) if args else PluginLayer,
+    # PluginLayer last: its strict configuration (no unknown keys, no coercion) wins over
+    # whatever the plugin's model configures.
+    model = create_model(type, __base__=(args, PluginLayer) if args else PluginLayer,
                          __module__=plugin, type=(Literal[type], ...), **fields)
     model.__doc__ = (inspect.getdoc(layer) if not isinstance(layer, str) else None) or (
         f"{type}: a custom layer registered by the plugin {plugin}.")

@@ -147,6 +147,36 @@ def test_signature_derived_arguments(scaled) -> None:
     assert "missing required key 'units'" in _errors(spec % "type: ScaledDense")[0]
 
 
+def test_a_plugins_model_keeps_its_validators_but_not_a_looser_config() -> None:
+    from pydantic import BaseModel, ConfigDict, field_validator
+
+    class Args(BaseModel):
+        model_config = ConfigDict(extra="allow", strict=False)
+        k: int
+
+        @field_validator("k")
+        @classmethod
+        def even(cls, v: int) -> int:
+            if v % 2:
+                raise ValueError("k must be even")
+            return v
+
+    specc.register_layer("Even", "nowhere:Even", args=Args)
+    try:
+        spec = ("specc: 1\nname: m\ninputs: {x: {shape: [2]}}\nlayers:\n"
+                "  - {name: h, type: Even, %s}\noutputs: [h]\nloss: mse\n")
+        assert _errors(spec % "k: 2, zz: 1") == [
+            "t.yaml:5:33: error: unknown key 'zz' in a Even layer  [unknown-key]"]
+        assert _errors(spec % "k: '2'") == [
+            "t.yaml:5:30: error: layers[0] (h).k: expected an integer, got a string '2'  "
+            "[bad-type]"]
+        assert _errors(spec % "k: 3") == [
+            "t.yaml:5:30: error: layers[0] (h).k: k must be even (got 3)  [bad-value]"]
+        specc.loads(spec % "k: 2", "t.yaml")
+    finally:
+        custom_layers.unregister_layer("Even")
+
+
 def test_registration_mistakes_are_refused_at_once() -> None:
     from pydantic import BaseModel
 
