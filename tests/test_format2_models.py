@@ -395,7 +395,13 @@ def test_line_targets(name: str) -> None:
 def test_specs_validate() -> None:
     """`specc validate specs/` passes, the format 2 examples among them (a fresh interpreter,
     as a user runs it)."""
-    run = subprocess.run([sys.executable, "-m", "specc", "validate", "specs/"], cwd=ROOT,
+    import os
+
+    # specs/transformer needs its layer plugin, on the path and chosen with --plugin
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), str(ROOT / "specs" / "transformer")])}
+    run = subprocess.run([sys.executable, "-m", "specc", "validate", "specs/", "--plugin",
+                          "transformer_layers"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     for name in REFERENCES:
