@@ -36,7 +36,31 @@ BASES = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "specs").glob("*.
          if yaml.safe_load(p.read_text()).get("specc") == 1]
 BASES += [yaml.safe_load(to_yaml(expand_document(load_file(ROOT / "specs" / f"{n}.yaml")).data))
           for n in SMALL_FORMAT2]
+# keras.io's transformer (specs/transformer), made small: custom layers from a plugin
+TRANSFORMER = ROOT / "specs" / "transformer"
+_small = yaml.safe_load((TRANSFORMER / "transformer_text.yaml").read_text())
+_small["inputs"]["tokens"]["shape"] = [12]
+_small["layers"][0].update(maxlen=12, vocab_size=50, embed_dim=8)
+_small["layers"][1].update(embed_dim=8, ff_dim=8)
+BASES.append(_small)
 EXAMPLES = int(os.environ.get("SPECC_BUILDABLE_EXAMPLES", "120"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def transformer_plugin():
+    """The plugin of the transformer base, registered for this module's tests only."""
+    import sys
+
+    from specc import custom_layers
+
+    sys.path.insert(0, str(TRANSFORMER))
+    import transformer_layers  # noqa: F401
+
+    yield
+    for name in ("TokenAndPositionEmbedding", "TransformerBlock"):
+        custom_layers.unregister_layer(name)
+    sys.modules.pop("transformer_layers", None)
+    sys.path.remove(str(TRANSFORMER))
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "softmax", "linear", "gelu", "elu", "selu", "swish",
                "log_softmax", "softplus", "hard_sigmoid", "exponential"]
