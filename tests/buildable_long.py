@@ -19,7 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import yaml  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from test_buildable import _loaded, builds_trains_saves, keras, valid_drafts  # noqa: E402
+from test_buildable import (TRANSFORMER, _loaded, builds_trains_saves, keras,  # noqa: E402
+                            valid_drafts)
+
+sys.path.insert(0, str(TRANSFORMER))
+import transformer_layers  # noqa: E402,F401  (the transformer base's layer plugin)
 
 outcomes: collections.Counter = collections.Counter()
 
