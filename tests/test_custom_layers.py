@@ -245,7 +245,7 @@ def test_a_spec_never_imports_a_plugin(transformer) -> None:
     assert set(sys.modules) - before == set()
 
 
-def test_an_installed_entry_point_registers_layers() -> None:
+def test_an_installed_entry_point_registers_layers(tmp_path: Path) -> None:
     spec = ("specc: 1\nname: m\ninputs: {x: {shape: [3]}}\nlayers:\n"
             "  - {name: d, type: InstalledDouble}\noutputs: [d]\nloss: mse\n")
     env = {**ENV, "PYTHONPATH": os.pathsep.join([str(PLUGINS / "layers_site"), str(ROOT)])}
@@ -260,6 +260,15 @@ def test_an_installed_entry_point_registers_layers() -> None:
         "specc_installed_layers registered 'InstalledDouble' as "
         "specc_installed_layers_keras:Double, which cannot be imported (ModuleNotFoundError: "
         "No module named 'specc_installed_layers_keras')  [build]\n")
+    # the other installed plugin fails to import: an unknown type names it, in one line
+    unknown = tmp_path / "u.yaml"
+    unknown.write_text(spec.replace("InstalledDouble", "Tripled"))
+    run = _run("-m", "specc", "validate", str(unknown), env=env)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr == (
+        "specc: error: layer type 'Tripled' is unknown and the installed plugin 'broken' "
+        "(entry point specc_broken_layers of scaled-layers 0.1) cannot be imported "
+        "(RuntimeError: a bug in the layer plugin); fix or uninstall it\n")
 
 
 # ------------------------------------------------------------------------------ Keras
