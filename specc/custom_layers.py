@@ -178,7 +178,8 @@ def _fields(type: str, layer: Any, args: Optional[type[BaseModel]],
                          f"{layer.__qualname__}.__init__ ({exc}); give args=") from None
     fields: dict[str, Any] = {}
     for p in list(inspect.signature(init).parameters.values())[1:]:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in taken:
+        if (p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in taken
+                or p.name.endswith("_regularizer")):   # penalties reach those (weights=)
             continue
         if p.name not in hints:
             raise ValueError(f"register_layer({type!r}): argument {p.name!r} of "

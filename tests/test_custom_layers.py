@@ -529,3 +529,24 @@ def test_a_layer_without_rules_is_a_warning_that_says_what_is_not_checked(
         "layers after it are left to Keras at build, and the size budget cannot count them; "
         "and no parameter count, so the size budget leaves its weights out  "
         "[plugin-unchecked]"]
+
+
+def test_own_activity_puts_the_clause_on_the_layer_itself(scaled) -> None:
+    specc.register_layer("ScaledDenseOwn", scaled.ScaledDense, shape=scaled._shape,
+                         own_activity=True)
+    try:
+        text = PENALIZED.replace("type: ScaledDense,", "type: ScaledDenseOwn,").split(
+            "weight_penalties:")[0]
+        model = specc.build(specc.loads(text, "o.yaml"), via="activity_regularizer")
+        names = [l.name for l in model.layers]
+        assert "h_activity" not in names and model.get_layer("h_activation") is not None
+        assert model.get_layer("h").activity_regularizer is not None
+        x = np.random.RandomState(0).randn(5, 6).astype("float32")
+        logs = model.evaluate(x, np.zeros((5, 1), "float32"), batch_size=5, verbose=0,
+                              return_dict=True)
+        h = model.get_layer("h")
+        k, b, s = (w.numpy().astype("float64") for w in (h.kernel, h.bias, h.scale))
+        z = (x.astype("float64") @ k + b) * s
+        assert logs["pre"] == pytest.approx(0.5 * np.mean(np.sum(z ** 2, axis=1)), rel=1e-5)
+    finally:
+        custom_layers.unregister_layer("ScaledDenseOwn")
