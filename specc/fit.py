@@ -73,6 +73,8 @@ MEASURED: Final[dict[str, str]] = {
     "mean_abs": "mean over all i, j of |a_ij|",
     "kl_sparsity": "Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j = mean_i a_ij",
     "decorrelation": "mean over pairs i ≠ k of cos(a_i, a_k)",
+    "ar": "mean over i, t, u of a_itu²",
+    "tar": "mean over i, t ≥ 1, u of (a_itu − a_i(t−1)u)²",
 }
 
 

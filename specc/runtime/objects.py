@@ -48,17 +48,18 @@ class ActivityPenalty(keras.regularizers.Regularizer):
     """The activity regularizer of a layer carrying one or more activation clauses.
 
     Keras divides the returned value by the batch size (>= 3.14), which gives each clause's
-    term in the canonical form of specc.runtime.terms; the same division is recorded for
-    SpecModel's breakdown.
+    term in the canonical form of specc.runtime.terms. Keras calls the regularizer before it
+    attaches the output's mask, so the tensor itself is recorded: SpecModel computes the
+    breakdown's terms from it, with its mask, in compute_loss (the value returned here, which
+    Keras keeps in `model.losses`, sees no mask).
     """
 
     def __init__(self, clauses: list[dict]) -> None:
         self.clauses = [dict(c) for c in clauses]
 
     def __call__(self, x: Any) -> Any:
-        values = [terms.activity_value(c, x) for c in self.clauses]
-        _record(self, [terms.per_batch(v, x) for v in values])
-        return _stack(values)
+        _record(self, [x])
+        return _stack([terms.activity_value(c, x, terms.mask_of(x)) for c in self.clauses])
 
     def get_config(self) -> dict:
         return {"clauses": self.clauses}
@@ -95,8 +96,8 @@ class _Identity(keras.layers.Layer):
 class PenaltyTap(_Identity):
     """Identity layer whose `call` adds each clause's term with `add_loss` (strategy add_loss)."""
 
-    def call(self, x: Any) -> Any:
-        values = [terms.activity_term(clause, x) for clause in self.clauses]
+    def call(self, x: Any, mask: Any = None) -> Any:
+        values = [terms.activity_term(clause, x, mask) for clause in self.clauses]
         _record(self, values)
         for value in values:
             self.add_loss(value)
@@ -107,10 +108,12 @@ class PenaltyTap(_Identity):
 class OutputTap(_Identity):
     """Identity layer whose output is an extra model output (strategy `output`).
 
-    SpecModel.compute_loss computes the clauses' terms from this output; `predict` leaves it out.
+    SpecModel.compute_loss computes the clauses' terms from this output and the mask recorded
+    here; `predict` leaves it out.
     """
 
-    def call(self, x: Any) -> Any:
+    def call(self, x: Any, mask: Any = None) -> Any:
+        _record(self, [mask])
         return x
 
 
@@ -224,10 +227,17 @@ class SpecModel(keras.Model):
             for layer_name, names in entries:
                 layer = self.get_layer(layer_name)
                 owner = layer.activity_regularizer if kind == "activity" else layer
-                recorded = _recorded(owner) or [ops.zeros(())] * len(names)
-                values.update(zip(names, recorded))
+                recorded = _recorded(owner)
+                if recorded is not None and kind == "activity":    # [the output tensor]
+                    x = recorded[0]
+                    recorded = [terms.activity_term(c, x, terms.mask_of(x))
+                                for c in owner.clauses]
+                values.update(zip(names, recorded or [ops.zeros(())] * len(names)))
+        tap_names = meta.get("tap_outputs", ())
         for index, clause in meta.get("outputs", ()):
-            values[clause["name"]] = terms.activity_term(clause, taps[index])
+            mask = _recorded(self.get_layer(tap_names[index])) if tap_names else None
+            values[clause["name"]] = terms.activity_term(clause, taps[index],
+                                                         mask[0] if mask else None)
         weight_names = meta.get("weights", ())
         if weight_names:
             sums: dict[str, Any] = {}
