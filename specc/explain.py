@@ -56,7 +56,8 @@ def composition(graph: Graph) -> list[str]:
         targets = ", ".join(f"{node}.{_weight_label(arg)}" for node, arg in w.targets)
         lines.append(f"  {w.name} = weight {w.kind}({_params(w.params)}) on {targets}: "
                      f"{catalog.WEIGHT_FORMULAS[w.kind]}")
-    if any(_scheduled(t.params) for t in [*graph.terms, *graph.weight_terms]):
+    if any(_scheduled(t.params) for t in [*graph.terms, *graph.weight_terms]) or \
+            _scheduled(dict(enumerate(spec.output_weights()))):
         lines.append("  t = the optimizer step (optimizer.iterations: updates already applied, "
                      "0 during the first); clip(x, 0, 1) = min(max(x, 0), 1)")
     return lines

@@ -20,6 +20,10 @@ _register = keras.saving.register_keras_serializable(package="specc")
 _records = threading.local()
 
 
+def _key(owner: Any) -> Any:
+    return owner if isinstance(owner, str) else id(owner)
+
+
 def _record(owner: Any, values: list[Any]) -> None:
     """Remember the terms a regularizer or tap computed in this thread's forward pass.
 
@@ -31,11 +35,11 @@ def _record(owner: Any, values: list[Any]) -> None:
     store = getattr(_records, "terms", None)
     if store is None:
         store = _records.terms = {}
-    store[id(owner)] = values
+    store[_key(owner)] = values
 
 
 def _recorded(owner: Any) -> list[Any] | None:
-    return getattr(_records, "terms", {}).get(id(owner))
+    return getattr(_records, "terms", {}).get(_key(owner))
 
 
 def _stack(values: list[Any]) -> Any:
@@ -134,6 +138,41 @@ class _Current(keras.metrics.Metric):
 
 
 @_register
+class TaskLoss(keras.losses.Loss):
+    """An output's loss whose weight is scheduled: Keras's own loss, unchanged (Keras still
+    logs it unweighted as `<output>_loss`), which records its value for SpecModel to weight
+    by r(t) inside the step; Keras itself weights it by 0."""
+
+    def __init__(self, loss: Any, output: str, name: str | None = None,
+                 reduction: str = "sum_over_batch_size", dtype: Any = None) -> None:
+        inner = keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
+        if isinstance(inner, keras.losses.Loss):
+            reduction, name = inner.reduction, name or inner.name
+        super().__init__(name=name or str(loss), reduction=reduction, dtype=dtype)
+        self.inner = inner
+        self.output = output
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        if isinstance(self.inner, keras.losses.Loss):
+            return self.inner.call(y_true, y_pred)
+        return self.inner(y_true, y_pred)
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        value = super().__call__(y_true, y_pred, sample_weight)
+        _record(f"task:{self.output}", [value])
+        return value
+
+    def get_config(self) -> dict:
+        return {"loss": keras.losses.serialize(self.inner), "output": self.output,
+                "name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config: dict) -> TaskLoss:
+        config = dict(config)
+        return cls(keras.losses.deserialize(config.pop("loss")), **config)
+
+
+@_register
 class SpecModel(keras.Model):
     """A functional model compiled from a spec; reports the loss broken down by term.
 
@@ -145,6 +184,7 @@ class SpecModel(keras.Model):
       outputs:  [[output index, clause]]   -- computed here from the extra output
       weights:  [clause names]             -- collected from WeightPenalty regularizers
       order:    every clause name, in the order their terms are summed
+      loss_weights: [[output, schedule]] -- scheduled output weights (absent when none)
     """
 
     # (*args, **kwargs): the signature Keras needs to revive the model as functional.
@@ -185,7 +225,8 @@ class SpecModel(keras.Model):
         return [(f"{name}_{k}", clauses[name]["params"][k])
                 for name in meta.get("order", ()) if name in clauses
                 for k in ("rate", "l1", "l2")
-                if schedules.is_schedule(clauses[name]["params"].get(k))]
+                if schedules.is_schedule(clauses[name]["params"].get(k))] + [
+            (f"{out}_loss_weight", schedule) for out, schedule in meta.get("loss_weights", ())]
 
     def _read_step(self) -> Any:
         """The optimizer's iteration count as float32 (None before compile)."""
@@ -270,6 +311,7 @@ class SpecModel(keras.Model):
         task = None
         if self._compile_loss is not None:
             task = self._compile_loss(self._align(y), declared, self._align(sample_weight))
+            task = self._scheduled_task(task)
         values = self._term_values(taps)
         replicas = terms.replica_count()
         parts = [task if task is not None else ops.zeros(())]
@@ -292,6 +334,20 @@ class SpecModel(keras.Model):
             for tracker, (_, schedule) in zip(self._specc_rate_trackers, rates):
                 tracker.update_state(schedules.value(schedule, step, ops))
         return total
+
+    def _scheduled_task(self, task: Any) -> Any:
+        """The task loss with each scheduled output weight: Keras's total (those outputs
+        weighted 0) plus r(t) · each one's loss, recorded by its TaskLoss."""
+        scheduled = self._specc.get("loss_weights", ())
+        if not scheduled or task is None:
+            return task
+        t = terms.current_step()
+        for out, schedule in scheduled:
+            value = (_recorded(f"task:{out}") or [None])[0]
+            if value is not None:
+                rate = ops.cast(schedules.value(schedule, t, ops), task.dtype)
+                task = task + rate * ops.cast(value, task.dtype)
+        return task
 
     def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         declared, _ = self._split(y_pred)
