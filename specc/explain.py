@@ -49,6 +49,9 @@ def composition(graph: Graph) -> list[str]:
         formula = entry.formula if entry else "?"
         if t.params.get("reduction") == "sum":
             formula = formula.replace("mean_i", "Σ_i")
+        if t.params.get("axis") is not None:
+            formula += (f"; rows i = the batch × the axes not in axis={t.params['axis']}, "
+                        "features j = those in it")
         where = "before its activation" if t.at == "pre_activation" else "output"
         lines.append(f"  {t.name} = {t.kind}({_params(t.params)}) on {t.layer} [{where}], "
                      f"via {t.via}: {formula}")

@@ -307,3 +307,16 @@ def test_masking_is_a_layer_that_keeps_the_shape() -> None:
                               "  - {name: rnn,") + "  - {name: a, layer: m, kind: ar, rate: 1}\n",
                  "v.yaml")
     assert spec.layers[0].mask_value == -1.0
+
+
+def test_the_readme_example_validates_without_warnings() -> None:
+    from pathlib import Path
+
+    from specc.rules import spec_warnings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Sequences: `axis`, masks"):]
+    text = section[section.index("```yaml\n") + 8:section.index("```\n", 10)]
+    spec = loads(text, "README.md")
+    assert [c.kind for c in spec.penalties] == ["ar", "tar", "kl_sparsity"]
+    assert spec_warnings(spec) == []
