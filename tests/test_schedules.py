@@ -231,6 +231,10 @@ def test_bad_scheduled_loss_weights_are_located(weights: str, message: str) -> N
     ("  - {name: b_loss, layer: h, kind: mean_abs, rate: 1}\n",
      "lw.yaml:14:12: clause name 'b_loss' collides"),
     ("  - {name: c, layer: h, kind: l2, rate: 1}\n", None),
+    ("  - {name: b_loss_weight, layer: h, kind: l2, rate: 1}\n",
+     "lw.yaml:14:12: clause name 'b_loss_weight' collides with the scheduled loss weight of "
+     "output 'b'"),
+    ("  - {name: a_loss_weight, layer: h, kind: l2, rate: 1}\n", None),   # a's is a number
 ])
 def test_log_key_collisions_are_located(clauses: str, message: str | None) -> None:
     text = TWO_OUTPUTS + "penalties:\n" + clauses
