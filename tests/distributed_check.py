@@ -44,7 +44,8 @@ optimizer: {{type: sgd, learning_rate: 0.1}}
 """
 
 
-#: A masked sequence carrying every kind that reads masks or time (`sequence` mode).
+#: A masked sequence carrying every kind that reads masks or time (`sequence` mode), with a
+#: scheduled loss weight.
 SEQUENCE_CLAUSES = ("kind: l2, rate: 0.1", "kind: mean_abs, rate: 0.5",
                     "kind: kl_sparsity, target: 0.2, rate: 0.1, axis: -1",
                     "kind: kl_sparsity, target: 0.2, rate: 0.1",
@@ -67,6 +68,7 @@ layers:
   - {{name: out, type: Dense, units: 2}}
 outputs: [out]
 loss: mse
+loss_weights: {{schedule: linear, from: 0.5, to: 2.0, steps: 4}}
 penalties:
 {clauses}optimizer: {{type: sgd, learning_rate: 0.1}}
 """
