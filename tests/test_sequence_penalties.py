@@ -320,3 +320,19 @@ def test_the_readme_example_validates_without_warnings() -> None:
     spec = loads(text, "README.md")
     assert [c.kind for c in spec.penalties] == ["ar", "tar", "kl_sparsity"]
     assert spec_warnings(spec) == []
+
+
+def test_fit_measures_leave_masked_steps_out(keras) -> None:
+    """`specc fit`'s per-clause measures (rate 1, over all the data) see the mask too."""
+    from specc.fit import measures
+
+    x, _, steps = batch(True)
+    spec = loads(spec_text(True), "seq.yaml")
+    model = specc.build(spec)
+    found = {m.clause: m.value for m in measures(model, specc.lower(spec), x)}
+    a = keras.ops.convert_to_numpy(
+        keras.Model(model.inputs, model.get_layer("h").output)(x)).astype(np.float64)
+    w = np.broadcast_to(steps[:, :, None], a.shape).astype(np.float64)
+    assert found["p_ar"] == pytest.approx(np.sum(w * a ** 2) / np.sum(w), rel=1e-5)
+    assert found["p_mean"] == pytest.approx(np.sum(w * np.abs(a)) / np.sum(w), rel=1e-5)
+    assert found["p_klu"] == pytest.approx(reference(a, w)["p_klu"] / 0.1, rel=1e-5)
