@@ -318,3 +318,16 @@ def test_the_step_equals_keras_with_that_fixed_weight(t: int, r: float) -> None:
     for p, q in zip(scheduled.get_weights(), fixed.get_weights()):
         np.testing.assert_allclose(p, q, rtol=1e-6, atol=1e-7)
     assert int(keras.ops.convert_to_numpy(scheduled.optimizer.iterations)) == t + 1
+
+
+def test_fit_logs_a_scheduled_loss_weight_each_epoch(tmp_path) -> None:
+    pytest.importorskip("keras")
+    from specc.fit import fit
+
+    text = TWO_OUTPUTS.replace("steps: 1000}", "steps: 6}")
+    result = fit(specc.lower(loads(text, "lw.yaml")), tmp_path / "run", epochs=3, batch_size=8,
+                 samples=20, verbose=0)       # 16 training samples: 2 steps an epoch
+    # the epoch's last step is t = 2·epoch − 1 (0-based)
+    assert result.history["b_loss_weight"] == pytest.approx([2.0 * t / 6 for t in (1, 3, 5)],
+                                                            rel=1e-6)
+    assert (tmp_path / "run" / "losses.png").stat().st_size > 0
