@@ -331,3 +331,23 @@ def test_fit_logs_a_scheduled_loss_weight_each_epoch(tmp_path) -> None:
     assert result.history["b_loss_weight"] == pytest.approx([2.0 * t / 6 for t in (1, 3, 5)],
                                                             rel=1e-6)
     assert (tmp_path / "run" / "losses.png").stat().st_size > 0
+
+
+def test_format_2_keeps_one_schedule_for_every_output() -> None:
+    """Expansion maps `loss_weights` keys to outputs; a schedule's own keys are not outputs
+    (even beside an output named `schedule`)."""
+    text = """specc: 2
+name: f2
+inputs: {x: {shape: [4]}}
+layers:
+  - {name: h, type: Dense, units: 3}
+  - {name: schedule, type: Dense, units: 1}
+outputs: [schedule]
+loss: mse
+loss_weights: {schedule: linear, from: 0, to: 1, steps: 10}
+"""
+    warm = {"schedule": "linear", "from": 0.0, "to": 1.0, "steps": 10, "start": 0}
+    assert loads(text, "f2.yaml").output_weights() == [warm]
+    keyed = text.replace("{schedule: linear, from: 0, to: 1, steps: 10}",
+                         "{schedule: {schedule: linear, from: 0, to: 1, steps: 10}}")
+    assert loads(keyed, "f2.yaml").output_weights() == [warm]
