@@ -124,8 +124,10 @@ def mask_of(x: Any) -> Any:
 
 def weights(a: Any, mask: Any) -> Any:
     """w: 1 where an element of `a` lies at an unmasked step, 0 at a masked one, in a's shape
-    and dtype; None without a mask (or with one that is not a's: of a higher rank)."""
-    if mask is None or len(mask.shape) > len(a.shape):
+    and dtype; None without a mask, or with one that does not fit a's leading axes (a layer
+    that moved the axes and passed the mask on unchanged)."""
+    if mask is None or len(mask.shape) > len(a.shape) or any(
+            m is not None and d is not None and m != d for m, d in zip(mask.shape, a.shape)):
         return None
     w = ops.cast(mask, a.dtype)
     for _ in range(len(a.shape) - len(w.shape)):
