@@ -336,3 +336,14 @@ def test_fit_measures_leave_masked_steps_out(keras) -> None:
     assert found["p_ar"] == pytest.approx(np.sum(w * a ** 2) / np.sum(w), rel=1e-5)
     assert found["p_mean"] == pytest.approx(np.sum(w * np.abs(a)) / np.sum(w), rel=1e-5)
     assert found["p_klu"] == pytest.approx(reference(a, w)["p_klu"] / 0.1, rel=1e-5)
+
+
+def test_a_mask_that_does_not_fit_the_leading_axes_is_not_applied(keras) -> None:
+    from specc.runtime.terms import weights
+
+    a = keras.ops.ones((2, 3, 5))
+    assert weights(a, keras.ops.ones((2, 5), dtype="bool")) is None      # axes moved
+    assert weights(a, keras.ops.ones((2, 3, 5, 1), dtype="bool")) is None
+    w = weights(a, keras.ops.convert_to_tensor(np.array([[1, 0, 1], [0, 0, 1]], bool)))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(w)[:, :, 0], [[1, 0, 1], [0, 0, 1]])
+    assert tuple(w.shape) == (2, 3, 5)
