@@ -325,21 +325,46 @@ def log_keys(spec: Spec) -> dict[str, str]:
     for out, names in per_output.items():
         for m in names:
             keys[f"{out}_{m}" if multi else m] = "a metric"
+    for out, weight in zip(spec.outputs, spec.output_weights()):
+        if isinstance(weight, dict):
+            keys[f"{out}_loss_weight"] = f"the scheduled loss weight of output {out!r}"
     return keys
+
+
+def rate_keys(clause: object) -> list[tuple[str, str]]:
+    """(field, log key) of each scheduled rate of a clause: `<clause>_rate` (`_l1`, `_l2`)."""
+    fields = clause.__dict__
+    return [(k, f"{clause.name}_{k}") for k in ("rate", "l1", "l2")  # type: ignore[attr-defined]
+            if hasattr(fields.get(k), "schedule")]
 
 
 def check_clause_names(ctx: Context) -> Iterator[Problem]:
     keys = log_keys(ctx.spec)
-    for section in ("penalties", "weight_penalties"):
-        for i, clause in enumerate(getattr(ctx.spec, section)):
-            if clause.name in keys:
-                yield ((section, i, "name"),
-                       f"clause name {quote(clause.name)} collides with {keys[clause.name]} in "
-                       "the training logs; pick another name", "name-collision")
-            elif clause.name.startswith("val_"):
-                yield ((section, i, "name"),
-                       f"clause name {quote(clause.name)} starts with 'val_', which Keras "
-                       "reserves for validation logs", "name-collision")
+    clauses = [(section, i, clause) for section in ("penalties", "weight_penalties")
+               for i, clause in enumerate(getattr(ctx.spec, section))]
+    rates = {key: (field, clause.name) for _, _, clause in clauses
+             for field, key in rate_keys(clause)}
+    for section, i, clause in clauses:
+        if clause.name in keys:
+            yield ((section, i, "name"),
+                   f"clause name {quote(clause.name)} collides with {keys[clause.name]} in "
+                   "the training logs; pick another name", "name-collision")
+        elif clause.name.startswith("val_"):
+            yield ((section, i, "name"),
+                   f"clause name {quote(clause.name)} starts with 'val_', which Keras "
+                   "reserves for validation logs", "name-collision")
+        elif clause.name in rates:
+            field, owner = rates[clause.name]
+            yield ((section, i, "name"),
+                   f"clause name {quote(clause.name)} collides with the logged value of the "
+                   f"scheduled {field} of clause {quote(owner)} in the training logs; pick "
+                   "another name", "name-collision")
+        for field, key in rate_keys(clause):
+            if key in keys:
+                yield ((section, i, field),
+                       f"the scheduled {field} of clause {quote(clause.name)} is logged as "
+                       f"{quote(key)}, which is also {keys[key]}; rename the clause",
+                       "name-collision")
 
 
 def check_weight_globs(ctx: Context) -> Iterator[Problem]:

@@ -681,6 +681,9 @@ def expand(doc: Document) -> ExpandedDocument:
         flat["outputs"] = [resolve(o) for o in data["outputs"]]
     for key in ("loss", "loss_weights", "metrics"):
         value = data.get(key)
+        if isinstance(value, dict) and key == "loss_weights" and \
+                isinstance(value.get("schedule"), str):
+            continue                        # one schedule for every output, not a mapping
         if isinstance(value, dict) and key != "loss" or (
                 key == "loss" and isinstance(value, dict) and "type" not in value):
             flat[key] = {resolve(k): v for k, v in value.items()}

@@ -49,6 +49,9 @@ def composition(graph: Graph) -> list[str]:
         formula = entry.formula if entry else "?"
         if t.params.get("reduction") == "sum":
             formula = formula.replace("mean_i", "Σ_i")
+        if t.params.get("axis") is not None:
+            formula += (f"; rows i = the batch × the axes not in axis={t.params['axis']}, "
+                        "features j = those in it")
         where = "before its activation" if t.at == "pre_activation" else "output"
         lines.append(f"  {t.name} = {t.kind}({_params(t.params)}) on {t.layer} [{where}], "
                      f"via {t.via}: {formula}")
@@ -56,7 +59,8 @@ def composition(graph: Graph) -> list[str]:
         targets = ", ".join(f"{node}.{_weight_label(arg)}" for node, arg in w.targets)
         lines.append(f"  {w.name} = weight {w.kind}({_params(w.params)}) on {targets}: "
                      f"{catalog.WEIGHT_FORMULAS[w.kind]}")
-    if any(_scheduled(t.params) for t in [*graph.terms, *graph.weight_terms]):
+    if any(_scheduled(t.params) for t in [*graph.terms, *graph.weight_terms]) or \
+            _scheduled(dict(enumerate(spec.output_weights()))):
         lines.append("  t = the optimizer step (optimizer.iterations: updates already applied, "
                      "0 during the first); clip(x, 0, 1) = min(max(x, 0), 1)")
     return lines

@@ -73,6 +73,8 @@ MEASURED: Final[dict[str, str]] = {
     "mean_abs": "mean over all i, j of |a_ij|",
     "kl_sparsity": "Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j = mean_i a_ij",
     "decorrelation": "mean over pairs i ≠ k of cos(a_i, a_k)",
+    "ar": "mean over i, t, u of a_itu²",
+    "tar": "mean over i, t ≥ 1, u of (a_itu − a_i(t−1)u)²",
 }
 
 
@@ -97,17 +99,22 @@ def measures(model: Any, graph: Graph, x: Any, data: str = "validation") -> list
 
     from specc.runtime import terms
 
-    taps = {term.name: model.get_layer(graph.sources[term.name]).output for term in graph.terms}
+    taps = [model.get_layer(graph.sources[term.name]).output for term in graph.terms]
     if not taps:
         return []
-    probe = keras.Model(model.inputs, list(taps.values()), name=f"{graph.name}_probe")
+    # a masked tensor's mask comes out beside it: every kind leaves masked steps out
+    masks = [terms.mask_of(t) for t in taps]
+    outputs = taps + [m for m in masks if m is not None]
+    probe = keras.Model(model.inputs, outputs, name=f"{graph.name}_probe")
     values = probe.predict(x, verbose=0, batch_size=256)
     values = values if isinstance(values, list) else [values]
+    found = iter(values[len(taps):])
     out = []
-    for term, a in zip(graph.terms, values):
+    for term, a, mask in zip(graph.terms, values, [None if m is None else next(found)
+                                                   for m in masks]):
         for what, params in _unit_measures(term):
             clause = {"name": term.name, "kind": term.kind, "params": params}
-            value = float(keras.ops.convert_to_numpy(terms.activity_term(clause, a)))
+            value = float(keras.ops.convert_to_numpy(terms.activity_term(clause, a, mask)))
             out.append(Measure(term.name, term.kind, term.layer, term.at, what, value, data))
     return out
 
@@ -122,6 +129,7 @@ def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: s
     keys = [k for k in ["loss", "task_loss", *terms] if history.get(k)]
     # a scheduled rate's curve (`<clause>_rate`, `_l1`, `_l2`), after the terms
     keys += [f"{t}_{p}" for t in terms for p in ("rate", "l1", "l2") if history.get(f"{t}_{p}")]
+    keys += [k for k in history if k.endswith("_loss_weight") and not k.startswith("val_")]
     if not keys:
         return
     cols = min(3, len(keys))

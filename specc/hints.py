@@ -115,6 +115,12 @@ def key_hint(key: object, path: tuple, data: Any) -> str:
         return (f" (weight regularizers are clauses under `weight_penalties:`, e.g. "
                 f"`weight_penalties: [{{name: {layer}_decay, layers: {layer}, weights: "
                 f"{REGULARIZER_WEIGHTS[key]}, kind: l2, rate: 1.0e-4}}]`)")
+    if key == "axis" and path[:1] == ("penalties",) and len(path) == 3:
+        from specc.penalties import CATALOG
+
+        takers = [k.name for k in CATALOG.values() if k.takes_axis]
+        return (f" (`axis` is a parameter of the batch statistics {', '.join(takers)}; the "
+                "other kinds measure every element already)")
     hint = KEY_HINTS.get(key)
     return f" ({hint})" if hint else ""
 

@@ -26,6 +26,8 @@ class PenaltyKind:
     under tf.distribute their input is gathered to the global batch first.
     `term` is None for built-in kinds (implemented in specc.runtime.terms) and the user's
     function `term(a, clause) -> scalar` (keras.ops, a: (B, ...) tensor) for a plugin.
+    `masked` is the formula on a masked tensor (MASK_NOTE); `takes_axis` kinds accept `axis`
+    (AXIS_NOTE); `needs_time` kinds read a (batch, time, features...) tensor.
     """
 
     name: str
@@ -34,25 +36,61 @@ class PenaltyKind:
     batch_statistic: bool = False
     params: type[BaseModel] | None = None
     term: Callable[[Any, Any], Any] | None = None
+    masked: str = ""
+    takes_axis: bool = False
+    needs_time: bool = False
 
 
 _PER_SAMPLE_NOTE: Final = "`reduction: sum` replaces mean_i by Σ_i."
 
+#: How a Keras mask enters every formula (specc.runtime.terms.weights).
+MASK_NOTE: Final = (
+    "On a masked tensor (a Keras mask of shape (B, T), from an Embedding with `mask_zero: "
+    "true` or a Masking layer, carried on by the layers after it), w_ij = 1 where element j "
+    "of sample i lies at an unmasked step and 0 where it lies at a masked one; without a mask "
+    "every w_ij = 1 and each formula below is the one above. Masked steps are left out: they "
+    "add nothing to a sum, and every mean divides by the count of unmasked elements (a term "
+    "whose count is 0 is 0).")
+#: What `axis` does to the batch statistics (kl_sparsity, decorrelation).
+AXIS_NOTE: Final = (
+    "`axis` (an axis or a list of axes of the layer's output, counted with the batch axis "
+    "as 0, negative from the end) names the feature axes: a is laid out as rows × features, "
+    "the rows i running over the batch and every axis not named, the features j over the "
+    "named ones. On a sequence (B, T, U), `axis: -1` gives ρ̂_j over batch and time for each "
+    "unit j, and decorrelation over the B·T step vectors. Without `axis` the rows are the "
+    "samples and the features all other axes, flattened.")
+
 CATALOG: Final[dict[str, PenaltyKind]] = {
     k.name: k
     for k in (
-        PenaltyKind("l1", "r · mean_i Σ_j |a_ij|", "activity_regularizer"),
-        PenaltyKind("l2", "r · mean_i Σ_j a_ij²", "activity_regularizer"),
+        PenaltyKind("l1", "r · mean_i Σ_j |a_ij|", "activity_regularizer",
+                    masked="r · mean_i Σ_j w_ij·|a_ij|"),
+        PenaltyKind("l2", "r · mean_i Σ_j a_ij²", "activity_regularizer",
+                    masked="r · mean_i Σ_j w_ij·a_ij²"),
         PenaltyKind("l1_l2", "l1 · mean_i Σ_j |a_ij| + l2 · mean_i Σ_j a_ij²",
-                    "activity_regularizer"),
-        PenaltyKind("mean_abs", "r · mean over all i, j of |a_ij|", "activity_regularizer"),
+                    "activity_regularizer",
+                    masked="l1 · mean_i Σ_j w_ij·|a_ij| + l2 · mean_i Σ_j w_ij·a_ij²"),
+        PenaltyKind("mean_abs", "r · mean over all i, j of |a_ij|", "activity_regularizer",
+                    masked="r · Σ_ij w_ij·|a_ij| / Σ_ij w_ij"),
         PenaltyKind("kl_sparsity",
                     "r · Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j = mean_i a_ij clipped to [1e-7, 1−1e-7], "
                     "KL(ρ‖q) = ρ·log(ρ/q) + (1−ρ)·log((1−ρ)/(1−q))",
-                    "add_loss", batch_statistic=True),
+                    "add_loss", batch_statistic=True, takes_axis=True,
+                    masked="r · Σ_j KL(ρ ‖ ρ̂_j) over the features j with Σ_i w_ij > 0, "
+                           "ρ̂_j = Σ_i w_ij·a_ij / Σ_i w_ij clipped to [1e-7, 1−1e-7]"),
         PenaltyKind("decorrelation",
                     "r · mean over pairs i ≠ k of cos(a_i, a_k), cos with 1e-7 added to each "
-                    "norm; 0 when B = 1", "add_loss", batch_statistic=True),
+                    "norm; 0 when B = 1", "add_loss", batch_statistic=True, takes_axis=True,
+                    masked="r · mean over pairs i ≠ k of the N rows with some w_ij = 1 of "
+                           "cos(w_i·a_i, w_k·a_k); 0 when N < 2"),
+        PenaltyKind("ar", "r · mean over i, t, u of a_itu², a of shape (B, T, U...)",
+                    "add_loss", needs_time=True,
+                    masked="r · Σ_itu w_it·a_itu² / Σ_itu w_it"),
+        PenaltyKind("tar", "r · mean over i, 1 ≤ t < T, u of (a_itu − a_i(t−1)u)², "
+                           "a of shape (B, T, U...); 0 when T = 1",
+                    "add_loss", needs_time=True,
+                    masked="r · Σ_itu v_it·(a_itu − a_i(t−1)u)² / Σ_itu v_it, "
+                           "v_it = w_it·w_i(t−1) (both steps unmasked)"),
     )
 }
 BUILTIN_KINDS: Final[frozenset[str]] = frozenset(CATALOG)

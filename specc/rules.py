@@ -192,6 +192,56 @@ def check_axes(ctx: Context) -> Iterator[Problem]:
                        f"{channels} channels of axis {layer.axis}", "axis")
 
 
+def _clause_shape(ctx: Context, clause: Any) -> Optional[tuple]:
+    """The static per-sample shape of the tensor a clause measures (None: unknown)."""
+    return of_context(ctx).shapes.get(clause.layer)
+
+
+def _feature_axes(clause: Any) -> list[int]:
+    axis = getattr(clause, "axis", None)
+    return [] if axis is None else axis if isinstance(axis, list) else [axis]
+
+
+def check_penalty_axes(ctx: Context) -> Iterator[Problem]:
+    """A batch statistic's `axis` must name feature axes of the tensor it measures (not the
+    batch, each once); `ar`/`tar` need a (batch, time, features...) tensor."""
+    from specc import penalties as catalog
+
+    if not ctx.graph_ok:
+        return
+    for i, clause in enumerate(ctx.spec.penalties):
+        entry = catalog.CATALOG.get(clause.kind)
+        axes = _feature_axes(clause)
+        if entry is None or not (axes or entry.needs_time):
+            continue
+        shape = _clause_shape(ctx, clause)
+        if shape is None:
+            continue
+        rank = len(shape) + 1
+        where = f"penalty {quote(clause.name)} on {quote(clause.layer)} {_fmt(shape)}"
+        if entry.needs_time and rank < 3:
+            yield (("penalties", i, "kind"),
+                   f"{where}: {clause.kind} measures a sequence (batch, time, features), but "
+                   f"this tensor has no time axis; put it on a recurrent layer with "
+                   "`return_sequences: true` (or another layer that keeps the time axis)",
+                   "time-axis")
+            continue
+        seen: set[int] = set()
+        for k, axis in enumerate(axes):
+            a = axis + rank if axis < 0 else axis
+            path = ("penalties", i, "axis", k) if isinstance(clause.axis, list) else \
+                ("penalties", i, "axis")
+            if not 0 <= a < rank:
+                yield (path, f"{where}: axis {axis} is out of range (axes are {-rank}.."
+                       f"{rank - 1}, the batch is 0; -1 for the last)", "axis")
+            elif a == 0:
+                yield (path, f"{where}: axis {axis} is the batch axis, over which the "
+                       "statistic is taken; name feature axes (-1: the last)", "axis")
+            elif a in seen:
+                yield path, f"{where}: axis {axis} is named twice", "axis"
+            seen.add(a)
+
+
 def check_rescaling(ctx: Context) -> Iterator[Problem]:
     """A list `scale` or `offset` is one value per channel: its length must be 1 or the size
     of the input's last axis (Keras would broadcast it somewhere else, or fail)."""
@@ -359,6 +409,7 @@ RULES: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_weight_clause_dtypes,
     check_attention_rank,
     check_axes,
+    check_penalty_axes,
     check_rescaling,
     check_loss_metrics,
     check_float_reads,
@@ -425,6 +476,24 @@ def warn_kl_sparsity(ctx: Context) -> Iterator[Problem]:
                f"target in (0, 1), but {_where(layer)} gives {what}, which is not bounded to "
                "(0, 1): the means are clipped and the term stops teaching; penalize a "
                "sigmoid output", "kl-range")
+
+
+def warn_flattened_statistic(ctx: Context) -> Iterator[Problem]:
+    """A batch statistic on a sequence (or image) without `axis` takes each element of the
+    flattened sample as a feature: ρ̂ per (step, unit), not per unit."""
+    for i, clause in enumerate(ctx.spec.penalties):
+        if clause.kind not in ("kl_sparsity", "decorrelation") or clause.axis is not None:
+            continue
+        shape = _clause_shape(ctx, clause) if ctx.graph_ok else None
+        if shape is None or len(shape) < 2:
+            continue
+        what = ("each (step, unit) pair gets its own mean ρ̂" if clause.kind == "kl_sparsity"
+                else "each sample is one flattened vector")
+        yield (("penalties", i, "kind"),
+               f"penalty {quote(clause.name)}: {clause.kind} on {quote(clause.layer)} "
+               f"{_fmt(shape)} without `axis` flattens every axis after the batch, so {what}; "
+               "write `axis: -1` for statistics per unit over the batch and the other axes",
+               "flattened")
 
 
 def warn_sum_reduction(ctx: Context) -> Iterator[Problem]:
@@ -545,6 +614,7 @@ def warn_plugin_unchecked(ctx: Context) -> Iterator[Problem]:
 
 WARNINGS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     warn_kl_sparsity,
+    warn_flattened_statistic,
     warn_sum_reduction,
     warn_after_noise,
     warn_linear_pre_activation,

@@ -126,6 +126,11 @@ Schedule = Annotated[
 ]
 
 
+#: Each schedule's model, by its `schedule:` word (did-you-mean on its keys).
+MODELS: Final = {"constant": Constant, "linear": Linear, "cosine": Cosine,
+                 "piecewise": Piecewise, "cyclical": Cyclical}
+
+
 def is_schedule(value: Any) -> bool:
     return isinstance(value, dict) and "schedule" in value
 

@@ -279,7 +279,7 @@ def _concatenate(layer: Any, shapes: list[Shape]) -> Shape | None:
 
 _IDENTITY: Final = ("Dropout", "Activation", "BatchNormalization", "LayerNormalization",
                     "GroupNormalization", "UnitNormalization", "Rescaling", "GaussianNoise",
-                    "GaussianDropout", "ReLU", "LeakyReLU", "Softmax", "Identity")
+                    "GaussianDropout", "ReLU", "LeakyReLU", "Softmax", "Identity", "Masking")
 
 RULES: Final[dict[str, Callable[[Any, list[Shape]], Shape | None]]] = {
     "Dense": _dense, "Flatten": _flatten, "Reshape": _reshape, "Permute": _permute,

@@ -57,7 +57,11 @@ def _fields(cls: type[Strict]) -> list[str]:
 
 def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
     """The model class whose field set applies at the end of `loc` (for did-you-mean)."""
-    for part in reversed(loc[:-1]):
+    for k, part in enumerate(reversed(loc[:-1])):
+        if k == 0 and len(loc) > 2 and loc[-3] == "scheduled":     # inside a schedule
+            from specc.schedules import MODELS
+            if part in MODELS:
+                return MODELS[part]
         if isinstance(part, str):
             if part in LAYER_TYPES or part in _custom.registered_names():
                 return _custom.model_for(part)

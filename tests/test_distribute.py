@@ -24,3 +24,21 @@ def test_two_replicas_equal_one_device() -> None:
         assert row["loss_rel"] < 2e-6, where
         assert row["weight_abs"] < 1e-6, where
         assert row["moved"] > 1e-4, where    # the step did change the weights
+
+
+def test_masked_sequences_two_replicas_equal_one_device() -> None:
+    """Every mask-reading kind (`axis`, ar, tar) on a masked sequence whose padding is uneven
+    across the replicas (the counts of unmasked steps are global sums), and a scheduled loss
+    weight."""
+    out = subprocess.run([sys.executable, str(HERE / "distributed_check.py"), "sequence"],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [row["via"] for row in rows] == ["activity_regularizer", "add_loss", "output"]
+    for row in rows:
+        assert row["keys"] == ["loss", "out_loss_weight", *(f"s{k}" for k in range(8)),
+                               "task_loss"], row["via"]
+        assert row["loss_rel"] < 2e-6, row["via"]
+        assert row["weight_abs"] < 1e-6, row["via"]
+        assert row["moved"] > 1e-4, row["via"]

@@ -110,6 +110,10 @@ def test_every_formula_of_the_catalog_is_in_the_readme() -> None:
         assert f"| `{kind.default_via}` |" in README
     for formula in penalties.WEIGHT_FORMULAS.values():
         assert formula in README
+    for kind in penalties.CATALOG.values():       # the masked forms, and what axis/masks do
+        masked = kind.masked.replace("|", "\\|")
+        assert f"| `{kind.name}` | {masked} |" in README, kind.name
+    assert penalties.MASK_NOTE in README and penalties.AXIS_NOTE in README
 
 
 def test_every_command_is_documented() -> None:

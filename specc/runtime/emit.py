@@ -10,9 +10,11 @@ from specc.errors import Span, SpecError
 from specc.expand import diagnostic
 from specc.graph import Graph, Node
 from specc.runtime.deep import deep_call
+from specc.runtime.objects import (ActivityPenalty, OutputTap, PenaltyTap, SpecModel, TaskLoss,
+                                   WeightPenalty)
 from specc.runtime.plugins import layer_class
+from specc.schedules import is_schedule
 from specc.spec.layers import LAYER_TYPES
-from specc.runtime.objects import ActivityPenalty, OutputTap, PenaltyTap, SpecModel, WeightPenalty
 
 _LOSS_CLASSES: Final = {
     "categorical_crossentropy": "CategoricalCrossentropy",
@@ -111,12 +113,19 @@ def _optimizer(spec_opt: Any) -> keras.optimizers.Optimizer:
 
 
 def compile_args(graph: Graph) -> dict[str, Any]:
-    """loss / loss_weights / metrics / optimizer in the declared outputs' order."""
+    """loss / loss_weights / metrics / optimizer in the declared outputs' order.
+
+    An output whose weight is scheduled gets Keras weight 0 and a TaskLoss, which records
+    its (unweighted) loss: SpecModel adds r(t) times it (meta `loss_weights`)."""
     spec = graph.spec
     outs = list(graph.outputs)
     single = len(outs) == 1
     losses = [_loss(spec.loss_for(o)) for o in outs]
     weights = None if spec.loss_weights is None else spec.output_weights()
+    if weights is not None and any(is_schedule(w) for w in weights):
+        losses = [TaskLoss(loss, o) if is_schedule(w) else loss
+                  for loss, o, w in zip(losses, outs, weights)]
+        weights = [0.0 if is_schedule(w) else w for w in weights]
     metrics: Any = spec.metrics
     if isinstance(metrics, dict):
         metrics = [list(metrics.get(o, [])) for o in outs]
@@ -142,6 +151,8 @@ def meta(graph: Graph) -> dict[str, Any]:
     for index, tap in enumerate(graph.tap_outputs):
         for t in graph.node(tap).taps:
             outputs.append([index, t.config()])
+    scheduled = [[o, w] for o, w in zip(graph.outputs, graph.spec.output_weights())
+                 if is_schedule(w)]
     return {
         "declared": list(graph.outputs),
         "tap_outputs": list(graph.tap_outputs),
@@ -150,6 +161,7 @@ def meta(graph: Graph) -> dict[str, Any]:
         "outputs": outputs,
         "weights": [w.name for w in graph.weight_terms],
         "order": [t.name for t in graph.terms] + [w.name for w in graph.weight_terms],
+        **({"loss_weights": scheduled} if scheduled else {}),
     }
 
 

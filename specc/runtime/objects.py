@@ -20,6 +20,10 @@ _register = keras.saving.register_keras_serializable(package="specc")
 _records = threading.local()
 
 
+def _key(owner: Any) -> Any:
+    return owner if isinstance(owner, str) else id(owner)
+
+
 def _record(owner: Any, values: list[Any]) -> None:
     """Remember the terms a regularizer or tap computed in this thread's forward pass.
 
@@ -31,11 +35,11 @@ def _record(owner: Any, values: list[Any]) -> None:
     store = getattr(_records, "terms", None)
     if store is None:
         store = _records.terms = {}
-    store[id(owner)] = values
+    store[_key(owner)] = values
 
 
 def _recorded(owner: Any) -> list[Any] | None:
-    return getattr(_records, "terms", {}).get(id(owner))
+    return getattr(_records, "terms", {}).get(_key(owner))
 
 
 def _stack(values: list[Any]) -> Any:
@@ -48,17 +52,18 @@ class ActivityPenalty(keras.regularizers.Regularizer):
     """The activity regularizer of a layer carrying one or more activation clauses.
 
     Keras divides the returned value by the batch size (>= 3.14), which gives each clause's
-    term in the canonical form of specc.runtime.terms; the same division is recorded for
-    SpecModel's breakdown.
+    term in the canonical form of specc.runtime.terms. Keras calls the regularizer before it
+    attaches the output's mask, so the tensor itself is recorded: SpecModel computes the
+    breakdown's terms from it, with its mask, in compute_loss (the value returned here, which
+    Keras keeps in `model.losses`, sees no mask).
     """
 
     def __init__(self, clauses: list[dict]) -> None:
         self.clauses = [dict(c) for c in clauses]
 
     def __call__(self, x: Any) -> Any:
-        values = [terms.activity_value(c, x) for c in self.clauses]
-        _record(self, [terms.per_batch(v, x) for v in values])
-        return _stack(values)
+        _record(self, [x])
+        return _stack([terms.activity_value(c, x, terms.mask_of(x)) for c in self.clauses])
 
     def get_config(self) -> dict:
         return {"clauses": self.clauses}
@@ -95,8 +100,8 @@ class _Identity(keras.layers.Layer):
 class PenaltyTap(_Identity):
     """Identity layer whose `call` adds each clause's term with `add_loss` (strategy add_loss)."""
 
-    def call(self, x: Any) -> Any:
-        values = [terms.activity_term(clause, x) for clause in self.clauses]
+    def call(self, x: Any, mask: Any = None) -> Any:
+        values = [terms.activity_term(clause, x, mask) for clause in self.clauses]
         _record(self, values)
         for value in values:
             self.add_loss(value)
@@ -107,10 +112,12 @@ class PenaltyTap(_Identity):
 class OutputTap(_Identity):
     """Identity layer whose output is an extra model output (strategy `output`).
 
-    SpecModel.compute_loss computes the clauses' terms from this output; `predict` leaves it out.
+    SpecModel.compute_loss computes the clauses' terms from this output and the mask recorded
+    here; `predict` leaves it out.
     """
 
-    def call(self, x: Any) -> Any:
+    def call(self, x: Any, mask: Any = None) -> Any:
+        _record(self, [mask])
         return x
 
 
@@ -131,6 +138,41 @@ class _Current(keras.metrics.Metric):
 
 
 @_register
+class TaskLoss(keras.losses.Loss):
+    """An output's loss whose weight is scheduled: Keras's own loss, unchanged (Keras still
+    logs it unweighted as `<output>_loss`), which records its value for SpecModel to weight
+    by r(t) inside the step; Keras itself weights it by 0."""
+
+    def __init__(self, loss: Any, output: str, name: str | None = None,
+                 reduction: str = "sum_over_batch_size", dtype: Any = None) -> None:
+        inner = keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
+        if isinstance(inner, keras.losses.Loss):
+            reduction, name = inner.reduction, name or inner.name
+        super().__init__(name=name or str(loss), reduction=reduction, dtype=dtype)
+        self.inner = inner
+        self.output = output
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        if isinstance(self.inner, keras.losses.Loss):
+            return self.inner.call(y_true, y_pred)
+        return self.inner(y_true, y_pred)
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        value = super().__call__(y_true, y_pred, sample_weight)
+        _record(f"task:{self.output}", [value])
+        return value
+
+    def get_config(self) -> dict:
+        return {"loss": keras.losses.serialize(self.inner), "output": self.output,
+                "name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config: dict) -> TaskLoss:
+        config = dict(config)
+        return cls(keras.losses.deserialize(config.pop("loss")), **config)
+
+
+@_register
 class SpecModel(keras.Model):
     """A functional model compiled from a spec; reports the loss broken down by term.
 
@@ -142,6 +184,7 @@ class SpecModel(keras.Model):
       outputs:  [[output index, clause]]   -- computed here from the extra output
       weights:  [clause names]             -- collected from WeightPenalty regularizers
       order:    every clause name, in the order their terms are summed
+      loss_weights: [[output, schedule]] -- scheduled output weights (absent when none)
     """
 
     # (*args, **kwargs): the signature Keras needs to revive the model as functional.
@@ -182,7 +225,8 @@ class SpecModel(keras.Model):
         return [(f"{name}_{k}", clauses[name]["params"][k])
                 for name in meta.get("order", ()) if name in clauses
                 for k in ("rate", "l1", "l2")
-                if schedules.is_schedule(clauses[name]["params"].get(k))]
+                if schedules.is_schedule(clauses[name]["params"].get(k))] + [
+            (f"{out}_loss_weight", schedule) for out, schedule in meta.get("loss_weights", ())]
 
     def _read_step(self) -> Any:
         """The optimizer's iteration count as float32 (None before compile)."""
@@ -224,10 +268,17 @@ class SpecModel(keras.Model):
             for layer_name, names in entries:
                 layer = self.get_layer(layer_name)
                 owner = layer.activity_regularizer if kind == "activity" else layer
-                recorded = _recorded(owner) or [ops.zeros(())] * len(names)
-                values.update(zip(names, recorded))
+                recorded = _recorded(owner)
+                if recorded is not None and kind == "activity":    # [the output tensor]
+                    x = recorded[0]
+                    recorded = [terms.activity_term(c, x, terms.mask_of(x))
+                                for c in owner.clauses]
+                values.update(zip(names, recorded or [ops.zeros(())] * len(names)))
+        tap_names = meta.get("tap_outputs", ())
         for index, clause in meta.get("outputs", ()):
-            values[clause["name"]] = terms.activity_term(clause, taps[index])
+            mask = _recorded(self.get_layer(tap_names[index])) if tap_names else None
+            values[clause["name"]] = terms.activity_term(clause, taps[index],
+                                                         mask[0] if mask else None)
         weight_names = meta.get("weights", ())
         if weight_names:
             sums: dict[str, Any] = {}
@@ -260,6 +311,7 @@ class SpecModel(keras.Model):
         task = None
         if self._compile_loss is not None:
             task = self._compile_loss(self._align(y), declared, self._align(sample_weight))
+            task = self._scheduled_task(task)
         values = self._term_values(taps)
         replicas = terms.replica_count()
         parts = [task if task is not None else ops.zeros(())]
@@ -282,6 +334,20 @@ class SpecModel(keras.Model):
             for tracker, (_, schedule) in zip(self._specc_rate_trackers, rates):
                 tracker.update_state(schedules.value(schedule, step, ops))
         return total
+
+    def _scheduled_task(self, task: Any) -> Any:
+        """The task loss with each scheduled output weight: Keras's total (those outputs
+        weighted 0) plus r(t) · each one's loss, recorded by its TaskLoss."""
+        scheduled = self._specc.get("loss_weights", ())
+        if not scheduled or task is None:
+            return task
+        t = terms.current_step()
+        for out, schedule in scheduled:
+            value = (_recorded(f"task:{out}") or [None])[0]
+            if value is not None:
+                rate = ops.cast(schedules.value(schedule, t, ops), task.dtype)
+                task = task + rate * ops.cast(value, task.dtype)
+        return task
 
     def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         declared, _ = self._split(y_pred)

@@ -111,65 +111,148 @@ def _flat(a: Any) -> Any:
     return ops.reshape(a, (ops.shape(a)[0], -1))
 
 
-def _per_sample(f: Callable[[Any], Any]) -> Callable[[Any, dict], Any]:
-    def value(a: Any, p: dict) -> Any:
-        return _reduced(p["rate"] * ops.sum(f(a)), a, p)
+# -- masks and feature axes (formulas: specc.penalties.MASK_NOTE, AXIS_NOTE) -----------------
+
+def mask_of(x: Any) -> Any:
+    """The Keras mask a tensor carries (None without one)."""
+    try:
+        from keras.src.backend import get_keras_mask
+    except ImportError:                     # pragma: no cover - older layouts
+        return getattr(x, "_keras_mask", None)
+    return get_keras_mask(x)
+
+
+def weights(a: Any, mask: Any) -> Any:
+    """w: 1 where an element of `a` lies at an unmasked step, 0 at a masked one, in a's shape
+    and dtype; None without a mask, or with one that does not fit a's leading axes (a layer
+    that moved the axes and passed the mask on unchanged)."""
+    if mask is None or len(mask.shape) > len(a.shape) or any(
+            m is not None and d is not None and m != d for m, d in zip(mask.shape, a.shape)):
+        return None
+    w = ops.cast(mask, a.dtype)
+    for _ in range(len(a.shape) - len(w.shape)):
+        w = ops.expand_dims(w, -1)
+    return ops.broadcast_to(w, ops.shape(a))
+
+
+def _rows(x: Any, axis: Any) -> Any:
+    """x laid out as (rows, features): without `axis` the samples × everything else; with it,
+    the batch and the axes not named × the named feature axes."""
+    if axis is None:
+        return _flat(x)
+    rank = len(x.shape)
+    named = sorted({int(k) % rank for k in (axis if isinstance(axis, list) else [axis])})
+    rest = [d for d in range(rank) if d not in named]
+    shape = ops.shape(x)
+    features = 1
+    for d in named:
+        features = features * (x.shape[d] if x.shape[d] is not None else shape[d])
+    return ops.reshape(ops.transpose(x, rest + named), (-1, features))
+
+
+def _global_mean(v: Any, w: Any) -> Any:
+    """Σ w·v / Σ w over the global batch, as this replica's share of the term (Keras divides
+    each replica's term by the replica count and sums them); 0 when Σ w = 0."""
+    count = global_sum(ops.sum(w))
+    return ops.divide_no_nan(ops.sum(w * v), count) * replica_count()
+
+
+def _per_sample(f: Callable[[Any], Any]) -> Callable[[Any, dict, Any], Any]:
+    def value(a: Any, p: dict, w: Any) -> Any:
+        v = f(a) if w is None else w * f(a)
+        return _reduced(p["rate"] * ops.sum(v), a, p)
     return value
 
 
-def _l1_l2(a: Any, p: dict) -> Any:
-    return _reduced(p["l1"] * ops.sum(ops.abs(a)) + p["l2"] * ops.sum(ops.square(a)), a, p)
+def _l1_l2(a: Any, p: dict, w: Any) -> Any:
+    l1, l2 = ops.abs(a), ops.square(a)
+    if w is not None:
+        l1, l2 = w * l1, w * l2
+    return _reduced(p["l1"] * ops.sum(l1) + p["l2"] * ops.sum(l2), a, p)
 
 
-def _mean_abs(a: Any, p: dict) -> Any:
-    return p["rate"] * ops.mean(ops.abs(a)) * batch_size(a)
+def _mean_of(f: Callable[[Any], Any]) -> Callable[[Any, dict, Any], Any]:
+    """r · mean of f(a) over every element (the unmasked ones with a mask)."""
+    def value(a: Any, p: dict, w: Any) -> Any:
+        mean = ops.mean(f(a)) if w is None else _global_mean(f(a), w)
+        return p["rate"] * mean * batch_size(a)
+    return value
 
 
-def _kl_sparsity(a: Any, p: dict) -> Any:
+def _tar(a: Any, p: dict, w: Any) -> Any:
+    """r · mean over 1 <= t < T of (a_t − a_(t−1))², pairs of unmasked steps with a mask."""
+    diff = ops.square(a[:, 1:] - a[:, :-1])
+    if w is None:
+        mean = ops.divide_no_nan(ops.sum(diff), ops.cast(ops.size(diff), a.dtype))
+    else:
+        mean = _global_mean(diff, w[:, 1:] * w[:, :-1])
+    return p["rate"] * mean * batch_size(a)
+
+
+def _kl_sparsity(a: Any, p: dict, w: Any) -> Any:
     local_b = batch_size(a)
-    count = global_sum(local_b)
     rho = p["target"]
-    rho_hat = ops.clip(global_sum(ops.sum(_flat(a), axis=0)) / count, EPS, 1.0 - EPS)
+    rows = _rows(a, p.get("axis"))
+    if w is None:
+        count = global_sum(ops.cast(ops.shape(rows)[0], a.dtype))
+        rho_hat = ops.clip(global_sum(ops.sum(rows, axis=0)) / count, EPS, 1.0 - EPS)
+    else:
+        w = _rows(w, p.get("axis"))
+        count = global_sum(ops.sum(w, axis=0))           # per feature
+        rho_hat = ops.clip(ops.divide_no_nan(global_sum(ops.sum(w * rows, axis=0)), count),
+                           EPS, 1.0 - EPS)
     kl = rho * ops.log(rho / rho_hat) + (1.0 - rho) * ops.log((1.0 - rho) / (1.0 - rho_hat))
+    if w is not None:
+        kl = ops.where(count > 0, kl, ops.zeros_like(kl))
     return p["rate"] * ops.sum(kl) * local_b
 
 
-def _decorrelation(a: Any, p: dict) -> Any:
+def _decorrelation(a: Any, p: dict, w: Any) -> Any:
     """mean over pairs i != k of u_i·u_k, u_i = a_i / (|a_i| + eps), from two sums:
-    Σ_{i != k} u_i·u_k = |Σ_i u_i|² - Σ_i |u_i|²  (O(B·N), and global under tf.distribute)."""
+    Σ_{i != k} u_i·u_k = |Σ_i u_i|² - Σ_i |u_i|²  (O(B·N), and global under tf.distribute).
+    Masked elements are zeroed; a row counts when some element of it is unmasked."""
     local_b = batch_size(a)
-    flat = _flat(a)
+    flat = _rows(a, p.get("axis"))
+    if w is None:
+        n_local = ops.cast(ops.shape(flat)[0], a.dtype)
+    else:
+        w = _rows(w, p.get("axis"))
+        flat = w * flat
+        n_local = ops.sum(ops.max(w, axis=1))
     norms = ops.sqrt(ops.sum(ops.square(flat), axis=1)) + EPS
     unit = flat / ops.expand_dims(norms, 1)
     total = global_sum(ops.sum(unit, axis=0))
     squares = global_sum(ops.sum(ops.square(unit)))
-    b = global_sum(local_b)
+    b = global_sum(n_local)
     mean_cos = ops.divide_no_nan(ops.sum(ops.square(total)) - squares, b * (b - 1.0))
     return p["rate"] * mean_cos * local_b
 
 
-VALUES: Final[dict[str, Callable[[Any, dict], Any]]] = {
+VALUES: Final[dict[str, Callable[[Any, dict, Any], Any]]] = {
     "l1": _per_sample(ops.abs),
     "l2": _per_sample(ops.square),
     "l1_l2": _l1_l2,
-    "mean_abs": _mean_abs,
+    "mean_abs": _mean_of(ops.abs),
     "kl_sparsity": _kl_sparsity,
     "decorrelation": _decorrelation,
+    "ar": _mean_of(ops.square),
+    "tar": _tar,
 }
 assert set(VALUES) == catalog.BUILTIN_KINDS
 
 
-def activity_value(clause: dict, a: Any) -> Any:
-    """The pre-division value of one clause (see the module docstring)."""
+def activity_value(clause: dict, a: Any, mask: Any = None) -> Any:
+    """The pre-division value of one clause (see the module docstring); `mask`: the Keras
+    mask `a` carries, whose masked steps every kind leaves out."""
     a = _as_float(a)
     kind = clause["kind"]
     if kind in VALUES:
-        return VALUES[kind](a, rates(clause["params"], a.dtype))
+        return VALUES[kind](a, rates(clause["params"], a.dtype), weights(a, mask))
     entry = catalog.lookup(kind)
     if entry is None or entry.term is None:
         raise ValueError(f"penalty kind {kind!r} is not registered; import its plugin first")
     params = entry.params.model_validate(clause["params"]) if entry.params else None
-    view = _ClauseView(clause, params)
+    view = _ClauseView(clause, params, mask)
     return ops.cast(entry.term(a, view), a.dtype) * batch_size(a)
 
 
@@ -178,16 +261,18 @@ def per_batch(value: Any, a: Any) -> Any:
     return ops.divide_no_nan(value, ops.cast(ops.shape(a)[0], value.dtype))
 
 
-def activity_term(clause: dict, a: Any) -> Any:
-    return per_batch(activity_value(clause, a), a)
+def activity_term(clause: dict, a: Any, mask: Any = None) -> Any:
+    return per_batch(activity_value(clause, a, mask), a)
 
 
 class _ClauseView:
-    """What a plugin's term function sees: the clause's name, kind and parameters."""
+    """What a plugin's term function sees: the clause's name, kind and parameters, and
+    `mask`, the Keras mask of the tensor (None without one)."""
 
-    def __init__(self, clause: dict, params: Any) -> None:
+    def __init__(self, clause: dict, params: Any, mask: Any = None) -> None:
         self.name = clause["name"]
         self.kind = clause["kind"]
+        self.mask = mask
         self._params = params
         self._raw = clause["params"]
 

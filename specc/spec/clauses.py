@@ -37,8 +37,11 @@ class Clause(Strict):
 
     @property
     def params(self) -> dict[str, Any]:
-        """The kind's own parameters (rate, target, ...)."""
-        return self.model_dump(exclude={"name", "layer", "at", "via", "kind"})
+        """The kind's own parameters (rate, target, ...); `axis` only where it is given."""
+        out = self.model_dump(exclude={"name", "layer", "at", "via", "kind"})
+        if "axis" in out and out["axis"] is None:
+            del out["axis"]
+        return out
 
 
 class L1Clause(Clause):
@@ -65,14 +68,37 @@ class MeanAbsClause(Clause):
     rate: Scheduled
 
 
+Axis = Annotated[int, Field(ge=-64, le=64)]
+#: The feature axes of a batch statistic (specc.penalties.AXIS_NOTE).
+FeatureAxes = Optional[Union[Axis, Annotated[list[Axis], Field(min_length=1, max_length=8)]]]
+_AXIS_DOC = ("The feature axes (the batch axis is 0; -1 the last): statistics per feature over "
+             "the batch and every other axis. Absent: the samples, all other axes flattened.")
+
+
 class KLSparsityClause(Clause):
     kind: Literal["kl_sparsity"]
     rate: Scheduled
     target: Annotated[float, Field(gt=0.0, lt=1.0, description="Target mean activation ρ.")]
+    axis: FeatureAxes = Field(default=None, description=_AXIS_DOC)
 
 
 class DecorrelationClause(Clause):
     kind: Literal["decorrelation"]
+    rate: Scheduled
+    axis: FeatureAxes = Field(default=None, description=_AXIS_DOC)
+
+
+class ARClause(Clause):
+    """Activation regularization of a sequence (fastai's AR): r · mean of a²."""
+
+    kind: Literal["ar"]
+    rate: Scheduled
+
+
+class TARClause(Clause):
+    """Temporal activation regularization (fastai's TAR): r · mean of (a_t − a_(t−1))²."""
+
+    kind: Literal["tar"]
     rate: Scheduled
 
 
@@ -115,6 +141,8 @@ ActivationClause = Annotated[
         Annotated[MeanAbsClause, Tag("mean_abs")],
         Annotated[KLSparsityClause, Tag("kl_sparsity")],
         Annotated[DecorrelationClause, Tag("decorrelation")],
+        Annotated[ARClause, Tag("ar")],
+        Annotated[TARClause, Tag("tar")],
         Annotated[SkipJsonSchema[PluginClause], Tag("plugin")],
     ],
     Discriminator(_kind_tag, custom_error_type="missing_kind",

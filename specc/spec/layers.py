@@ -516,6 +516,15 @@ class GaussianNoise(Layer):
     seed: Seed = None
 
 
+class Masking(Layer):
+    """Masks the steps whose features all equal `mask_value` for the layers after it (and
+    the penalties on them: specc.penalties.MASK_NOTE)."""
+
+    type: Literal["Masking"]
+    mask_value: float = Field(0.0, allow_inf_nan=False,
+                              description="A step whose features all equal it is masked.")
+
+
 # --- normalization -------------------------------------------------------------------------
 
 class _Normalization(WeightedLayer):
@@ -786,7 +795,7 @@ AnyLayer = Annotated[Union[
     ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D,
     UpSampling1D, UpSampling2D, UpSampling3D,
     Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D, GaussianDropout,
-    GaussianNoise,
+    GaussianNoise, Masking,
     BatchNormalization, LayerNormalization, GroupNormalization, UnitNormalization,
     ReLU, LeakyReLU, Softmax,
     SimpleRNN, LSTM, GRU, Bidirectional, MultiHeadAttention,

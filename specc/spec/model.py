@@ -5,11 +5,11 @@
 import json
 from typing import Annotated, Any, Literal, Optional, Union, get_args
 
-from pydantic import Field, PlainValidator, PrivateAttr
+from pydantic import Discriminator, Field, PlainValidator, PrivateAttr, Tag
 from pydantic_core import PydanticCustomError
 
 from specc.spec.base import DType, LayerRef, LayerSpec, Name, SharedCall, Strict
-from specc.spec.clauses import ActivationClause, AnyWeightClause
+from specc.spec.clauses import ActivationClause, AnyWeightClause, Scheduled
 from specc.spec.layers import LAYER_TYPES, AnyLayer
 
 FORMAT_VERSION = 1
@@ -105,6 +105,22 @@ class Optimizer(Strict):
     global_clipnorm: Optional[PosFloat] = None
 
 
+def _weights_tag(value: Any) -> str:
+    """A number, a list, one schedule (`schedule:` names its kind) or a mapping by output."""
+    if isinstance(value, dict) or hasattr(value, "model_dump"):
+        kind = value.get("schedule") if isinstance(value, dict) else getattr(value, "schedule", None)
+        return "all_outputs" if isinstance(kind, str) else "mapping"
+    return "list" if isinstance(value, list) else "number"
+
+
+LossWeights = Annotated[
+    Union[Annotated[NonNegFloat, Tag("number")],
+          Annotated[Scheduled, Tag("all_outputs")],
+          Annotated[list[Scheduled], Tag("list")],
+          Annotated[dict[LayerRef, Scheduled], Tag("mapping")]],
+    Discriminator(_weights_tag)]
+
+
 class Spec(Strict):
     """A specc model spec: format version 1, or the flat form of format 2 (after expansion)."""
 
@@ -118,7 +134,9 @@ class Spec(Strict):
     layers: Annotated[list[LazyLayer], Field(min_length=1)]
     outputs: Annotated[list[LayerRef], Field(min_length=1)]
     loss: Union[Loss, dict[LayerRef, Loss]]
-    loss_weights: Optional[Union[NonNegFloat, list[NonNegFloat], dict[LayerRef, NonNegFloat]]] = None
+    loss_weights: Optional["LossWeights"] = Field(
+        default=None, description="One weight for every output, a list (one per output) or a "
+        "mapping output -> weight; each a number or a schedule of the optimizer step.")
     penalties: list[ActivationClause] = Field(default_factory=list)
     weight_penalties: list[AnyWeightClause] = Field(default_factory=list)
     optimizer: Union[Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax",
@@ -135,16 +153,21 @@ class Spec(Strict):
     def loss_for(self, output: str) -> Loss | None:
         return self.loss.get(output) if isinstance(self.loss, dict) else self.loss
 
-    def output_weights(self) -> list[float]:
-        """Each output's loss weight, in `outputs` order (1.0 where none is given)."""
+    def output_weights(self) -> list[Any]:
+        """Each output's loss weight, in `outputs` order (1.0 where none is given): a float,
+        or a schedule's plain data (specc.schedules)."""
         w = self.loss_weights
         if w is None:
             return [1.0] * len(self.outputs)
         if isinstance(w, dict):
-            return [float(w.get(o, 1.0)) for o in self.outputs]
+            return [_weight(w.get(o, 1.0)) for o in self.outputs]
         if isinstance(w, list):
-            return [float(x) for x in w]
-        return [float(w)] * len(self.outputs)
+            return [_weight(x) for x in w]
+        return [_weight(w)] * len(self.outputs)
+
+
+def _weight(w: Any) -> Any:
+    return w.model_dump() if hasattr(w, "model_dump") else float(w)
 
 
 def _compact(schema: dict[str, Any]) -> dict[str, Any]:
