@@ -113,7 +113,7 @@ def measures(model: Any, graph: Graph, x: Any, data: str = "validation") -> list
     for term, a, mask in zip(graph.terms, values, [None if m is None else next(found)
                                                    for m in masks]):
         for what, params in _unit_measures(term):
-            clause = {"name": term.name, "kind": term.kind, "params": params}
+            clause = {**term.config(), "params": params}   # `mask: false` kept
             value = float(keras.ops.convert_to_numpy(terms.activity_term(clause, a, mask)))
             out.append(Measure(term.name, term.kind, term.layer, term.at, what, value, data))
     return out

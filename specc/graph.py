@@ -44,9 +44,14 @@ class Term:
     layer: str
     at: Position
     batch_statistic: bool
+    #: whether the term leaves masked steps out (the clause's `mask`, by default per format)
+    masked: bool = True
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "params": dict(self.params)}
+        out = {"name": self.name, "kind": self.kind, "params": dict(self.params)}
+        if not self.masked:   # only then: configs of clauses that read masks stay as they were
+            out["mask"] = False
+        return out
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,9 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
              # on a layer whose activation is linear, pre_activation equals output
              "pre_activation" if c.at == "pre_activation" and layers[c.layer].activation_name()
              else "output",
-             catalog.lookup(c.kind).batch_statistic)
+             catalog.lookup(c.kind).batch_statistic,
+             # format 1's formulas read every step; format 2 leaves masked steps out
+             c.mask if c.mask is not None else spec.specc >= 2)
         for c in spec.penalties)
     weight_terms = _weight_terms(spec)
     regs_by_node: dict[str, dict[str, list[WeightTerm]]] = {}

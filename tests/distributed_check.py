@@ -57,7 +57,7 @@ SEQUENCE_CLAUSES = ("kind: l2, rate: 0.1", "kind: mean_abs, rate: 0.5",
 def sequence_spec(via: str) -> str:
     clauses = "".join(f"  - {{name: s{k}, layer: h, {c}, via: {via}}}\n"
                       for k, c in enumerate(SEQUENCE_CLAUSES))
-    return f"""specc: 1
+    return f"""specc: 2
 name: dist_seq
 seed: 3
 inputs: {{x: {{shape: [5, 3]}}}}

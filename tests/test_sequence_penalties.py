@@ -30,11 +30,12 @@ CLAUSES = {
 }
 
 
-def spec_text(masked: bool, via: str | None = None, optimizer: str = "sgd") -> str:
+def spec_text(masked: bool, via: str | None = None, optimizer: str = "sgd", version: int = 2,
+              mask: str | None = None) -> str:
     first = "  - {name: m, type: Masking}\n" if masked else "  - {name: m, type: Identity}\n"
-    extra = f", via: {via}" if via else ""
+    extra = (f", via: {via}" if via else "") + (f", mask: {mask}" if mask else "")
     clauses = "".join(f"  - {{name: {n}, layer: h, {c}{extra}}}\n" for n, c in CLAUSES.items())
-    return f"""specc: 1
+    return f"""specc: {version}
 name: seq
 seed: 5
 inputs: {{x: {{shape: [{T}, {U}]}}}}
@@ -159,6 +160,24 @@ def test_the_mask_matters_for_every_kind(keras) -> None:
         assert abs(got[name] - ignored[name]) > 1e-4 * abs(ignored[name]), name   # ≫ round-off
 
 
+@pytest.mark.parametrize("version, mask, honoured", [
+    (1, None, False), (1, "true", True), (2, None, True), (2, "false", False)])
+def test_format_1_reads_every_step_unless_a_clause_says_mask_true(
+        keras, version: int, mask: str | None, honoured: bool) -> None:
+    """Format 1's formulas (its contract) read every step; format 2 leaves masked steps out.
+    A clause's `mask:` overrides either default."""
+    x, y, steps = batch(True)
+    model = specc.build(loads(spec_text(True, version=version, mask=mask), "seq.yaml"))
+    model.run_eagerly = True
+    got = model.evaluate(x, y, batch_size=B, verbose=0, return_dict=True)
+    a = keras.ops.convert_to_numpy(
+        keras.Model(model.inputs, model.get_layer("h").output)(x)).astype(np.float64)
+    w = np.broadcast_to(steps[:, :, None], a.shape) if honoured else np.ones(a.shape)
+    want = reference(a, w.astype(np.float64))
+    for name in CLAUSES:
+        assert got[name] == pytest.approx(want[name], rel=1e-5), name
+
+
 def test_a_step_masked_in_every_sample_is_left_out_of_the_features(keras) -> None:
     """kl_sparsity with time as the feature axis: a step masked everywhere has no ρ̂."""
     x, y, steps = batch(True)
@@ -175,7 +194,7 @@ def test_a_step_masked_in_every_sample_is_left_out_of_the_features(keras) -> Non
 
 
 def test_embedding_mask_zero_and_a_recurrent_layer(keras) -> None:
-    text = """specc: 1
+    text = """specc: 2
 name: tokens
 seed: 2
 inputs: {ids: {shape: [6], dtype: int32}}
@@ -336,6 +355,10 @@ def test_fit_measures_leave_masked_steps_out(keras) -> None:
     assert found["p_ar"] == pytest.approx(np.sum(w * a ** 2) / np.sum(w), rel=1e-5)
     assert found["p_mean"] == pytest.approx(np.sum(w * np.abs(a)) / np.sum(w), rel=1e-5)
     assert found["p_klu"] == pytest.approx(reference(a, w)["p_klu"] / 0.1, rel=1e-5)
+    # format 1: every step, as its contract's formulas say
+    spec1 = loads(spec_text(True, version=1), "seq.yaml")
+    found = {m.clause: m.value for m in measures(specc.build(spec1), specc.lower(spec1), x)}
+    assert found["p_ar"] == pytest.approx(np.mean(a ** 2), rel=1e-5)
 
 
 def test_a_mask_that_does_not_fit_the_leading_axes_is_not_applied(keras) -> None:

@@ -243,7 +243,10 @@ assert set(VALUES) == catalog.BUILTIN_KINDS
 
 def activity_value(clause: dict, a: Any, mask: Any = None) -> Any:
     """The pre-division value of one clause (see the module docstring); `mask`: the Keras
-    mask `a` carries, whose masked steps every kind leaves out."""
+    mask `a` carries, whose masked steps every kind leaves out unless the clause says
+    `mask: false` (format 1's default)."""
+    if clause.get("mask") is False:
+        mask = None
     a = _as_float(a)
     kind = clause["kind"]
     if kind in VALUES:

@@ -34,11 +34,15 @@ class Clause(Strict):
     via: Optional[Via] = Field(
         default=None,
         description="How the term reaches the loss; absent: the kind's documented default.")
+    mask: Optional[bool] = Field(
+        default=None,
+        description="Leave the steps a Keras mask hides out of the term. Absent: true in "
+                    "format 2; false in format 1, whose formulas read every step.")
 
     @property
     def params(self) -> dict[str, Any]:
         """The kind's own parameters (rate, target, ...); `axis` only where it is given."""
-        out = self.model_dump(exclude={"name", "layer", "at", "via", "kind"})
+        out = self.model_dump(exclude={"name", "layer", "at", "via", "kind", "mask"})
         if "axis" in out and out["axis"] is None:
             del out["axis"]
         return out
