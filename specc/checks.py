@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Final, Iterator
 
-from specc.errors import did_you_mean, quote
+from specc.errors import a_, did_you_mean, quote
 from specc.graph import call_refs, layer_reads, split_port, topological_order
 from specc.rules import RULES
 from specc.spec.model import Spec
@@ -183,7 +183,7 @@ def _check_call_args(ctx: Context, i: int, layer) -> Iterator[Problem]:
     for arg, value in (layer.call or {}).items():
         where = ("layers", i, "call", arg)
         if arg not in allowed:
-            yield (where, f"a {layer.type} layer takes no call argument {quote(arg)}"
+            yield (where, f"{a_(layer.type)} layer takes no call argument {quote(arg)}"
                    + (f" (it takes: {', '.join(allowed)})" if allowed else ""), "call-arg")
         elif (arg in BOOLEAN_CALL_ARGS) != isinstance(value, bool):
             yield (where, f"call argument {quote(arg)} is "

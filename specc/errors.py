@@ -112,6 +112,11 @@ def quote(value: object) -> str:
     return text if len(text) <= MAX_QUOTE else text[: MAX_QUOTE - 3] + "..."
 
 
+def a_(word: str) -> str:
+    """`word` with its indefinite article: "a Dense", "an Embedding" (by its first letter)."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """` (did you mean 'x'?)` for the closest choice, or an empty string."""
     import difflib

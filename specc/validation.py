@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Final, Iterable, Sequence
 from pydantic import ValidationError
 
 from specc.checks import run_checks, run_cross_checks
-from specc.errors import MAX_QUOTE, Diagnostic, Span, SpecError, did_you_mean, quote
+from specc.errors import MAX_QUOTE, Diagnostic, a_, Span, SpecError, did_you_mean, quote
 from specc.loader import Document, load_file, load_text
 from specc.hints import key_hint, literal_hint, number_hint, suggest
 from specc.spec.base import Strict
@@ -157,7 +157,7 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         model = _model_for(loc, data)
         hint = key_hint(path[-1], path, data) or (suggest(path[-1], _fields(model))
                                                    if model else "")
-        where = (f" in a {model.__name__} layer" if model in LAYER_TYPES.values()
+        where = (f" in {a_(model.__name__)} layer" if model in LAYER_TYPES.values()
                  or isinstance(model, type) and issubclass(model, _custom.PluginLayer) else "")
         return f"unknown key {quote(path[-1])}{where}{hint}", "unknown-key"
     if kind in ("union_tag_invalid", "unknown_kind"):

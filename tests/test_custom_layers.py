@@ -166,7 +166,7 @@ def test_a_plugins_model_keeps_its_validators_but_not_a_looser_config() -> None:
         spec = ("specc: 1\nname: m\ninputs: {x: {shape: [2]}}\nlayers:\n"
                 "  - {name: h, type: Even, %s}\noutputs: [h]\nloss: mse\n")
         assert _errors(spec % "k: 2, zz: 1") == [
-            "t.yaml:5:33: error: unknown key 'zz' in a Even layer  [unknown-key]"]
+            "t.yaml:5:33: error: unknown key 'zz' in an Even layer  [unknown-key]"]
         assert _errors(spec % "k: '2'") == [
             "t.yaml:5:30: error: layers[0] (h).k: expected an integer, got a string '2'  "
             "[bad-type]"]
