@@ -144,10 +144,13 @@ def keras_file(path: str | Path) -> Any:
     if lines:
         raise ImportRefused(lines)
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:   # Keras refused the file: say why in one line
         raise UsageError(f"{path}: Keras cannot load it ({str(exc).splitlines()[0][:300]})") \
             from None
+    compiled = config.get("compile_config") or {}
+    model._specc_loss = compiled.get("loss") if isinstance(compiled, dict) else None
+    return model
 
 
 def _refusal(name: str, cls: str, module: str = "") -> str:
@@ -641,8 +644,9 @@ def _loss(model: Any, outputs: list[str], layers: dict[str, dict[str, Any]],
 
     from specc.spec.model import LossName
 
-    loss = getattr(model, "loss", None)
+    loss = getattr(model, "_specc_loss", None) or getattr(model, "loss", None)
     if isinstance(loss, str) and loss in get_args(LossName):
+        notes.append(f"loss: {loss}, the model's compiled loss")
         return loss
     acts = {layers.get(o, {}).get("activation") for o in outputs}
     chosen = ("categorical_crossentropy" if acts == {"softmax"} else

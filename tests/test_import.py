@@ -187,6 +187,7 @@ def test_cli_refuses_a_keras_file_from_its_config_and_writes_nothing(tmp_path: P
 
 def test_cli_imports_a_keras_file_with_weights(tmp_path: Path, capsys) -> None:
     model = zoo_model()
+    model.compile(loss="mse")
     model.save(tmp_path / "zoo.keras")
     out = tmp_path / "specs" / "zoo.yaml"
     out.parent.mkdir()
@@ -195,8 +196,15 @@ def test_cli_imports_a_keras_file_with_weights(tmp_path: Path, capsys) -> None:
     printed = capsys.readouterr().out
     assert "check: structure same" in printed and f"wrote {out}" in printed
     assert "weights: zoo.weights.h5" in out.read_text()
+    assert "\nloss: mse\n" in out.read_text()              # the model's compiled loss
     os.chdir(tmp_path)                   # the path is relative to the spec, not the cwd
     assert_same_outputs(model, specc.build(out))
+
+
+def test_cli_lists_the_applications(capsys) -> None:
+    assert main(["import", "--list"]) == 0
+    names = capsys.readouterr().out.split()
+    assert "ResNet50" in names and "MobileNetV3Small" in names and names == sorted(names)
 
 
 def test_cli_usage_errors(tmp_path: Path, capsys) -> None:
