@@ -140,6 +140,29 @@ def test_applications_round_trip(name: str, tmp_path: Path) -> None:
         assert imported.in_spec == {"normalization"}
 
 
+def test_initializer_objects_serialize_without_warnings() -> None:
+    """Imported specs are full of `{type: VarianceScaling, ...}`: keras_kwargs() dumps them
+    without Pydantic's "serialized value may not be as expected" warning."""
+    import warnings
+
+    from specc.spec.base import FORMAT
+    from specc.spec.layers import LAYER_TYPES
+
+    init = {"type": "VarianceScaling", "scale": 2.0, "mode": "fan_out",
+            "distribution": "truncated_normal"}
+    token = FORMAT.set(2)
+    try:
+        layer = LAYER_TYPES["Conv2D"].model_validate(
+            {"name": "c", "type": "Conv2D", "filters": 2, "kernel_size": 1,
+             "kernel_initializer": init})
+    finally:
+        FORMAT.reset(token)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kwargs = layer.keras_kwargs()
+    assert kwargs["kernel_initializer"] == init
+
+
 # --- refusals: one line each, nothing written --------------------------------------------------
 
 @keras.saving.register_keras_serializable(package="test_import")
