@@ -226,6 +226,18 @@ def _same(value: Any, default: Any) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
+def _call_defaults(layer_class: type) -> dict[str, Any]:
+    """The defaults of a layer class's call() arguments (False, True, 0: recorded as given)."""
+    import inspect
+
+    try:
+        params = inspect.signature(layer_class.call).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+@functools.lru_cache(maxsize=None)
 def keras_defaults(layer_class: type) -> dict[str, Any]:
     """The constructor defaults of a Keras layer class and its bases (plain values)."""
     import inspect
@@ -431,7 +443,7 @@ class _Writer:
         return refs[0] if len(refs) == 1 else refs
 
     def call(self, layer: Any, node: Any) -> None:
-        from specc.checks import CALL_ARGS
+        from specc.checks import BOOLEAN_CALL_ARGS, CALL_ARGS
         from specc.spec.base import FORMAT
         from specc.spec.layers import LAYER_TYPES
 
@@ -444,8 +456,14 @@ class _Writer:
             self.refused.append(_refusal(layer.name, cls_name, type(layer).__module__))
             return
         call: dict[str, Any] = {}
+        defaults = _call_defaults(type(layer))
         for key, value in node.arguments.kwargs.items():
-            if value is None:
+            if value is None or (not isinstance(value, self.keras.KerasTensor) and
+                                 key in defaults and value is defaults[key]):
+                continue                                   # the call's own default
+            if key in BOOLEAN_CALL_ARGS and key in CALL_ARGS.get(cls_name, ()) and \
+                    isinstance(value, bool):
+                call[key] = value
                 continue
             if key == "training" and isinstance(value, bool):
                 self.grouped.setdefault(_TRAINING.format(value=value), []).append(layer.name)

@@ -80,7 +80,8 @@ def zoo_model() -> Any:
     b = keras.Input((5,), name="vec")
     enc, h, c = L.LSTM(8, return_sequences=True, return_state=True, name="enc")(a)
     dec = L.LSTM(8, return_sequences=True, name="dec")(a, initial_state=[h, c])
-    att = L.MultiHeadAttention(2, 4, name="att")(dec, enc, key=a)
+    att = L.MultiHeadAttention(2, 4, name="att")(dec, enc, key=a, use_causal_mask=True,
+                                                 return_attention_scores=False)
     bi = L.Bidirectional(L.GRU(3), name="bi")(att)
     shared = L.Dense(5, activation="tanh", name="shared")
     s1, s2 = shared(b), shared(L.Dense(5, name="pre")(b))
@@ -101,6 +102,7 @@ def test_a_graph_with_shares_nesting_ops_and_ports_round_trips(tmp_path: Path) -
     assert "specc: 2" in text                       # a share, ports and call arguments
     assert "{name: shared_call2, share: shared}" in text      # it reads `pre`, written before
     assert "call: {initial_state: [enc.state_h, enc.state_c]}" in text
+    assert "call: {use_causal_mask: true}" in text
     assert "type: Rescaling" in text and "Lambda" not in text
     assert _owners(model) == _owners(built)
     assert model.count_params() == built.count_params()
