@@ -175,6 +175,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         else:
             model = importer.application(args.application, args.input_shape, args.classes)
         imported = importer.convert(model, args.name)
+        import keras
+
+        header = [f"Written by `specc import` from {source}, Keras {keras.__version__}.",
+                  *imported.notes[:20],
+                  *([f"... and {len(imported.notes) - 20} more notes"]
+                    if len(imported.notes) > 20 else [])]
+        if args.output is not None:
+            written = importer.write(imported, args.output, header, with_weights=args.weights)
+        else:
+            text = importer.validated_text(imported, header)
     except importer.ImportRefused as exc:
         print(f"specc: cannot import {source}: {len(exc.lines)} part"
               f"{'s' * (len(exc.lines) != 1)} without a spec form (nothing written):",
@@ -182,18 +192,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         for line in exc.lines:
             print(f"  {line}", file=sys.stderr)
         return 1
-    import keras
-
-    header = [f"Written by `specc import` from {source}, Keras {keras.__version__}.",
-              *imported.notes[:20],
-              *([f"... and {len(imported.notes) - 20} more notes"]
-                if len(imported.notes) > 20 else [])]
     if args.output is None:
-        from specc.importer import to_yaml
-
-        sys.stdout.write(to_yaml(imported.data, header))
+        sys.stdout.write(text)
         return 0
-    written = importer.write(imported, args.output, header, with_weights=args.weights)
     if args.check:
         import specc
 
@@ -567,6 +568,7 @@ def make_parser() -> argparse.ArgumentParser:
                    "with the model: structure, parameters, outputs on a random batch")
     p.add_argument("--list", action="store_true", help="list keras.applications "
                    "architectures and exit")
+    _add_budget(p)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("golden", help="check a spec's model summary and loss values against "

@@ -772,17 +772,31 @@ def weights_path(spec_path: str | Path) -> Path:
     return p.with_name(p.name.rsplit(".", 1)[0] + ".weights.h5")
 
 
+def validated_text(imported: Imported, header: Sequence[str] = (),
+                   file: str = "<import>") -> str:
+    """The spec text, validated like any spec file (the size budget, --max-params, applies
+    too); a problem is an ImportRefused line."""
+    from specc.errors import SpecError
+    from specc.validation import loads
+
+    text = to_yaml(imported.data, header)
+    try:
+        loads(text, file)
+    except SpecError as exc:
+        raise ImportRefused([f"the spec would not validate: {d.message}"
+                             for d in exc.diagnostics]) from None
+    return text
+
+
 def write(imported: Imported, output: str | Path, header: Sequence[str] = (),
           with_weights: bool = False) -> list[Path]:
     """Validate the spec text, then write it (and its weights) atomically; returns the paths
     written. Nothing is written when anything fails."""
     from specc.artifacts import write_with
-    from specc.validation import loads
     from specc.weights import write as write_weights
 
     data = dict(imported.data)
-    text = to_yaml(data, header)
-    loads(text, str(output))                     # a SpecError here is an importer bug
+    text = validated_text(imported, header, str(output))
     if not with_weights:
         write_with(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         return [Path(output)]
@@ -829,10 +843,10 @@ def compare(source: Any, built: Any, in_spec: Sequence[str] = (), seed: int = 0,
     xs = [rng.standard_normal((batch, *[d or 8 for d in t.shape[1:]])).astype(str(t.dtype))
           for t in source.inputs]
     got_src = source(xs if len(xs) > 1 else xs[0], training=False)
-    got_spec = built.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    got_spec = built(xs if len(xs) > 1 else xs[0], training=False)     # eager: no tracing
     src = [np.asarray(a) for a in (got_src if isinstance(got_src, (list, tuple)) else [got_src])]
     spec = [np.asarray(a) for a in (got_spec if isinstance(got_spec, (list, tuple))
-                                    else [got_spec])]
+                                    else [got_spec])][:len(src)]        # declared outputs
     worst = 0.0
     for a, b in zip(src, spec):
         scale = max(float(np.max(np.abs(a))), 1e-30)

@@ -226,6 +226,20 @@ def test_cli_imports_a_keras_file_with_weights(tmp_path: Path, capsys) -> None:
     assert_same_outputs(model, specc.build(out))
 
 
+def test_cli_import_keeps_to_the_size_budget(tmp_path: Path, capsys) -> None:
+    x = keras.Input((30,), name="x")
+    keras.Model(x, keras.layers.Dense(40, name="wide")(x), name="m").save(tmp_path / "m.keras")
+    out = tmp_path / "m.yaml"
+    assert main(["import", str(tmp_path / "m.keras"), "-o", str(out), "--weights",
+                 "--max-params", "1000"]) == 1
+    err = capsys.readouterr().err
+    assert "the spec would not validate: the model has 1,240 parameters, over the budget of " \
+           "1,000 (--max-params)" in err
+    assert not out.exists() and not (tmp_path / "m.weights.h5").exists()
+    assert main(["import", str(tmp_path / "m.keras"), "--max-params", "2000"]) == 0
+    assert "{name: wide, type: Dense, units: 40}" in capsys.readouterr().out
+
+
 def test_cli_lists_the_applications(capsys) -> None:
     assert main(["import", "--list"]) == 0
     names = capsys.readouterr().out.split()

@@ -106,9 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from specc import importer
 
+    from specc.budget import limits
+
     names = args.names or importer.applications()
     ok = 0
-    with tempfile.TemporaryDirectory() as folder:
+    # The largest architectures hold more than the default budget of 100M parameters.
+    with tempfile.TemporaryDirectory() as folder, limits(max_params=10**9):
         for name in names:
             t0 = time.perf_counter()
             try:
