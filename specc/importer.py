@@ -154,6 +154,9 @@ def keras_file(path: str | Path) -> Any:
 
 
 def _refusal(name: str, cls: str, module: str = "") -> str:
+    if module.startswith(("keras.src.ops", "keras.ops")):
+        return (f"operation {name!r} (keras.ops {cls}): no catalog layer computes it; write "
+                f"it as a layer and {PLUGIN_HOOK}")
     keras_own = not module or module == "keras.layers" or module.startswith("keras.src.layers")
     where = cls if keras_own else f"{module}.{cls}"
     if cls == "Lambda":

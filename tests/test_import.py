@@ -207,6 +207,7 @@ def test_cli_refuses_a_keras_file_from_its_config_and_writes_nothing(tmp_path: P
     assert "nothing written" in err
     assert "layer 'plus_one' (Lambda): a Lambda runs Python code" in err
     assert "twice" in err and "Doubler" in err
+    assert "operation 'sin' (keras.ops Sin): no catalog layer computes it" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
 
 
