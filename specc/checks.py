@@ -384,6 +384,24 @@ def check_weight_globs(ctx: Context) -> Iterator[Problem]:
                                  f"(layers with one: {_names(have) or 'none'})"), "no-match"
 
 
+def check_freeze(ctx: Context) -> Iterator[Problem]:
+    """`freeze:` globs: every layer with weights they match gets `trainable: false` (the
+    rules after this one see it, like a frozen layer written out)."""
+    layers = ctx.spec.layers
+    frozen = [l for l in layers if "trainable" in type(l).model_fields and l._shares is None]
+    for k, pattern in enumerate(ctx.spec.freeze or ()):
+        matched = [l for l in frozen if fnmatch.fnmatchcase(l.name, pattern)]
+        if not matched:
+            weightless = [l.name for l in layers if fnmatch.fnmatchcase(l.name, pattern)]
+            hint = (f" (only layers without weights: {_names(weightless)})" if weightless else
+                    did_you_mean(pattern, [l.name for l in frozen]))
+            yield ("freeze", k), (f"{quote(pattern)} matches no layer with weights{hint} "
+                                  f"(layers with weights: {_names([l.name for l in frozen]) or 'none'})"
+                                  ), "no-match"
+        for layer in matched:
+            layer.trainable = False
+
+
 def check_shapes(ctx: Context) -> Iterator[Problem]:
     """Shapes Keras would certainly reject, in graph order (specc.shapes has the rules)."""
     if not ctx.graph_ok:
@@ -456,6 +474,7 @@ CHECKS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_losses,
     check_clause_names,
     check_weight_globs,
+    check_freeze,
     check_shapes,
     *RULES,             # specc.rules: dtypes, ranks, axes, losses/metrics, the budget
 )

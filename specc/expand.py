@@ -224,6 +224,7 @@ class _Scope:
     inputs: tuple[str, ...] = ()
     share_of: str | None = None                        # making shares of this instance prefix
     block: str | None = None                           # the block being expanded (None: top)
+    frozen: bool = False                               # inside a use with `trainable: false`
 
     def resolve(self, ref: str) -> str:
         """A reference as written here -> the full name it means; raises KeyError."""
@@ -512,6 +513,8 @@ class Expander:
             entry["from"] = reads
         for k, v in out.items():
             entry[k] = v
+        if scope.frozen and "share" not in entry and _has_weights(entry.get("type")):
+            entry["trainable"] = False         # a use with `trainable: false` freezes it all
         if call is not None:
             entry["call"] = call
         self.emit(entry, path, scope, name)
@@ -529,12 +532,17 @@ class Expander:
     def use(self, fields: dict, path: Path, scope: _Scope, share_of: str | None = None) -> None:
         """A block instance: its layers, clauses and outputs, under the use's name."""
         name = self._name(fields, path, scope)
-        bad = [k for k in fields if k not in ("name", "use", "from", "with", "share")]
+        bad = [k for k in fields
+               if k not in ("name", "use", "from", "with", "share", "trainable")]
         if bad:
             raise self.fail(path + (bad[0],), scope, f"unknown key {quote(bad[0])} in a block use"
-                            f"{did_you_mean(str(bad[0]), ('name', 'use', 'from', 'with'))} "
-                            "(a use has name, use, from, with, repeat, if)", "unknown-key",
-                            key=True)
+                            f"{did_you_mean(str(bad[0]), ('name', 'use', 'from', 'with', 'trainable'))} "
+                            "(a use has name, use, from, with, trainable, repeat, if)",
+                            "unknown-key", key=True)
+        trainable = self.value(fields.get("trainable", True), path + ("trainable",), scope)
+        if not isinstance(trainable, bool):
+            raise self.fail(path + ("trainable",), scope, f"trainable: expected true or false, "
+                            f"got {quote(trainable)}", "bad-type")
         block_name = fields["use"]
         if not isinstance(block_name, str) or block_name not in self.blocks:
             known = list(self.blocks)
@@ -552,10 +560,11 @@ class Expander:
         reads = self._reads(fields, path, scope)
         if scope.share_of is not None:        # a use inside an instance being shared
             share_of = f"{scope.share_of}{name}."
-        self.instance(name, block_name, args, reads, path, scope, share_of)
+        self.instance(name, block_name, args, reads, path, scope, share_of,
+                      frozen=scope.frozen or not trainable)
 
     def instance(self, name: str, block_name: str, args: dict, reads: Any, path: Path,
-                 scope: _Scope, share_of: str | None) -> None:
+                 scope: _Scope, share_of: str | None, frozen: bool = False) -> None:
         block = self.blocks[block_name]
         inputs = block["inputs"]
         given = [reads] if isinstance(reads, str) else list(reads or [])
@@ -568,7 +577,7 @@ class Expander:
         inner = _Scope(prefix=full + ".", values=dict(args), chain=chain,
                        refs=dict(zip(inputs, given)), inputs=tuple(inputs),
                        previous=given[0] if len(given) == 1 else None,
-                       share_of=share_of, block=block_name)
+                       share_of=share_of, block=block_name, frozen=frozen)
         where = ("blocks", block_name)
         before = len(self.problems)
         self.entries(block["layers"], where + ("layers",), inner)
@@ -629,6 +638,14 @@ class Expander:
 
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _PATH: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,15}")
+
+
+def _has_weights(kind: Any) -> bool:
+    """Whether layers of this catalog type can be frozen (they have `trainable`)."""
+    from specc.spec.layers import LAYER_TYPES
+
+    cls = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
+    return cls is not None and "trainable" in cls.model_fields
 
 
 def _is_name(name: str, dotted: bool = False) -> bool:

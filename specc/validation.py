@@ -286,6 +286,12 @@ def validate_document(doc: Document, overrides: Sequence[Any] = ()) -> Spec:
     if expanded:            # the checks would only repeat them (a left-out layer is unknown)
         raise SpecError(expanded)
     problems = run_checks(spec)
+    if spec.weights is not None:
+        from specc.weights import check_file
+
+        why = check_file(spec.weights, flat.file)
+        if why is not None:
+            problems.append((("weights",), why, "weights"))
     if problems:
         raise SpecError(dedupe(diagnostic(flat, path, msg, code, _is_key(path))
                                for path, msg, code in problems))

@@ -165,6 +165,19 @@ def meta(graph: Graph) -> dict[str, Any]:
     }
 
 
+def _load_weights(graph: Graph, model: SpecModel) -> None:
+    """The spec's `weights:` file into the built model; a mismatch is a located error."""
+    from specc.weights import WeightsError, load_into, resolve
+
+    doc = graph.spec._document
+    path = resolve(graph.spec.weights, doc.file if doc is not None else None)
+    try:
+        load_into(model, path)
+    except (WeightsError, OSError) as exc:
+        span = doc.span(("weights",)) if doc is not None else Span("<spec>")
+        raise SpecError.at(span, f"weights file {str(path)!r}: {exc}", "weights") from None
+
+
 def emit(graph: Graph, compile: bool = True) -> SpecModel:
     """Build (and compile) the Keras model; Keras build errors become located SpecErrors.
 
@@ -204,6 +217,8 @@ def _emit(graph: Graph, compile: bool) -> SpecModel:
     model = SpecModel(inputs=inputs[0] if len(inputs) == 1 else inputs,
                       outputs=outputs[0] if len(outputs) == 1 else outputs,
                       name=graph.name, specc=meta(graph))
+    if graph.spec.weights is not None:
+        _load_weights(graph, model)
     if compile:
         try:
             model.compile(**compile_args(graph))

@@ -153,7 +153,8 @@ def name_or_object(names: Any, objects: Any) -> Any:
     return Annotated[
         Union[Annotated[names, Tag("name")],
               Annotated[Annotated[objects, Field(discriminator="type")], Tag("object")]],
-        Discriminator(lambda v: "object" if isinstance(v, dict) else "name")]
+        # (a mapping when validating, the object model itself when serializing)
+        Discriminator(lambda v: "object" if isinstance(v, (dict, BaseModel)) else "name")]
 
 
 ConstraintObject = Union[MaxNormConstraint, MinMaxNormConstraint, UnitNormConstraint,

@@ -33,6 +33,8 @@ class UseEntry(Strict):
                                         "`inputs` order, or a mapping input -> name.")
     with_: Optional[dict[Name, Any]] = Field(None, alias="with",
                                              description="Values of the block's parameters.")
+    trainable: Optional[Union[bool, str]] = Field(
+        None, description="false freezes every layer with weights in the instance.")
     repeat: Optional[Union[int, str]] = Field(
         None, description="Make <name>1 .. <name>N, each reading the previous; `i` (0-based) "
                           "is in scope for `${...}`.")

@@ -142,6 +142,13 @@ class Spec(Strict):
     optimizer: Union[Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax",
                              "nadam", "ftrl", "lion", "lamb"], Optimizer] = "adam"
     metrics: Union[list[MetricName], dict[LayerRef, list[MetricName]]] = Field(default_factory=list)
+    weights: Optional[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        default=None, description="A `.weights.h5` file (relative to the spec) whose arrays "
+        "the built model starts from, layer by layer: `specc import --weights` writes it.")
+    freeze: Optional[Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
+                               Field(min_length=1)]] = Field(
+        default=None, description="Layer names or globs (`*` crosses the dots of format 2 "
+        "paths) whose weights are frozen: the same as `trainable: false` on each.")
 
     #: The located document this spec was read from (for errors at build time).
     _document: Any = PrivateAttr(default=None)
