@@ -39,8 +39,8 @@ def _loss_name(loss: Any) -> str:
 def composition(graph: Graph) -> list[str]:
     """One line per term of `loss = task_loss + Σ clauses`, with where and how each attaches."""
     spec = graph.spec
-    lines = ["loss = task_loss + " + (" + ".join(
-        [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]) or "0")]
+    names = [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]
+    lines = ["loss = " + " + ".join(["task_loss", *names]) + ("" if names else " (no penalties)")]
     task = " + ".join(f"{_num(w)} · {_loss_name(spec.loss_for(o))}({o})"
                       for o, w in zip(graph.outputs, spec.output_weights()))
     lines.append(f"  task_loss = {task}")

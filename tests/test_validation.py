@@ -170,3 +170,18 @@ def test_parallel_validation_survives_a_dying_worker(tmp_path: Path, monkeypatch
     assert validation.validate_paths(files, jobs=2) == serial
     assert [d.file.rsplit("/", 1)[1] for d in serial if d.severity == "error"] == [
         f"s{i:03d}.yaml" for i in (7, 57, 107, 157, 207)]   # the others: a warning each
+
+
+def test_explain_names_a_spec_without_penalties_plainly() -> None:
+    from specc.explain import composition
+
+    text = """specc: 1
+name: plain
+inputs: {x: {shape: [3]}}
+layers:
+  - {name: out, type: Dense, units: 1}
+outputs: [out]
+loss: mse
+"""
+    assert composition(specc.lower(specc.loads(text, "plain.yaml")))[0] == (
+        "loss = task_loss (no penalties)")
