@@ -399,6 +399,34 @@ def _import_quietly(name: str) -> None:
             sys.stderr.write(captured.read().decode("utf-8", "replace"))
 
 
+#: Keras's backends and the module each needs.
+BACKENDS: Final = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def select_backend(args: argparse.Namespace) -> None:
+    """`--backend NAME` (or KERAS_BACKEND): set before Keras is imported, and refused in one
+    line when that backend's package is not installed or Keras already runs on another."""
+    import importlib.util
+
+    name = getattr(args, "backend", None)
+    if name is None:
+        name = os.environ.get("KERAS_BACKEND")
+        if name is None or getattr(args, "command", None) not in _KERAS_COMMANDS:
+            return
+        if name not in BACKENDS:
+            raise UsageError(f"KERAS_BACKEND={name}: not a backend specc runs on "
+                             f"(choose from {', '.join(BACKENDS)})")
+    if importlib.util.find_spec(BACKENDS[name]) is None:
+        extra = "tensorflow" if name == "tensorflow" else name
+        raise UsageError(f"backend {name}: the {BACKENDS[name]} package is not installed "
+                         f"(pip install \"specc-keras[{extra}]\")")
+    running = sys.modules.get("keras")
+    if running is not None and running.backend.backend() != name:
+        raise UsageError(f"backend {name}: Keras already runs on {running.backend.backend()} "
+                         "in this process (the backend is chosen once, before Keras starts)")
+    os.environ["KERAS_BACKEND"] = name
+
+
 def _quiet_tensorflow(args: argparse.Namespace) -> None:
     """Unless --verbose: TensorFlow's C++ log level 3, and its start-up lines kept away."""
     if getattr(args, "verbose", False):
@@ -488,8 +516,12 @@ def make_parser() -> argparse.ArgumentParser:
     _add_budget(p)
     _add_set(p)
     p.set_defaults(func=cmd_golden)
-    for command in sub.choices.values():          # every command: --verbose, defaults in --help
+    for name, command in sub.choices.items():     # every command: --verbose, defaults in --help
         command.formatter_class = _HelpFormatter
+        if name in _KERAS_COMMANDS:
+            command.add_argument("--backend", choices=tuple(BACKENDS), help=(
+                "Keras backend to run on (default: KERAS_BACKEND, else Keras's own "
+                "setting, tensorflow unless changed)"))
         command.add_argument("--verbose", action="store_true",
                              help="show TensorFlow's start-up log lines (hidden by default)")
     return parser
@@ -498,6 +530,11 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    try:
+        select_backend(args)
+    except UsageError as exc:
+        print(f"specc: error: {exc}", file=sys.stderr)
+        return 2
     _quiet_tensorflow(args)
     from specc.budget import limits
 
