@@ -212,6 +212,14 @@ def _strategy(args: argparse.Namespace) -> tuple[object, tuple[int, int] | None]
                          "--strategy data_parallel (JAX backend)")
     if name == "multi_worker":
         raise UsageError(MULTI_WORKER_WITHDRAWN)
+    processes = any(v is not None for v in cluster)
+    if processes and None in cluster:
+        raise UsageError("several processes: give --coordinator, --num-processes and "
+                         "--process-id together")
+    if processes and (args.num_processes < 1 or
+                      not 0 <= args.process_id < args.num_processes):
+        raise UsageError(f"--process-id {args.process_id} of --num-processes "
+                         f"{args.num_processes}: give 0 <= id < count")
     if name in (None, "none"):
         return None, None
     import keras
@@ -228,14 +236,8 @@ def _strategy(args: argparse.Namespace) -> tuple[object, tuple[int, int] | None]
         raise UsageError(f"--strategy data_parallel needs the jax backend (this is {backend}: "
                          "add --backend jax; on tensorflow use --strategy mirrored)")
     share = (0, 1)
-    if any(v is not None for v in cluster):
-        if None in cluster:
-            raise UsageError("several processes: give --coordinator, --num-processes and "
-                             "--process-id together")
+    if processes:
         count, pid = args.num_processes, args.process_id
-        if count < 1 or not 0 <= pid < count:
-            raise UsageError(f"--process-id {pid} of --num-processes {count}: give "
-                             f"0 <= id < count")
         import jax
 
         # CPU collectives between processes (GPUs and TPUs bring their own)

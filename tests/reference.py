@@ -502,7 +502,8 @@ def copy_weights(source, target) -> None:
             continue               # inputs, taps, activations: nothing to copy
         target.get_layer(layer.name).set_weights(layer.get_weights())
         if gen is not None:
-            target.get_layer(layer.name).seed_generator.state.assign(gen.state)
+            # a copy: on JAX a step donates (deletes) the source model's state array
+            target.get_layer(layer.name).seed_generator.state.assign(np.array(gen.state))
 
 
 def perturb_zero_weights(model, seed: int = 0) -> None:
