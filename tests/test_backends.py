@@ -274,3 +274,35 @@ def test_specc_fit_on_two_processes_equals_one_process(tmp_path) -> None:
         assert run.keys() == runs[0].keys()
         for key, values in runs[0].items():
             np.testing.assert_allclose(run[key], values, rtol=1e-5, err_msg=key)
+
+
+SCHEDULED_EVALUATE = """
+import json, numpy as np, keras, specc
+from test_schedules import KL_WARMUP, _kl
+model = specc.build(specc.loads(KL_WARMUP, "k.yaml"))
+rng = np.random.default_rng(0)
+x = rng.normal(size=(8, 6)).astype("float32")
+y = rng.normal(size=(8, 1)).astype("float32")
+probe = keras.Model(model.inputs, model.get_layer("h").output)
+a = keras.ops.convert_to_numpy(probe(x))
+rows = []
+for t in (0, 500, 2000):      # one traced test function, evaluated at three steps
+    model.optimizer.iterations.assign(t)
+    logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    rows.append([logs["sparse"], min(t, 1000) * 1e-6 * _kl(a)])
+print(json.dumps(rows))
+"""
+
+
+@needs_jax
+def test_scheduled_rates_follow_the_step_in_evaluate_on_jax() -> None:
+    """JAX bakes a variable read outside the step's state into the traced function: the
+    rate must come from the state, or every evaluation would use the first trace's step."""
+    out = _run([sys.executable, "-c", SCHEDULED_EVALUATE], "jax",
+               PYTHONPATH=os.pathsep.join([str(HERE), ENV["PYTHONPATH"]]))
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    assert rows[0] == [0.0, 0.0]
+    for got, expected in rows[1:]:
+        assert expected > 0
+        assert abs(got - expected) <= 1e-5 * expected, rows
