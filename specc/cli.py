@@ -267,14 +267,63 @@ def cmd_expand(args: argparse.Namespace) -> int:
     return 0
 
 
-def _strategy(name: str | None) -> object:
-    if name in (None, "none"):
-        return None
-    import tensorflow as tf
+#: Why `--strategy multi_worker` is refused (README: Scale-out).
+MULTI_WORKER_WITHDRAWN: Final = (
+    "--strategy multi_worker is withdrawn: Keras 3's fit under tf.distribute."
+    "MultiWorkerMirroredStrategy fails (keras #20585: 'Attempt to convert a value "
+    "(PerReplica...) to a Tensor'); to train on several machines use the JAX backend: "
+    "--backend jax --strategy data_parallel --coordinator HOST:PORT --num-processes N "
+    "--process-id I")
 
+
+def _strategy(args: argparse.Namespace) -> tuple[object, tuple[int, int] | None]:
+    """(tf.distribute strategy or None, this process's data share or None) for `specc fit`;
+    `data_parallel` sets a keras.distribution (JAX), across processes with --coordinator."""
+    name = args.strategy
+    cluster = [args.coordinator, args.num_processes, args.process_id]
+    if any(v is not None for v in cluster) and name != "data_parallel":
+        raise UsageError("--coordinator, --num-processes and --process-id go with "
+                         "--strategy data_parallel (JAX backend)")
+    if name == "multi_worker":
+        raise UsageError(MULTI_WORKER_WITHDRAWN)
+    processes = any(v is not None for v in cluster)
+    if processes and None in cluster:
+        raise UsageError("several processes: give --coordinator, --num-processes and "
+                         "--process-id together")
+    if processes and (args.num_processes < 1 or
+                      not 0 <= args.process_id < args.num_processes):
+        raise UsageError(f"--process-id {args.process_id} of --num-processes "
+                         f"{args.num_processes}: give 0 <= id < count")
+    if name in (None, "none"):
+        return None, None
+    import keras
+
+    backend = keras.backend.backend()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.MultiWorkerMirroredStrategy()   # reads TF_CONFIG
+        if backend != "tensorflow":
+            raise UsageError(f"--strategy mirrored is tf.distribute's: it needs the tensorflow "
+                             f"backend (this is {backend}; on jax use --strategy data_parallel)")
+        import tensorflow as tf
+
+        return tf.distribute.MirroredStrategy(), None
+    if backend != "jax":
+        raise UsageError(f"--strategy data_parallel needs the jax backend (this is {backend}: "
+                         "add --backend jax; on tensorflow use --strategy mirrored)")
+    share = (0, 1)
+    if processes:
+        count, pid = args.num_processes, args.process_id
+        import jax
+
+        # CPU collectives between processes (GPUs and TPUs bring their own)
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(coordinator_address=args.coordinator,
+                                   num_processes=count, process_id=pid)
+        share = (pid, count)
+    import jax
+
+    keras.distribution.set_distribution(keras.distribution.DataParallel(
+        devices=jax.devices(), auto_shard_dataset=False))
+    return None, share
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -335,11 +384,14 @@ def _fit_one(args: argparse.Namespace, out: str, done: list | None = None) -> in
     if args.data and not Path(args.data).is_file():
         raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
                          "the built-in synthetic data)")
+    if getattr(args, "_specc_strategy", None) is None:     # once per process (a sweep)
+        args._specc_strategy = _strategy(args)
+    strategy, share = args._specc_strategy
     try:
         result = fit(graph, out, data=args.data, epochs=args.epochs,
                      batch_size=args.batch_size, samples=args.samples,
-                     strategy=_strategy(args.strategy), allow_nonfinite=args.allow_nonfinite,
-                     max_data_bytes=args.max_data)
+                     strategy=strategy, allow_nonfinite=args.allow_nonfinite,
+                     max_data_bytes=args.max_data, share=share)
     except Diverged as exc:
         print(f"specc: error: {exc}", file=sys.stderr)
         return 1
@@ -347,6 +399,9 @@ def _fit_one(args: argparse.Namespace, out: str, done: list | None = None) -> in
     print("\nfinal epoch: " + ", ".join(f"{k}={v:.6g}" for k, v in final.items()))
     for measure in result.measures:
         print(measure)
+    if share is not None and share[1] > 1 and graph.terms:
+        print("(the measures of the penalized tensors are not taken with several processes: "
+              "each holds only its share of the data)")
     print(f"wrote {out}/: history.csv, history.json, tensorboard/, model.keras, losses.png")
     if done is not None:
         from specc.overrides import active
@@ -474,6 +529,34 @@ def _import_quietly(name: str) -> None:
             sys.stderr.write(captured.read().decode("utf-8", "replace"))
 
 
+#: Keras's backends and the module each needs.
+BACKENDS: Final = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def select_backend(args: argparse.Namespace) -> None:
+    """`--backend NAME` (or KERAS_BACKEND): set before Keras is imported, and refused in one
+    line when that backend's package is not installed or Keras already runs on another."""
+    import importlib.util
+
+    name = getattr(args, "backend", None)
+    if name is None:
+        name = os.environ.get("KERAS_BACKEND")
+        if name is None or getattr(args, "command", None) not in _KERAS_COMMANDS:
+            return
+        if name not in BACKENDS:
+            raise UsageError(f"KERAS_BACKEND={name}: not a backend specc runs on "
+                             f"(choose from {', '.join(BACKENDS)})")
+    if importlib.util.find_spec(BACKENDS[name]) is None:
+        extra = "tensorflow" if name == "tensorflow" else name
+        raise UsageError(f"backend {name}: the {BACKENDS[name]} package is not installed "
+                         f"(pip install \"specc-keras[{extra}]\")")
+    running = sys.modules.get("keras")
+    if running is not None and running.backend.backend() != name:
+        raise UsageError(f"backend {name}: Keras already runs on {running.backend.backend()} "
+                         "in this process (the backend is chosen once, before Keras starts)")
+    os.environ["KERAS_BACKEND"] = name
+
+
 def _quiet_tensorflow(args: argparse.Namespace) -> None:
     """Unless --verbose: TensorFlow's C++ log level 3, and its start-up lines kept away."""
     if getattr(args, "verbose", False):
@@ -532,8 +615,18 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
     p.add_argument("--drop-penalties", action="store_true",
                    help="set every penalty's rate to 0: the same model trained without them")
-    p.add_argument("--strategy", choices=("none", "mirrored", "multi_worker"), default="none",
-                   help="tf.distribute strategy to train under")
+    p.add_argument("--strategy", choices=("none", "mirrored", "data_parallel", "multi_worker"),
+                   default="none", help=(
+                       "mirrored: tf.distribute.MirroredStrategy over the local devices "
+                       "(tensorflow); data_parallel: keras.distribution.DataParallel over "
+                       "every device (jax), across processes with --coordinator; "
+                       "multi_worker: withdrawn (see the README)"))
+    p.add_argument("--coordinator", metavar="HOST:PORT", help=(
+        "data_parallel across processes: the address of process 0 (jax.distributed)"))
+    p.add_argument("--num-processes", type=int, metavar="N", help=(
+        "data_parallel across processes: how many take part (one per host, say)"))
+    p.add_argument("--process-id", type=int, metavar="I", help=(
+        "data_parallel across processes: this one's id, 0 .. N-1 (0 is the coordinator)"))
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("plot", help="draw the layer graph with the penalty taps marked")
@@ -586,8 +679,12 @@ def make_parser() -> argparse.ArgumentParser:
     _add_budget(p)
     _add_set(p)
     p.set_defaults(func=cmd_golden)
-    for command in sub.choices.values():          # every command: --verbose, defaults in --help
+    for name, command in sub.choices.items():     # every command: --verbose, defaults in --help
         command.formatter_class = _HelpFormatter
+        if name in _KERAS_COMMANDS:
+            command.add_argument("--backend", choices=tuple(BACKENDS), help=(
+                "Keras backend to run on (default: KERAS_BACKEND, else Keras's own "
+                "setting, tensorflow unless changed)"))
         command.add_argument("--verbose", action="store_true",
                              help="show TensorFlow's start-up log lines (hidden by default)")
     return parser
@@ -596,6 +693,11 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    try:
+        select_backend(args)
+    except UsageError as exc:
+        print(f"specc: error: {exc}", file=sys.stderr)
+        return 2
     _quiet_tensorflow(args)
     from specc.budget import limits
 

@@ -160,8 +160,12 @@ class Diverged(Exception):
 def fit(graph: Graph, out_dir: str | Path, data: str | None = None, epochs: int = 5,
         batch_size: int = 64, samples: int = 2048, validation_split: float = 0.2,
         strategy: Any = None, verbose: int | str = "auto", allow_nonfinite: bool = False,
-        max_data_bytes: int | None = None) -> FitResult:
-    """Train `graph` and write its records to `out_dir`: all of them, or none if it fails."""
+        max_data_bytes: int | None = None, share: tuple[int, int] | None = None) -> FitResult:
+    """Train `graph` and write its records to `out_dir`: all of them, or none if it fails.
+
+    `share=(process_id, num_processes)`: data-parallel training (a keras.distribution set by
+    the caller): only whole global batches of `batch_size` are used, and this process feeds
+    its share of each (see `process_share`)."""
     from specc.errors import UsageError
 
     for what, value in (("--epochs", epochs), ("--batch-size", batch_size),
@@ -181,7 +185,7 @@ def fit(graph: Graph, out_dir: str | Path, data: str | None = None, epochs: int 
     try:
         with cleanup_on_sigterm():
             result = _fit(graph, work, data, epochs, batch_size, samples, validation_split,
-                          strategy, verbose, allow_nonfinite, max_data_bytes)
+                          strategy, verbose, allow_nonfinite, max_data_bytes, share)
             _publish(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -243,7 +247,8 @@ def _read_data(graph: Graph, data: str | None, allow_nonfinite: bool,
 
 def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int,
          samples: int, validation_split: float, strategy: Any, verbose: int | str,
-         allow_nonfinite: bool = False, max_data_bytes: int | None = None) -> FitResult:
+         allow_nonfinite: bool = False, max_data_bytes: int | None = None,
+         share: tuple[int, int] | None = None) -> FitResult:
     """Train, writing every record into `out` (a temporary folder until the run succeeds)."""
     x, y = _read_data(graph, data, allow_nonfinite, max_data_bytes)  # before Keras starts
     import keras
@@ -267,6 +272,21 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
     split = n - n_val
     train = ({k: v[:split] for k, v in x.items()}, {k: v[:split] for k, v in y.items()})
     val = ({k: v[split:] for k, v in x.items()}, {k: v[split:] for k, v in y.items()})
+    shuffle = True
+    if share is not None:
+        process, processes = share
+        if batch_size % processes:
+            raise UsageError(f"--batch-size {batch_size}: give a multiple of the process "
+                             f"count {processes} (each process feeds an equal share)")
+        order = np.random.default_rng(graph.seed or 0).permutation(split)
+        train = process_share(train, order, batch_size, process, processes)
+        val = process_share(val, np.arange(n_val), batch_size, process, processes)
+        if not len(next(iter(train[1].values()))):
+            raise UsageError(f"{split} training samples: fewer than one global batch of "
+                             f"{batch_size}")
+        n_val = len(next(iter(val[1].values())))
+        batch_size //= processes
+        shuffle = False       # every process feeds the same seeded order (the same each epoch)
     watch = _StopOnNonFinite.make()
     callbacks = [watch, keras.callbacks.CSVLogger(str(out / "history.csv")),
                  keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"))]
@@ -277,7 +297,7 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
         history = deep_call(model.fit, fit_x, train[1],
                             validation_data=(val_x, val[1]) if n_val else None,
                             epochs=epochs, batch_size=batch_size, callbacks=callbacks,
-                            verbose=verbose, shuffle=True, layers=len(graph.nodes))
+                            verbose=verbose, shuffle=shuffle, layers=len(graph.nodes))
     except (ValueError, TypeError) as exc:   # arrays that do not fit the model's shapes
         from specc.runtime.emit import _reason
 
@@ -296,9 +316,22 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
     save_model(model, out / "model.keras")
     terms = [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]
     plot(record, terms, out / "losses.png", f"{graph.name}: loss by term")
+    if share is not None and share[1] > 1:     # each process holds a share of the data only
+        return FitResult(record, [], out)
     return FitResult(record, deep_call(measures, model, graph, val_x if n_val else fit_x,
                                        "validation" if n_val else "training",
                                        layers=len(graph.nodes)), out)
+
+
+def process_share(arrays: tuple[dict, dict], order: Any, batch_size: int, process: int,
+                  processes: int) -> tuple[dict, dict]:
+    """The rows of `arrays` (taken in `order`) that process `process` of `processes` feeds:
+    of every whole global batch of `batch_size` rows, the `process`-th equal slice. A last
+    partial batch is dropped, so every process runs the same number of steps."""
+    rows = len(order) // batch_size * batch_size
+    mine = np.asarray(order[:rows]).reshape(-1, processes, batch_size // processes)[:, process]
+    mine = mine.reshape(-1)
+    return tuple({k: v[mine] for k, v in part.items()} for part in arrays)  # type: ignore
 
 
 # ------------------------------------------------------------------------------ sweeps

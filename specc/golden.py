@@ -8,7 +8,8 @@ the model summary (stable text), the parameter counts, and the loss broken down 
     result = specc.golden.check("specs/model.yaml", "tests/golden")   # or update(...)
     assert result.ok, result.report()
 
-Golden files for `dir/x.yaml` are `<dir>/x.summary.txt` and `<dir>/x.losses.json`; the JSON
+Golden files for `dir/x.yaml` are `<dir>/x.summary.txt` and `<dir>/x.losses.json` (on another
+backend than TensorFlow: `<dir>/x.jax.summary.txt`, `<dir>/x.jax.losses.json`); the JSON
 states the tolerance its values are checked with, how the batch was drawn and the versions
 that made it. Values are per Keras backend. `update` rewrites only the values that moved
 beyond the tolerance, so regenerating on another machine changes no byte when nothing moved.
@@ -165,12 +166,17 @@ def _quiet_retracing() -> Iterator[None]:
 
 
 # -- golden files ---------------------------------------------------------------------------
-def golden_paths(spec_path: str | os.PathLike,
-                 directory: str | os.PathLike | None = None) -> tuple[Path, Path]:
-    """(summary, losses) files of a spec: in `directory`, or next to the spec."""
+def golden_paths(spec_path: str | os.PathLike, directory: str | os.PathLike | None = None,
+                 backend: str | None = None) -> tuple[Path, Path]:
+    """(summary, losses) files of a spec for a Keras backend (default: the running one), in
+    `directory` or next to the spec: `<spec>.summary.txt` and `<spec>.losses.json` on
+    TensorFlow (the names since the first release), `<spec>.<backend>.summary.txt` and
+    `<spec>.<backend>.losses.json` on another backend."""
     spec = Path(spec_path)
     folder = Path(directory) if directory is not None else spec.parent
-    return folder / (spec.stem + SUMMARY_SUFFIX), folder / (spec.stem + LOSSES_SUFFIX)
+    backend = backend or _backend()
+    stem = spec.stem if backend == "tensorflow" else f"{spec.stem}.{backend}"
+    return folder / (stem + SUMMARY_SUFFIX), folder / (stem + LOSSES_SUFFIX)
 
 
 def _backend() -> str:
@@ -322,8 +328,9 @@ class GoldenResult:
             "match": f"ok        {self.spec}",
             "unchanged": f"unchanged {self.spec}",
             "written": f"wrote     {self.summary_path}, {self.losses_path}",
-            "missing": f"{self.spec}: golden files missing ({self.summary_path}, "
-                       f"{self.losses_path}); create them with `specc golden --update`",
+            "missing": f"{self.spec}: golden files missing for the {_backend()} backend "
+                       f"({self.summary_path}, {self.losses_path}); create them with "
+                       f"`specc golden --update` on this backend",
             "mismatch": f"{self.spec}: differs from its golden files "
                         f"({self.summary_path}, {self.losses_path})",
         }[self.status]

@@ -205,8 +205,10 @@ class HandModel:
         return pre, out
 
     def numpy(self, x: dict) -> tuple[dict, dict]:
+        from keras.ops import convert_to_numpy
+
         pre, out = self(x, training=False)
-        f = lambda d: {k: np.asarray(v, dtype=np.float64) for k, v in d.items()}  # noqa: E731
+        f = lambda d: {k: convert_to_numpy(v).astype(np.float64) for k, v in d.items()}  # noqa: E731
         return f(pre), f(out)
 
     def weight(self, layer: str, kind: str) -> Any:
@@ -502,7 +504,8 @@ def copy_weights(source, target) -> None:
             continue               # inputs, taps, activations: nothing to copy
         target.get_layer(layer.name).set_weights(layer.get_weights())
         if gen is not None:
-            target.get_layer(layer.name).seed_generator.state.assign(gen.state)
+            # a copy: on JAX a step donates (deletes) the source model's state array
+            target.get_layer(layer.name).seed_generator.state.assign(gen.state.numpy())
 
 
 def perturb_zero_weights(model, seed: int = 0) -> None:

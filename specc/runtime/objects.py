@@ -137,6 +137,30 @@ class _Current(keras.metrics.Metric):
         return ops.multiply(self._current, 1.0)
 
 
+class _StepHolder(keras.metrics.Metric):
+    """The optimizer's step count, carried in the metrics state (JAX backend only).
+
+    JAX's test step gets no optimizer state, and a variable read outside its state is baked
+    into the traced function as a constant: a scheduled rate would stay at the step of the
+    first trace. SpecModel copies the step here when evaluation starts; the test step reads
+    it from its metrics state. Not logged (its result is empty) and not reset by Keras.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(name="specc_step", **kwargs)
+        self.step = self.add_variable(shape=(), initializer="zeros", name="step",
+                                      aggregation="only_first_replica")
+
+    def update_state(self, value: Any, sample_weight: Any = None) -> None:
+        self.step.assign(ops.cast(value, self.dtype))
+
+    def reset_state(self) -> None:
+        pass
+
+    def result(self) -> dict:
+        return {}
+
+
 @_register
 class TaskLoss(keras.losses.Loss):
     """An output's loss whose weight is scheduled: Keras's own loss, unchanged (Keras still
@@ -202,6 +226,9 @@ class SpecModel(keras.Model):
         self._specc_trackers = [keras.metrics.Mean(name=n) for n in names]
         self._specc_rates = self._scheduled_rates()
         self._specc_rate_trackers = [_Current(name=key) for key, _ in self._specc_rates]
+        self._specc_step_override: Any = None
+        if self._specc_rates and keras.backend.backend() == "jax":
+            self._specc_step_holder = _StepHolder()
         # Keras keys per-output losses and metrics by `output_names`: the spec's output names
         # (the layers computing them may be a split activation or a tap), taps left out.
         self.output_names = list(meta["declared"])
@@ -229,7 +256,11 @@ class SpecModel(keras.Model):
             (f"{out}_loss_weight", schedule) for out, schedule in meta.get("loss_weights", ())]
 
     def _read_step(self) -> Any:
-        """The optimizer's iteration count as float32 (None before compile)."""
+        """The optimizer's iteration count as float32 (None before compile). On JAX, the
+        value taken from the step's state (see train_step / test_step)."""
+        override = getattr(self, "_specc_step_override", None)
+        if override is not None:
+            return ops.cast(override, "float32")
         optimizer = getattr(self, "optimizer", None)
         return None if optimizer is None else ops.cast(optimizer.iterations, "float32")
 
@@ -353,8 +384,53 @@ class SpecModel(keras.Model):
         declared, _ = self._split(y_pred)
         return super().compute_metrics(x, self._align(y), declared, self._align(sample_weight))
 
-    def predict_step(self, data: Any) -> Any:
-        return self._split(super().predict_step(data))[0]
+    # The JAX trainer calls the steps as step(state, data) and wants (result, state) back;
+    # the other backends call step(data).
+    def predict_step(self, *args: Any) -> Any:
+        if keras.backend.backend() == "jax":
+            outputs, non_trainable = super().predict_step(*args)
+            return self._split(outputs)[0], non_trainable
+        return self._split(super().predict_step(*args))[0]
+
+    def train_step(self, *args: Any) -> Any:
+        if getattr(self, "_specc_step_holder", None) is None:
+            return super().train_step(*args)
+        # JAX with scheduled rates: the step count is read from the optimizer's state.
+        state, data = args
+        self._specc_step_override = state[2][
+            self._state_index(self.optimizer.variables, self.optimizer.iterations)]
+        try:
+            return super().train_step(state, data)
+        finally:
+            self._specc_step_override = None
+
+    def test_step(self, *args: Any) -> Any:
+        if getattr(self, "_specc_step_holder", None) is None:
+            return super().test_step(*args)
+        state, data = args          # JAX: the step count as copied into the metrics state
+        self._specc_step_override = state[2][
+            self._state_index(self.metrics_variables, self._specc_step_holder.step)]
+        try:
+            return super().test_step(state, data)
+        finally:
+            self._specc_step_override = None
+
+    def _sync_step(self) -> None:
+        holder = getattr(self, "_specc_step_holder", None)
+        if holder is not None and getattr(self, "optimizer", None) is not None:
+            holder.update_state(self.optimizer.iterations)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+        self._sync_step()
+        return super().evaluate(*args, **kwargs)
+
+    def test_on_batch(self, *args: Any, **kwargs: Any) -> Any:
+        self._sync_step()
+        return super().test_on_batch(*args, **kwargs)
+
+    @staticmethod
+    def _state_index(variables: list[Any], variable: Any) -> int:
+        return next(i for i, v in enumerate(variables) if v is variable)
 
     # -- saving ---------------------------------------------------------------------------
     def build_from_config(self, config: dict) -> None:

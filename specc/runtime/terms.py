@@ -73,6 +73,10 @@ def global_sum(x: Any) -> Any:
     this replica's own part, scaled by the replica count: Keras divides each replica's loss by
     that count and sums the replicas' weight gradients, so the step equals the one-device step
     on the same global batch (and no collective runs in the backward pass).
+
+    Only tf.distribute runs one program per replica. JAX's keras.distribution compiles one
+    program over the global batch (its sums are global already, the collectives are XLA's)
+    and Keras has no data parallelism for torch: there, x is the global sum.
     """
     if keras.backend.backend() != "tensorflow":
         return x
@@ -87,6 +91,8 @@ def global_sum(x: Any) -> Any:
 
 
 def replica_count() -> int:
+    """tf.distribute's replicas in sync (each computes its own loss); 1 elsewhere (see
+    global_sum)."""
     if keras.backend.backend() != "tensorflow":
         return 1
     import tensorflow as tf

@@ -2,6 +2,7 @@
 
     python tests/benchmarks/bench_train.py                 # 8 timed epochs per model
     python tests/benchmarks/bench_train.py --epochs 8 --samples 25600
+    KERAS_BACKEND=jax python tests/benchmarks/bench_train.py      # on another backend
 
 The model: MLP 784-512-512-256-128-10 (ReLU, logits), sparse categorical cross-entropy,
 Adam, batch 256, 12,800 samples of random data, and two activation penalties:
@@ -173,7 +174,7 @@ def main() -> int:
         models[strategy, "specc"] = sm
         models[strategy, "hand"] = hm
 
-    if not args.no_ops:
+    if not args.no_ops and keras.backend.backend() == "tensorflow":
         # A noise-free complement to the timings: ops in one traced training step.
         import collections
         import tensorflow as tf
