@@ -86,10 +86,13 @@ def test_same_weights_and_batch_give_the_same_loss_terms_and_step(tf_half, backe
 
 
 @needs_jax
-def test_equivalence_suite_on_jax() -> None:
-    """tests/test_equivalence.py (numpy and hand-written Keras references) under JAX."""
+@pytest.mark.parametrize("suite", ["test_equivalence.py", "test_sequence_penalties.py",
+                                   "test_schedules.py"])
+def test_equivalence_suites_on_jax(suite: str) -> None:
+    """The suites with numpy and hand-written Keras references (every kind and strategy;
+    masks, `axis`, ar/tar; scheduled rates and loss weights) under JAX."""
     out = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                str(HERE / "test_equivalence.py")], "jax")
+                str(HERE / suite)], "jax")
     assert out.returncode == 0, out.stdout[-4000:]
     assert re.search(r"\b\d+ passed\b", out.stdout), out.stdout[-2000:]
 
