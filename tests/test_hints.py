@@ -126,7 +126,7 @@ def test_weight_kind_and_penalty_kind() -> None:
     assert [line for line, _ in got] == [10, 12]
     assert got[0][1] == ("unknown penalty kind 'L2' (did you mean 'l2'? the words are "
                          "case-sensitive) (known: l1, l2, l1_l2, mean_abs, kl_sparsity, "
-                         "decorrelation)")
+                         "decorrelation, ar, tar)")
     assert got[1][1].endswith("got a string 'kernels' (did you mean 'kernel'?)")
 
 
