@@ -5,9 +5,11 @@ as their layers); each layer's `get_config()` becomes spec arguments the way a s
 writes them (Keras defaults dropped, `{"class_name": ..., "config": ...}` objects as
 `{type: ...}` or their short name, tuples as lists), validated against the layer catalog.
 Raw `keras.ops` calls between layers (`x + 3.0`) become the catalog layer that computes the
-same (`Rescaling`, `Add`, ...). A layer called twice becomes a format 2 `share:`.
+same (`Rescaling`, `Add`, ...). A layer called twice becomes a format 2 `share:`. A class
+registered with `specc.register_layer` (specc's own keras.applications layers, a plugin's) is
+written as its registered type, its config checked against the registered spec model.
 
-What cannot be written as a spec (a `Lambda`, a class specc does not know, an argument the
+What cannot be written as a spec (a `Lambda`, an unregistered class, an argument the
 catalog refuses, a nested model called twice) is collected, one line per layer, and nothing
 is written: `ImportRefused` carries the lines.
 
