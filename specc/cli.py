@@ -169,6 +169,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if args.weights:
             check_output_path(importer.weights_path(args.output), [args.model] if args.model
                               else [], suffix=None)
+    _import_plugins(args.plugin)          # their layer classes are written as their types
     source = args.model or f"keras.applications.{args.application}(weights=None)"
     try:
         if args.model is not None:
@@ -665,6 +666,7 @@ def make_parser() -> argparse.ArgumentParser:
                    "with the model: structure, parameters, outputs on a random batch")
     p.add_argument("--list", action="store_true", help="list keras.applications "
                    "architectures and exit")
+    _add_plugin(p)
     _add_budget(p)
     p.set_defaults(func=cmd_import)
 

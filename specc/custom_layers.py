@@ -11,6 +11,7 @@ from the constructor's annotated signature.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import sys
@@ -25,6 +26,9 @@ from specc.spec.layers import LAYER_TYPES, ActivationArg, Layer
 
 #: Installed packages declare their layer plugin modules here (pyproject: [project.entry-points]).
 ENTRY_POINT_GROUP: Final = "specc.layers"
+#: specc's own layer plugins (also its entry points): loaded with the installed ones, so they
+#: are there when specc runs from a source tree whose entry points are not installed.
+BUNDLED: Final = ("specc.applications_layers",)
 #: Fields every spec layer has, or that specc passes itself: a plugin's arguments cannot use them.
 RESERVED: Final = frozenset({"name", "from", "from_", "call", "type", "dtype", "trainable",
                              "activity_regularizer", "share", "repeat", "if", "use"})
@@ -195,14 +199,16 @@ def unregister_layer(type: str) -> None:
 
 
 def lookup(type: str) -> Optional[CustomLayer]:
-    """The registered layer of this type name; installed plugins are loaded the first time a
-    type is neither built in nor registered. Still unknown while an installed plugin failed to
-    import: PluginError naming it."""
+    """The registered layer of this type name; installed plugins (and specc's own, BUNDLED)
+    are loaded the first time a type is neither built in nor registered. Still unknown while an
+    installed plugin failed to import: PluginError naming it."""
     global _entry_points_loaded
     found = _REGISTRY.get(type)
     if found is None and not _entry_points_loaded:
         _entry_points_loaded = True
         load_entry_points(ENTRY_POINT_GROUP, _BROKEN)
+        for module in BUNDLED:
+            importlib.import_module(module)
         found = _REGISTRY.get(type)
     if found is None and _BROKEN:
         raise PluginError(f"layer type {str(type)[:40]!r} is unknown and {_BROKEN[0]}"
@@ -240,8 +246,9 @@ def registered_names() -> frozenset[str]:
 def unknown_type_note() -> str:
     """What to say after `unknown layer type X`: where the types are listed, and where custom
     ones come from."""
-    if _REGISTRY:
+    plugged = sorted(t for t, e in _REGISTRY.items() if e.plugin not in BUNDLED)
+    if plugged:
         return ("(see the spec reference for the list; registered by plugins: "
-                f"{', '.join(sorted(_REGISTRY))})")
+                f"{', '.join(plugged)})")
     return ("(see the spec reference for the list; a custom type comes from a plugin: "
             f"--plugin MODULE, or an installed package's `{ENTRY_POINT_GROUP}` entry point)")

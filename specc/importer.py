@@ -5,9 +5,11 @@ as their layers); each layer's `get_config()` becomes spec arguments the way a s
 writes them (Keras defaults dropped, `{"class_name": ..., "config": ...}` objects as
 `{type: ...}` or their short name, tuples as lists), validated against the layer catalog.
 Raw `keras.ops` calls between layers (`x + 3.0`) become the catalog layer that computes the
-same (`Rescaling`, `Add`, ...). A layer called twice becomes a format 2 `share:`.
+same (`Rescaling`, `Add`, ...). A layer called twice becomes a format 2 `share:`. A class
+registered with `specc.register_layer` (specc's own keras.applications layers, a plugin's) is
+written as its registered type, its config checked against the registered spec model.
 
-What cannot be written as a spec (a `Lambda`, a class specc does not know, an argument the
+What cannot be written as a spec (a `Lambda`, an unregistered class, an argument the
 catalog refuses, a nested model called twice) is collected, one line per layer, and nothing
 is written: `ImportRefused` carries the lines.
 
@@ -119,6 +121,21 @@ def _config_layers(config: dict[str, Any], where: str = "") -> list[tuple[str, s
     return out
 
 
+def registered_classes() -> dict[type, Any]:
+    """The Keras class of every registered layer type (specc.register_layer: specc's own and
+    the imported plugins') -> its registration; a class that cannot be imported is left out."""
+    from specc.custom_layers import registered
+    from specc.runtime.plugins import layer_class
+
+    out: dict[type, Any] = {}
+    for type_name, entry in registered().items():
+        try:
+            out.setdefault(layer_class(type_name), entry)
+        except (ImportError, TypeError):
+            continue
+    return out
+
+
 def keras_file(path: str | Path) -> Any:
     """Load a .keras file with safe_mode=True, after refusing, from its config alone, every
     layer class a spec cannot express (so that no code from the file can run)."""
@@ -139,8 +156,10 @@ def keras_file(path: str | Path) -> Any:
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not a .keras model file ({exc})") from None
     known = {*LAYER_TYPES, "InputLayer", *_CONTAINERS, *OPERATIONS}
+    plugged = {(c.__module__, c.__name__) for c in registered_classes()}
     lines = [_refusal(name, cls, module) for name, cls, module in _config_layers(config)
-             if cls not in known or (module and not module.startswith("keras"))]
+             if (module, cls) not in plugged
+             and (cls not in known or (module and not module.startswith("keras")))]
     if lines:
         raise ImportRefused(lines)
     try:
@@ -259,21 +278,24 @@ def keras_defaults(layer_class: type) -> dict[str, Any]:
     return out
 
 
-def arguments(cls: type, config: dict[str, Any],
-              defaults: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+def arguments(cls: type, config: dict[str, Any], defaults: dict[str, Any] | None = None,
+              weight_args: Any = None) -> tuple[dict[str, Any], list[str]]:
     """A layer config -> (spec arguments, problems): defaults dropped, objects converted.
 
     `defaults` (the Keras class's constructor defaults): a key the catalog does not know
-    is dropped when it holds Keras's default, so it changes nothing."""
+    is dropped when it holds Keras's default, so it changes nothing. `weight_args` (a
+    registered layer's `weights=`): its regularizer arguments, which penalty clauses fill."""
     fields = cls.model_fields
     defaults = defaults or {}
+    regularizers = {*_REGULARIZERS, *(a for names in (weight_args or {}).values()
+                                      for a in names)}
     args: dict[str, Any] = {}
     problems = []
     for key, raw in config.items():
         if key == "name":
             continue
         value = _argument(key, raw)
-        if key in _REGULARIZERS:
+        if key in regularizers:
             if value is not None:
                 problems.append(f"it has a {key} (write it as a penalty clause: "
                                 f"{'penalties' if key == 'activity_regularizer' else 'weight_penalties'})")
@@ -318,6 +340,7 @@ class _Writer:
         self.inputs: dict[str, dict[str, Any]] = {}
         self.result = Imported({})
         self.grouped: dict[str, list[str]] = {}     # a note -> the layers it concerns
+        self.plugged = registered_classes()         # Keras class -> its registration
 
     def name(self, wanted: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_]", "_", wanted)[:60] or "layer"
@@ -455,9 +478,14 @@ class _Writer:
         if (cls_name, type(layer).__module__) in REWRITTEN:
             REWRITTEN[(cls_name, type(layer).__module__)](self, layer, node)
             return
+        type_name = cls_name
         if cls is None or not type(layer).__module__.startswith("keras.src.layers"):
-            self.refused.append(_refusal(layer.name, cls_name, type(layer).__module__))
-            return
+            entry_of = self.plugged.get(type(layer))
+            if entry_of is None:
+                self.refused.append(_refusal(layer.name, cls_name, type(layer).__module__))
+                return
+            cls, type_name = entry_of.model, entry_of.type
+            self.grouped.setdefault(_plugin_note(entry_of), []).append(layer.name)
         call: dict[str, Any] = {}
         defaults = _call_defaults(type(layer))
         for key, value in node.arguments.kwargs.items():
@@ -498,7 +526,8 @@ class _Writer:
             self.result.format = 2
         else:
             name = self.name(layer.name)
-            args, problems = arguments(cls, layer.get_config(), keras_defaults(type(layer)))
+            args, problems = arguments(cls, layer.get_config(), keras_defaults(type(layer)),
+                                       getattr(cls, "weight_args", {}))
             if cls_name == "Bidirectional":
                 args, more = self.bidirectional(args, layer)
                 problems += more
@@ -507,7 +536,7 @@ class _Writer:
                 self.result.in_spec.add(name)
             token = FORMAT.set(2)
             try:
-                cls.model_validate({"name": "x", "type": cls_name, **args})
+                cls.model_validate({"name": "x", "type": type_name, **args})
             except Exception as exc:          # pydantic's ValidationError: each refused value
                 errors = getattr(exc, "errors", lambda: [])()
                 problems += [f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
@@ -520,7 +549,7 @@ class _Writer:
                 return
             if any(isinstance(v, dict) for v in args.values()):
                 self.result.format = 2          # an initializer or constraint with arguments
-            entry = {"name": name, "type": cls_name, "from": reads, **args}
+            entry = {"name": name, "type": type_name, "from": reads, **args}
             self.made[id(layer)] = name
             self.calls[id(layer)] = 1
             self.result.owners[name] = layer
@@ -633,6 +662,17 @@ class _Writer:
         finally:
             FORMAT.reset(token)
         return layer.ports()
+
+
+def _plugin_note(entry: Any) -> str:
+    """What a spec with a registered layer type needs to be read again."""
+    from specc.custom_layers import BUNDLED
+
+    if entry.plugin in BUNDLED:
+        return f"{entry.class_path}: written as type {entry.type} (registered by specc)"
+    return (f"{entry.class_path}: written as type {entry.type}, which the plugin "
+            f"{entry.plugin} registers (give --plugin {entry.plugin} to the commands that "
+            "read this spec, unless it is an installed entry point)")
 
 
 def _custom_scale(w: _Writer, layer: Any, node: Any) -> None:

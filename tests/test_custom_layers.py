@@ -482,37 +482,49 @@ loss: mse
 """
 
 
-def test_keras_applications_custom_layers_register_from_a_plugin(tmp_path: Path) -> None:
+def test_keras_applications_custom_layers_are_specc_types(tmp_path: Path) -> None:
     """ConvNeXt's LayerScale and StochasticDepth, InceptionResNetV2's CustomScaleLayer: Keras's
-    own classes, registered by module name (what `specc import` needs to express them)."""
+    own classes, registered by specc itself (specc.applications_layers, by module name): a
+    spec names them without --plugin (what `specc import` needs to express them)."""
     import keras
 
-    sys.path.insert(0, str(PLUGINS))
-    try:
-        import specc_applications_layers  # noqa: F401
-        from specc.budget import measure
-        from specc.graph import resolve_reads
+    from specc.budget import measure
+    from specc.graph import resolve_reads
 
-        spec = specc.loads(APPLICATIONS, "a.yaml")
-        assert _errors(APPLICATIONS.replace("projection_dim: 8", "projection_dim: 4"), "a.yaml") \
-            == ["a.yaml:8:5: error: layer 'scale' (LayerScale): scales 4 channels "
-                "(projection_dim), got 8  [shape]"]
-        model = specc.build(spec)
-        assert model.count_params() == measure(spec, resolve_reads(spec)).total_params \
-            == 3 * 3 * 3 * 8 + 8 + 8
-        x = np.random.RandomState(0).randn(2, 5, 5, 3).astype("float32")
-        conv = keras.Model(model.inputs, model.get_layer("conv").output).predict(x, verbose=0)
-        # inference: StochasticDepth passes through; conv + (conv * 0.5) * 0.17, to 1e-6
-        np.testing.assert_allclose(model.predict(x, verbose=0), conv + conv * 0.5 * 0.17,
-                                   rtol=1e-6, atol=1e-6)
-        path = tmp_path / "a.keras"
-        model.save(path)
-        loaded = specc.load_model(path)
-        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    spec = specc.loads(APPLICATIONS, "a.yaml")
+    assert custom_layers.lookup("LayerScale").plugin == "specc.applications_layers"
+    assert _errors(APPLICATIONS.replace("projection_dim: 8", "projection_dim: 4"), "a.yaml") \
+        == ["a.yaml:8:5: error: layer 'scale' (LayerScale): scales 4 channels "
+            "(projection_dim), got 8  [shape]"]
+    model = specc.build(spec)
+    assert model.count_params() == measure(spec, resolve_reads(spec)).total_params \
+        == 3 * 3 * 3 * 8 + 8 + 8
+    x = np.random.RandomState(0).randn(2, 5, 5, 3).astype("float32")
+    conv = keras.Model(model.inputs, model.get_layer("conv").output).predict(x, verbose=0)
+    # inference: StochasticDepth passes through; conv + (conv * 0.5) * 0.17, to 1e-6
+    np.testing.assert_allclose(model.predict(x, verbose=0), conv + conv * 0.5 * 0.17,
+                               rtol=1e-6, atol=1e-6)
+    path = tmp_path / "a.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_a_plugin_that_registers_an_applications_type_keeps_it() -> None:
+    """specc's own registration of LayerScale & co. never replaces a user's."""
+    from specc import applications_layers
+
+    custom_layers.registered()                   # specc's own types are loaded
+    try:
+        custom_layers.unregister_layer("StochasticDepth")
+        mine = specc.register_layer("StochasticDepth", "my_layers:Drop",
+                                    args=applications_layers.StochasticDepthArgs)
+        assert applications_layers.register() == []
+        assert custom_layers.lookup("StochasticDepth") is mine
     finally:
-        _forget("LayerScale", "StochasticDepth", "CustomScaleLayer",
-                modules=("specc_applications_layers",))
-        sys.path.remove(str(PLUGINS))
+        custom_layers.unregister_layer("StochasticDepth")
+        assert applications_layers.register() == ["StochasticDepth"]
+    assert custom_layers.lookup("StochasticDepth").plugin == "specc.applications_layers"
 
 
 def test_a_layer_without_rules_is_a_warning_that_says_what_is_not_checked(

@@ -165,6 +165,163 @@ def test_initializer_objects_serialize_without_warnings() -> None:
     assert kwargs["kernel_initializer"] == init
 
 
+# --- registered layer classes: keras.applications' own (ConvNeXt), a user's plugin -------------
+
+def test_convnext_tiny_round_trips_with_its_registered_layers(tmp_path: Path) -> None:
+    """ConvNeXtTiny's LayerScale is written as `type: LayerScale` (specc.applications_layers,
+    loaded by specc itself): the same layers, parameters and outputs; saved, it loads with
+    safe_mode=True."""
+    model = keras.applications.ConvNeXtTiny(weights=None, input_shape=(32, 32, 3), classes=5)
+    imported = importer.convert(model)
+    built, spec = import_and_build(model, tmp_path, weights=False)
+    text = spec.read_text()
+    assert "{name: convnext_tiny_stage_0_block_0_layer_scale, type: LayerScale, " \
+           "init_values: 1e-06, projection_dim: 96}" in text
+    assert text.count("type: LayerScale") == 18 and "specc: 1" in text
+    assert any("LayerScale: written as type LayerScale (registered by specc)" in note
+               for note in imported.notes)
+    assert _owners(model) == _owners(built)
+    assert model.count_params() == built.count_params() == 27_823_973
+    assert_same_outputs(model, built)
+    saved = tmp_path / "built.keras"
+    built.save(saved)
+    loaded = keras.saving.load_model(saved, safe_mode=True)
+    name = "convnext_tiny_stage_3_block_2_layer_scale"
+    assert type(loaded.get_layer(name)) is type(model.get_layer(name))
+    assert_same_outputs(model, loaded)
+
+
+def test_stochastic_depth_from_a_keras_file(tmp_path: Path, capsys) -> None:
+    """keras.applications' ConvNeXt with drop_path_rate > 0 (which no public constructor
+    passes) has StochasticDepth layers too; from a .keras file, through the command."""
+    from keras.src.applications.convnext import ConvNeXt
+
+    keras.utils.set_random_seed(5)
+    model = ConvNeXt(depths=[1, 1, 1, 1], projection_dims=[8, 8, 16, 16], drop_path_rate=0.25,
+                     layer_scale_init_value=0.5, name="small_convnext", weights=None,
+                     input_shape=(32, 32, 3), classes=3)
+    saved = tmp_path / "small.keras"
+    model.save(saved)
+    out = tmp_path / "small.yaml"
+    assert main(["import", str(saved), "-o", str(out), "--weights", "--check"]) == 0
+    printed = capsys.readouterr().out
+    assert "check: structure same" in printed and "max |a - b| / max |a| = 0" in printed
+    text = out.read_text()
+    assert "type: StochasticDepth, drop_path_rate: 0.25}" in text
+    assert "type: LayerScale, init_values: 0.5, projection_dim: 16}" in text
+    built = specc.build(out)
+    assert built.count_params() == model.count_params()
+    assert_same_outputs(model, built)                      # inference: StochasticDepth is x
+
+
+VALIDATE_CONVNEXT_LAYERS: Final = """
+import sys, specc
+text = '''specc: 1
+name: m
+inputs: {x: {shape: [4, 4, 8]}}
+layers:
+  - {name: s, type: LayerScale, init_values: 1.0e-6, projection_dim: 8}
+  - {name: d, type: StochasticDepth, drop_path_rate: 0.1}
+outputs: [d]
+loss: mse
+'''
+specc.loads(text, "ok.yaml")
+for bad, fixed in (("projection_dim: 8", "projection_dim: 6"),
+                   ("drop_path_rate: 0.1", "drop_path_rate: 1.0")):
+    try:
+        specc.loads(text.replace(bad, fixed), "bad.yaml")
+    except specc.SpecError as exc:
+        print(exc.diagnostics[0].render())
+print([m for m in ("tensorflow", "keras") if m in sys.modules])
+"""
+
+
+def test_validating_convnext_layers_imports_no_keras() -> None:
+    """The types need no --plugin and no TensorFlow to validate; bad arguments are located."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", VALIDATE_CONVNEXT_LAYERS], capture_output=True,
+                         text=True, env=env, check=True).stdout.splitlines()
+    assert out == [
+        "bad.yaml:5:5: error: layer 's' (LayerScale): scales 6 channels (projection_dim), "
+        "got 8  [shape]",
+        "bad.yaml:6:54: error: layers[1] (d).drop_path_rate: must be less than 1 (got 1.0)  "
+        "[bad-value]",
+        "[]"]
+
+
+def test_specc_declares_its_applications_layers_as_an_entry_point() -> None:
+    """pyproject's `specc.layers` entry point names the module that registers the types (an
+    installed specc finds it like any plugin's)."""
+    import importlib
+    import tomllib
+
+    from specc import custom_layers
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    module = project["entry-points"][custom_layers.ENTRY_POINT_GROUP]["applications"]
+    assert module in custom_layers.BUNDLED
+    importlib.import_module(module)
+    for name in ("LayerScale", "StochasticDepth", "CustomScaleLayer"):
+        assert custom_layers.lookup(name).plugin == module
+
+
+@pytest.fixture()
+def scaled_plugin(monkeypatch) -> Any:
+    """tests/plugins/specc_layer_plugin.py (ScaledDense, registered as a class, arguments
+    from its signature); forgotten afterwards."""
+    from specc import custom_layers
+
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "plugins"))
+    import specc_layer_plugin
+
+    yield specc_layer_plugin
+    for name in ("ScaledDense", "ScaledDenseNoShape"):
+        custom_layers.unregister_layer(name)
+    sys.modules.pop("specc_layer_plugin", None)
+
+
+def test_a_user_registered_layer_round_trips(tmp_path: Path, capsys, scaled_plugin) -> None:
+    """A plugin's class is written as its registered type, arguments at their default left
+    out, a second call as a share; the spec rebuilds the model (outputs to RTOL, the same
+    parameters)."""
+    ScaledDense = scaled_plugin.ScaledDense
+    keras.utils.set_random_seed(2)
+    x = keras.Input((5,), name="x")
+    a = ScaledDense(5, activation="relu", name="a")
+    h = ScaledDense(3, use_bias=False, name="b")(a(a(x)))
+    model = keras.Model(x, keras.layers.Dense(2, name="out")(h), name="user")
+    rng = np.random.default_rng(1)
+    for layer in model.layers[1:]:                 # not the initial ones (scale = 1, bias = 0)
+        layer.set_weights([rng.standard_normal(w.shape).astype("float32")
+                           for w in layer.weights])
+    saved = tmp_path / "user.keras"
+    model.save(saved)
+    spec = tmp_path / "user.yaml"
+    assert main(["import", str(saved), "-o", str(spec), "--weights",
+                 "--plugin", "specc_layer_plugin"]) == 0
+    text = spec.read_text()
+    assert "  - {name: a, type: ScaledDense, units: 5, activation: relu}\n" \
+           "  - {name: a_call2, share: a}\n" \
+           "  - {name: b, type: ScaledDense, units: 3, use_bias: false}\n" in text
+    assert "which the plugin specc_layer_plugin registers (give --plugin specc_layer_plugin" \
+        in text
+    built = specc.build(spec)
+    assert type(built.get_layer("b")) is ScaledDense
+    assert _owners(model) == _owners(built)
+    assert built.count_params() == model.count_params() == (5 * 5 + 5 + 5) + (5 * 3 + 3) + \
+        (3 * 2 + 2)
+    assert_same_outputs(model, built)
+
+
+def test_a_registered_layer_with_a_regularizer_is_refused(scaled_plugin) -> None:
+    x = keras.Input((5,), name="x")
+    y = scaled_plugin.ScaledDense(4, kernel_regularizer="l2", name="a")(x)
+    with pytest.raises(importer.ImportRefused) as info:
+        importer.convert(keras.Model(x, y, name="m"))
+    assert info.value.lines == ["layer 'a' (ScaledDense): it has a kernel_regularizer (write "
+                                "it as a penalty clause: weight_penalties)"]
+
+
 # --- refusals: one line each, nothing written --------------------------------------------------
 
 @keras.saving.register_keras_serializable(package="test_import")

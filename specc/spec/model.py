@@ -250,7 +250,7 @@ def json_schema() -> dict[str, Any]:
 
     from specc.custom_layers import registered
 
-    plugged = [entry.model for entry in registered().values()]
+    plugged = [entry.model for _, entry in sorted(registered().items())]   # any load order
     if plugged:                     # layers registered by the plugins imported (--plugin)
         every = Annotated[Union[(*get_args(get_args(AnyLayer)[0]), *plugged)],
                           Field(discriminator="type")]
