@@ -39,7 +39,7 @@ LOGS_RTOL = 1e-5
 WEIGHTS_RTOL = 1e-4
 
 
-def _run(args: list[str], backend: str, timeout: int = 900, **env: str
+def _run(args: list[str], backend: str, timeout: int = 1800, **env: str
          ) -> subprocess.CompletedProcess:
     out = subprocess.run(args, env={**ENV, "KERAS_BACKEND": backend, **env}, cwd=ROOT,
                          capture_output=True, text=True, timeout=timeout)
@@ -162,7 +162,7 @@ def test_backend_flag_builds_and_fits_on_jax(tmp_path) -> None:
         [sys.executable, "-c", "import keras, specc; m = keras.saving.load_model("
          f"{str(tmp_path / 'run' / 'model.keras')!r}, safe_mode=True); "
          "print(keras.backend.backend(), type(m).__name__)"],
-        env={**ENV, "KERAS_BACKEND": "jax"}, capture_output=True, text=True, timeout=300)
+        env={**ENV, "KERAS_BACKEND": "jax"}, capture_output=True, text=True, timeout=900)
     assert loaded.stdout.split() == ["jax", "SpecModel"], loaded.stderr[-2000:]
 
 
@@ -248,7 +248,7 @@ def test_two_processes_equal_one_device(one_device) -> None:
     env = {**ENV, "KERAS_BACKEND": "jax"}
     procs = [subprocess.Popen([*args, str(i)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for i in (0, 1)]
-    outs = [p.communicate(timeout=900) for p in procs]
+    outs = [p.communicate(timeout=1800) for p in procs]
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-4000:]
     _compare_parallel(one_device, "process")
@@ -266,7 +266,7 @@ def test_specc_fit_on_two_processes_equals_one_process(tmp_path) -> None:
          "--process-id", str(i), "--out", str(tmp_path / f"p{i}")],
         env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in (0, 1)]
-    outs = [p.communicate(timeout=900) for p in procs]
+    outs = [p.communicate(timeout=1800) for p in procs]
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-4000:]
     single = _run([*common, "--out", str(tmp_path / "one")], "tensorflow")

@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 
 def test_two_replicas_equal_one_device() -> None:
     out = subprocess.run([sys.executable, str(HERE / "distributed_check.py")],
-                         capture_output=True, text=True, timeout=600,
+                         capture_output=True, text=True, timeout=1800,
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert out.returncode == 0, out.stderr[-3000:]
     rows = json.loads(out.stdout.strip().splitlines()[-1])
@@ -31,7 +31,7 @@ def test_masked_sequences_two_replicas_equal_one_device() -> None:
     across the replicas (the counts of unmasked steps are global sums), and a scheduled loss
     weight."""
     out = subprocess.run([sys.executable, str(HERE / "distributed_check.py"), "sequence"],
-                         capture_output=True, text=True, timeout=600,
+                         capture_output=True, text=True, timeout=1800,
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert out.returncode == 0, out.stderr[-3000:]
     rows = json.loads(out.stdout.strip().splitlines()[-1])
