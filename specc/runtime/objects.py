@@ -53,17 +53,19 @@ class ActivityPenalty(keras.regularizers.Regularizer):
 
     Keras divides the returned value by the batch size (>= 3.14), which gives each clause's
     term in the canonical form of specc.runtime.terms. Keras calls the regularizer before it
-    attaches the output's mask, so the tensor itself is recorded: SpecModel computes the
-    breakdown's terms from it, with its mask, in compute_loss (the value returned here, which
-    Keras keeps in `model.losses`, sees no mask).
+    attaches the output's mask, so the tensor is recorded with the values: SpecModel uses the
+    values, or, when the tensor turns out to carry a mask, computes the terms again with it
+    in compute_loss (the value returned here, which Keras keeps in `model.losses`, sees no
+    mask).
     """
 
     def __init__(self, clauses: list[dict]) -> None:
         self.clauses = [dict(c) for c in clauses]
 
     def __call__(self, x: Any) -> Any:
-        _record(self, [x])
-        return _stack([terms.activity_value(c, x, terms.mask_of(x)) for c in self.clauses])
+        values = [terms.activity_value(c, x, terms.mask_of(x)) for c in self.clauses]
+        _record(self, [x, values])
+        return _stack(values)
 
     def get_config(self) -> dict:
         return {"clauses": self.clauses}
@@ -300,10 +302,11 @@ class SpecModel(keras.Model):
                 layer = self.get_layer(layer_name)
                 owner = layer.activity_regularizer if kind == "activity" else layer
                 recorded = _recorded(owner)
-                if recorded is not None and kind == "activity":    # [the output tensor]
-                    x = recorded[0]
-                    recorded = [terms.activity_term(c, x, terms.mask_of(x))
-                                for c in owner.clauses]
+                if recorded is not None and kind == "activity":    # [output, values]
+                    x, raw = recorded
+                    mask = terms.mask_of(x)     # attached after the regularizer ran
+                    recorded = ([terms.activity_term(c, x, mask) for c in owner.clauses]
+                                if mask is not None else [terms.per_batch(v, x) for v in raw])
                 values.update(zip(names, recorded or [ops.zeros(())] * len(names)))
         tap_names = meta.get("tap_outputs", ())
         for index, clause in meta.get("outputs", ()):
