@@ -304,7 +304,7 @@ def measure(spec: Any, reads: dict[str, list[str]], deps: dict[str, list[str]] |
             order: list[int] | None = None) -> Budget:
     """Sizes of a spec whose references and cycles are checked (`reads` from check_references;
     `deps` adds call arguments, format 2)."""
-    from specc.graph import topological_order
+    from specc.topology import topological_order
 
     sizes: list[Size] = []
     known: dict[str, Optional[Shape]] = {}
@@ -358,10 +358,9 @@ def _units(layer: Any) -> int:
 
 def measure_spec(spec: Any) -> Budget:
     """The budget of a validated spec (`specc explain`)."""
-    from specc import graph
+    from specc.topology import resolve_deps, resolve_reads
 
-    deps = graph.resolve_deps(spec) if hasattr(graph, "resolve_deps") else None
-    return measure(spec, graph.resolve_reads(spec), deps)
+    return measure(spec, resolve_reads(spec), resolve_deps(spec))
 
 
 def of_context(ctx: Any) -> Budget:

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Callable, Final, Iterator
 
 from specc.errors import a_, did_you_mean, quote
-from specc.graph import call_refs, layer_reads, split_port, topological_order
+from specc.topology import call_refs, layer_reads, split_port, topological_order
 from specc.rules import RULES
 from specc.spec.model import Spec
 

@@ -138,3 +138,12 @@ class Collector:
     def raise_if_any(self) -> None:
         if self.diagnostics:
             raise SpecError(self.diagnostics)
+
+
+def keras_reason(exc: BaseException) -> str:
+    """Keras's reason for an exception in one line, without the call-arguments dump it appends."""
+    import re
+
+    text = str(exc).split("\n\nArguments received", 1)[0]
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= 300 else text[:297] + "..."

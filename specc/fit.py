@@ -299,9 +299,9 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
                             epochs=epochs, batch_size=batch_size, callbacks=callbacks,
                             verbose=verbose, shuffle=shuffle, layers=len(graph.nodes))
     except (ValueError, TypeError) as exc:   # arrays that do not fit the model's shapes
-        from specc.runtime.emit import _reason
+        from specc.errors import keras_reason
 
-        raise UsageError(f"{data or 'the data'} does not fit the model: {_reason(exc)}") from None
+        raise UsageError(f"{data or 'the data'} does not fit the model: {keras_reason(exc)}") from None
     if watch.where is not None:
         epoch, batch, value = watch.where
         raise Diverged(f"the loss became {value} at epoch {epoch}, batch {batch} (batches of "

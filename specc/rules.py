@@ -627,11 +627,11 @@ WARNINGS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
 
 def spec_warnings(spec: Spec) -> list[Diagnostic]:
     """The warnings of a validated spec, located in its document (severity "warning")."""
-    from specc import graph
     from specc.checks import Context
+    from specc.topology import resolve_reads
 
     ctx = Context(spec)
-    ctx.reads = graph.resolve_reads(spec)
+    ctx.reads = resolve_reads(spec)
     from specc.expand import diagnostic
 
     doc = getattr(spec, "_document", None)

@@ -107,7 +107,7 @@ def test_shape_rules_run_at_validation(transformer) -> None:
 
 def test_parameter_counts_reach_the_budget(transformer) -> None:
     from specc.budget import measure
-    from specc.graph import resolve_reads
+    from specc.topology import resolve_reads
 
     spec = specc.loads(TEXT, "t.yaml")
     sizes = measure(spec, resolve_reads(spec))
@@ -489,7 +489,7 @@ def test_keras_applications_custom_layers_are_specc_types(tmp_path: Path) -> Non
     import keras
 
     from specc.budget import measure
-    from specc.graph import resolve_reads
+    from specc.topology import resolve_reads
 
     spec = specc.loads(APPLICATIONS, "a.yaml")
     assert custom_layers.lookup("LayerScale").plugin == "specc.applications_layers"

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 import specc
 from specc.checks import Context, check_references
 from specc.errors import SpecError
-from specc.graph import lower, topological_order
+from specc.graph import lower
+from specc.topology import topological_order
 from specc.shapes import ShapeProblem, output_shape
 from specc.spec.model import Spec
 

@@ -1,12 +1,11 @@
 """Emission: a lowered Graph -> a compiled SpecModel. The only stage that calls Keras layers."""
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
 import keras
 
-from specc.errors import Span, SpecError
+from specc.errors import Span, SpecError, keras_reason
 from specc.expand import diagnostic
 from specc.graph import Graph, Node
 from specc.runtime.deep import deep_call
@@ -42,13 +41,6 @@ _OPTIMIZERS: Final = {
 def _layer_span(graph: Graph, node: Node) -> Span:
     doc = graph.spec._document
     return doc.span(("layers", node.origin)) if doc is not None else Span("<spec>")
-
-
-def _reason(exc: BaseException) -> str:
-    """Keras's reason in one line, without the call-arguments dump it appends."""
-    text = str(exc).split("\n\nArguments received", 1)[0]
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _objects(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +200,7 @@ def _emit(graph: Graph, compile: bool) -> SpecModel:
         except Exception as exc:   # Keras or its backend refused the layer: locate it
             spec_layer = graph.spec.layers[node.origin]
             message = (f"layer {spec_layer.name!r} ({spec_layer.type}) cannot be built: "
-                       f"{_reason(exc)}")
+                       f"{keras_reason(exc)}")
             doc = graph.spec._document
             if doc is None:
                 raise SpecError.at(Span("<spec>"), message, "build") from None
@@ -225,6 +217,6 @@ def _emit(graph: Graph, compile: bool) -> SpecModel:
         except (ValueError, TypeError) as exc:
             doc = graph.spec._document
             span = doc.span(("loss",)) if doc is not None else Span("<spec>")
-            raise SpecError.at(span, f"the model cannot be compiled: {_reason(exc)}",
+            raise SpecError.at(span, f"the model cannot be compiled: {keras_reason(exc)}",
                                "build") from None
     return model
