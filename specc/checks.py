@@ -6,45 +6,13 @@ every problem is reported (located through the document's span table).
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Callable, Final, Iterator
 
+from specc.context import Context, Problem
 from specc.errors import a_, did_you_mean, quote
 from specc.topology import call_refs, layer_reads, split_port, topological_order
 from specc.rules import RULES
 from specc.spec.model import Spec
-
-Path = tuple
-# (path in the document, message, code)
-Problem = tuple[Path, str, str]
-
-
-
-@dataclass
-class Context:
-    """The spec plus derived views the checks share."""
-
-    spec: Spec
-    graph_ok: bool = True
-    reads: dict[str, list[str]] = field(default_factory=dict)     # what each layer reads
-    deps: dict[str, list[str]] = field(default_factory=dict)      # ... and call args, by layer
-    order: list[int] | None = None        # layer indices in graph order (check_shapes)
-
-    @cached_property
-    def input_names(self) -> list[str]:
-        return list(self.spec.inputs)
-
-    @cached_property
-    def layer_index(self) -> dict[str, int]:
-        index: dict[str, int] = {}
-        for i, layer in enumerate(self.spec.layers):
-            index.setdefault(layer.name, i)
-        return index
-
-    @property
-    def known(self) -> list[str]:
-        return [*self.input_names, *self.layer_index]
 
 
 def _names(names: list[str], limit: int = 12) -> str:

@@ -11,13 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Final, Iterator, Optional
 
 from specc.budget import check_budget, has_weights, of_context
+from specc.context import Context, Problem
 from specc.errors import Diagnostic, Span, quote
 
-if TYPE_CHECKING:                      # specc.checks imports this module: no cycle at run time
-    from specc.checks import Context
+if TYPE_CHECKING:
     from specc.spec.model import Spec
-
-Problem = tuple[tuple, str, str]
 
 
 def _where(layer: Any) -> str:
@@ -627,7 +625,6 @@ WARNINGS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
 
 def spec_warnings(spec: Spec) -> list[Diagnostic]:
     """The warnings of a validated spec, located in its document (severity "warning")."""
-    from specc.checks import Context
     from specc.topology import resolve_reads
 
     ctx = Context(spec)

@@ -1,0 +1,41 @@
+"""What the checks share: the spec being checked and the views derived from it once.
+
+Below both specc.checks (references, cycles, targets, names) and specc.rules (dtypes, ranks,
+axes, the budget), so neither imports the other for it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from specc.spec.model import Spec
+
+Path = tuple
+# (path in the document, message, code)
+Problem = tuple[Path, str, str]
+
+
+@dataclass
+class Context:
+    """The spec plus derived views the checks share."""
+
+    spec: Spec
+    graph_ok: bool = True
+    reads: dict[str, list[str]] = field(default_factory=dict)     # what each layer reads
+    deps: dict[str, list[str]] = field(default_factory=dict)      # ... and call args, by layer
+    order: list[int] | None = None        # layer indices in graph order (check_shapes)
+
+    @cached_property
+    def input_names(self) -> list[str]:
+        return list(self.spec.inputs)
+
+    @cached_property
+    def layer_index(self) -> dict[str, int]:
+        index: dict[str, int] = {}
+        for i, layer in enumerate(self.spec.layers):
+            index.setdefault(layer.name, i)
+        return index
+
+    @property
+    def known(self) -> list[str]:
+        return [*self.input_names, *self.layer_index]
