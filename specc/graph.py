@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Final, Literal
 
 from specc import penalties as catalog
@@ -85,6 +86,20 @@ class Node:
 
 
 @dataclass(frozen=True)
+class Compile:
+    """What `model.compile` and the weights file get, lowered from the spec: emission reads
+    this, never the Spec. Plain data (the spec's loss and optimizer entries as validated)."""
+
+    losses: tuple[Any, ...]                  # one per declared output, in order
+    output_weights: tuple[Any, ...]          # one per output: a float or a schedule's data
+    weights_given: bool                      # the spec wrote `loss_weights:`
+    metrics: tuple[tuple[str, ...], ...]     # one tuple of metric names per output
+    metrics_by_output: bool                  # the spec wrote a mapping output -> metrics
+    optimizer: Any
+    weights_file: Path | None = None         # `weights:`, resolved against the spec's folder
+
+
+@dataclass(frozen=True)
 class Graph:
     name: str
     seed: int | None
@@ -97,6 +112,18 @@ class Graph:
     weight_terms: tuple[WeightTerm, ...]
     spec: Spec
     sources: dict[str, str] = field(default_factory=dict)   # clause -> node whose output it sees
+    compile: Compile | None = None
+    origins: tuple[tuple[str, str], ...] = ()   # (name, type) of each spec layer, by index
+
+    def diagnose(self, path: tuple, message: str, code: str) -> Diagnostic:
+        """A problem found while building, located at `path` in the spec (in a block instance:
+        at the use, with notes down to the definition)."""
+        doc = self.spec._document
+        if doc is None:
+            return Diagnostic(Span("<spec>"), message, code)
+        from specc.expand import diagnostic
+
+        return diagnostic(doc, path, message, code)
 
     def node(self, name: str) -> Node:
         return self._by_name[name]
@@ -198,7 +225,23 @@ def lower(spec: Spec, via: Via | None = None) -> Graph:
     return Graph(spec.name, spec.seed,
                  tuple((n, tuple(s.shape), s.dtype) for n, s in spec.inputs.items()),
                  tuple(nodes), tuple(spec.outputs), tuple(current[o] for o in spec.outputs),
-                 tuple(tap_outputs), terms, weight_terms, spec, sources)
+                 tuple(tap_outputs), terms, weight_terms, spec, sources, _compile(spec),
+                 tuple((layer.name, layer.type) for layer in spec.layers))
+
+
+def _compile(spec: Spec) -> Compile:
+    from specc.weights import resolve
+
+    outs = list(spec.outputs)
+    metrics = spec.metrics
+    per_output = ([tuple(metrics.get(o, [])) for o in outs] if isinstance(metrics, dict)
+                  else [tuple(metrics) for _ in outs])
+    doc = spec._document
+    weights = (None if spec.weights is None
+               else resolve(spec.weights, doc.file if doc is not None else None))
+    return Compile(tuple(spec.loss_for(o) for o in outs), tuple(spec.output_weights()),
+                   spec.loss_weights is not None, tuple(per_output), isinstance(metrics, dict),
+                   spec.optimizer, weights)
 
 
 def _attach(nodes: list[Node], here: list[Term], layer: str, at: Position, origin: int,

@@ -5,8 +5,7 @@ from typing import Any, Final
 
 import keras
 
-from specc.errors import Span, SpecError, keras_reason
-from specc.expand import diagnostic
+from specc.errors import SpecError, keras_reason
 from specc.graph import Graph, Node
 from specc.runtime.deep import deep_call
 from specc.runtime.objects import (ActivityPenalty, OutputTap, PenaltyTap, SpecModel, TaskLoss,
@@ -36,11 +35,6 @@ _OPTIMIZERS: Final = {
     "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "Nadam", "ftrl": "Ftrl",
     "lion": "Lion", "lamb": "Lamb",
 }
-
-
-def _layer_span(graph: Graph, node: Node) -> Span:
-    doc = graph.spec._document
-    return doc.span(("layers", node.origin)) if doc is not None else Span("<spec>")
 
 
 def _objects(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -109,25 +103,23 @@ def compile_args(graph: Graph) -> dict[str, Any]:
 
     An output whose weight is scheduled gets Keras weight 0 and a TaskLoss, which records
     its (unweighted) loss: SpecModel adds r(t) times it (meta `loss_weights`)."""
-    spec = graph.spec
+    plan = graph.compile
     outs = list(graph.outputs)
     single = len(outs) == 1
-    losses = [_loss(spec.loss_for(o)) for o in outs]
-    weights = None if spec.loss_weights is None else spec.output_weights()
+    losses = [_loss(loss) for loss in plan.losses]
+    weights = list(plan.output_weights) if plan.weights_given else None
     if weights is not None and any(is_schedule(w) for w in weights):
         losses = [TaskLoss(loss, o) if is_schedule(w) else loss
                   for loss, o, w in zip(losses, outs, weights)]
         weights = [0.0 if is_schedule(w) else w for w in weights]
-    metrics: Any = spec.metrics
-    if isinstance(metrics, dict):
-        metrics = [list(metrics.get(o, [])) for o in outs]
-    elif not single:
-        metrics = [list(metrics) for _ in outs]
+    metrics: Any = [list(m) for m in plan.metrics]
+    if single and not plan.metrics_by_output:
+        metrics = metrics[0]
     return {
-        "optimizer": _optimizer(spec.optimizer),
+        "optimizer": _optimizer(plan.optimizer),
         "loss": losses[0] if single else losses,
         "loss_weights": None if weights is None else (weights[0] if single else weights),
-        "metrics": (list(metrics) if single else metrics) or None,
+        "metrics": metrics or None,
     }
 
 
@@ -143,7 +135,7 @@ def meta(graph: Graph) -> dict[str, Any]:
     for index, tap in enumerate(graph.tap_outputs):
         for t in graph.node(tap).taps:
             outputs.append([index, t.config()])
-    scheduled = [[o, w] for o, w in zip(graph.outputs, graph.spec.output_weights())
+    scheduled = [[o, w] for o, w in zip(graph.outputs, graph.compile.output_weights)
                  if is_schedule(w)]
     return {
         "declared": list(graph.outputs),
@@ -159,15 +151,14 @@ def meta(graph: Graph) -> dict[str, Any]:
 
 def _load_weights(graph: Graph, model: SpecModel) -> None:
     """The spec's `weights:` file into the built model; a mismatch is a located error."""
-    from specc.weights import WeightsError, load_into, resolve
+    from specc.weights import WeightsError, load_into
 
-    doc = graph.spec._document
-    path = resolve(graph.spec.weights, doc.file if doc is not None else None)
+    path = graph.compile.weights_file
     try:
         load_into(model, path)
     except (WeightsError, OSError) as exc:
-        span = doc.span(("weights",)) if doc is not None else Span("<spec>")
-        raise SpecError.at(span, f"weights file {str(path)!r}: {exc}", "weights") from None
+        raise SpecError([graph.diagnose(("weights",), f"weights file {str(path)!r}: {exc}",
+                                        "weights")]) from None
 
 
 def emit(graph: Graph, compile: bool = True) -> SpecModel:
@@ -198,25 +189,19 @@ def _emit(graph: Graph, compile: bool) -> SpecModel:
             else:
                 tensors[node.name] = result
         except Exception as exc:   # Keras or its backend refused the layer: locate it
-            spec_layer = graph.spec.layers[node.origin]
-            message = (f"layer {spec_layer.name!r} ({spec_layer.type}) cannot be built: "
-                       f"{keras_reason(exc)}")
-            doc = graph.spec._document
-            if doc is None:
-                raise SpecError.at(Span("<spec>"), message, "build") from None
-            raise SpecError([diagnostic(doc, ("layers", node.origin), message, "build")]) from None
+            name, type_ = graph.origins[node.origin]
+            message = f"layer {name!r} ({type_}) cannot be built: {keras_reason(exc)}"
+            raise SpecError([graph.diagnose(("layers", node.origin), message, "build")]) from None
     outputs = [tensors[n] for n in (*graph.output_nodes, *graph.tap_outputs)]
     model = SpecModel(inputs=inputs[0] if len(inputs) == 1 else inputs,
                       outputs=outputs[0] if len(outputs) == 1 else outputs,
                       name=graph.name, specc=meta(graph))
-    if graph.spec.weights is not None:
+    if graph.compile.weights_file is not None:
         _load_weights(graph, model)
     if compile:
         try:
             model.compile(**compile_args(graph))
         except (ValueError, TypeError) as exc:
-            doc = graph.spec._document
-            span = doc.span(("loss",)) if doc is not None else Span("<spec>")
-            raise SpecError.at(span, f"the model cannot be compiled: {keras_reason(exc)}",
-                               "build") from None
+            raise SpecError([graph.diagnose(("loss",), "the model cannot be compiled: "
+                                            f"{keras_reason(exc)}", "build")]) from None
     return model
