@@ -369,7 +369,7 @@ def _fit_sweep(args: argparse.Namespace) -> int:
 
 def _fit_one(args: argparse.Namespace, out: str, done: list | None = None) -> int:
     import specc
-    from specc.fit import Diverged, fit
+    from specc.fit import Diverged, FitOptions, fit
 
     spec = specc.load(spec_file(args.spec))
     if args.drop_penalties:
@@ -389,10 +389,10 @@ def _fit_one(args: argparse.Namespace, out: str, done: list | None = None) -> in
         args._specc_strategy = _strategy(args)
     strategy, share = args._specc_strategy
     try:
-        result = fit(graph, out, data=args.data, epochs=args.epochs,
-                     batch_size=args.batch_size, samples=args.samples,
-                     strategy=strategy, allow_nonfinite=args.allow_nonfinite,
-                     max_data_bytes=args.max_data, share=share)
+        result = fit(graph, out, FitOptions(
+            data=args.data, epochs=args.epochs, batch_size=args.batch_size, samples=args.samples,
+            allow_nonfinite=args.allow_nonfinite, max_data_bytes=args.max_data, share=share),
+            strategy)
     except Diverged as exc:
         print(f"specc: error: {exc}", file=sys.stderr)
         return 1

@@ -157,23 +157,43 @@ class Diverged(Exception):
     """Training produced a non-finite loss or weights; nothing was written."""
 
 
-def fit(graph: Graph, out_dir: str | Path, data: str | None = None, epochs: int = 5,
-        batch_size: int = 64, samples: int = 2048, validation_split: float = 0.2,
-        strategy: Any = None, verbose: int | str = "auto", allow_nonfinite: bool = False,
-        max_data_bytes: int | None = None, share: tuple[int, int] | None = None) -> FitResult:
+@dataclass(frozen=True)
+class FitOptions:
+    """How `specc fit` trains: the command's options, checked once (`check`)."""
+
+    data: str | None = None              # a .npz file; None: synthetic data
+    epochs: int = 5
+    batch_size: int = 64
+    samples: int = 2048                  # synthetic samples
+    validation_split: float = 0.2
+    verbose: int | str = "auto"
+    allow_nonfinite: bool = False
+    max_data_bytes: int | None = None    # None: specc.data.MAX_DATA_BYTES
+    share: tuple[int, int] | None = None  # (process id, process count): data-parallel
+
+    def check(self) -> None:
+        from specc.errors import UsageError
+
+        for what, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size),
+                            ("--samples", self.samples)):
+            if value < 1:
+                raise UsageError(f"{what} {value}: give a whole number of at least 1")
+        if not 0.0 <= self.validation_split < 1.0:
+            raise UsageError(f"validation split {self.validation_split}: give a fraction in "
+                             "[0, 1)")
+
+
+def fit(graph: Graph, out_dir: str | Path, options: FitOptions = FitOptions(),
+        strategy: Any = None) -> FitResult:
     """Train `graph` and write its records to `out_dir`: all of them, or none if it fails.
 
-    `share=(process_id, num_processes)`: data-parallel training (a keras.distribution set by
-    the caller): only whole global batches of `batch_size` are used, and this process feeds
-    its share of each (see `process_share`)."""
+    `options.share=(process_id, num_processes)`: data-parallel training (a keras.distribution
+    set by the caller): only whole global batches of `batch_size` are used, and this process
+    feeds its share of each (see `process_share`). `strategy`: a tf.distribute strategy whose
+    scope the model is built in."""
     from specc.errors import UsageError
 
-    for what, value in (("--epochs", epochs), ("--batch-size", batch_size),
-                        ("--samples", samples)):
-        if value < 1:
-            raise UsageError(f"{what} {value}: give a whole number of at least 1")
-    if not 0.0 <= validation_split < 1.0:
-        raise UsageError(f"validation split {validation_split}: give a fraction in [0, 1)")
+    options.check()
     out = Path(out_dir)
     created = not out.exists()
     try:
@@ -184,8 +204,7 @@ def fit(graph: Graph, out_dir: str | Path, data: str | None = None, epochs: int 
         raise UsageError(f"--out {out_dir}: cannot write there ({exc.strerror or exc})") from None
     try:
         with cleanup_on_sigterm():
-            result = _fit(graph, work, data, epochs, batch_size, samples, validation_split,
-                          strategy, verbose, allow_nonfinite, max_data_bytes, share)
+            result = _fit(graph, work, options, strategy)
             _publish(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -245,12 +264,10 @@ def _read_data(graph: Graph, data: str | None, allow_nonfinite: bool,
                     max_bytes=MAX_DATA_BYTES if max_data_bytes is None else max_data_bytes)
 
 
-def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int,
-         samples: int, validation_split: float, strategy: Any, verbose: int | str,
-         allow_nonfinite: bool = False, max_data_bytes: int | None = None,
-         share: tuple[int, int] | None = None) -> FitResult:
+def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any) -> FitResult:
     """Train, writing every record into `out` (a temporary folder until the run succeeds)."""
-    x, y = _read_data(graph, data, allow_nonfinite, max_data_bytes)  # before Keras starts
+    data, epochs, batch_size, share = options.data, options.epochs, options.batch_size, options.share
+    x, y = _read_data(graph, data, options.allow_nonfinite, options.max_data_bytes)  # before Keras
     import keras
 
     from specc.data import check_targets, synthetic
@@ -264,11 +281,11 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
     else:
         model = emit(graph)
     if x is None:
-        x, y = synthetic(graph, _output_shapes(model), n=samples, seed=graph.seed or 0)
+        x, y = synthetic(graph, _output_shapes(model), n=options.samples, seed=graph.seed or 0)
     else:
         check_targets(y, graph, _output_shapes(model), str(data))
     n = len(next(iter(x.values())))
-    n_val = int(n * validation_split)
+    n_val = int(n * options.validation_split)
     split = n - n_val
     train = ({k: v[:split] for k, v in x.items()}, {k: v[:split] for k, v in y.items()})
     val = ({k: v[split:] for k, v in x.items()}, {k: v[split:] for k, v in y.items()})
@@ -297,7 +314,7 @@ def _fit(graph: Graph, out: Path, data: str | None, epochs: int, batch_size: int
         history = deep_call(model.fit, fit_x, train[1],
                             validation_data=(val_x, val[1]) if n_val else None,
                             epochs=epochs, batch_size=batch_size, callbacks=callbacks,
-                            verbose=verbose, shuffle=shuffle, layers=len(graph.nodes))
+                            verbose=options.verbose, shuffle=shuffle, layers=len(graph.nodes))
     except (ValueError, TypeError) as exc:   # arrays that do not fit the model's shapes
         from specc.errors import keras_reason
 

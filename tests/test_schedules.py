@@ -156,11 +156,11 @@ def test_one_step_at_0_500_and_2000_against_numpy(via: str, tmp_path) -> None:
 
 def test_fit_logs_the_rate_each_epoch_and_plots_it(tmp_path) -> None:
     pytest.importorskip("keras")
-    from specc.fit import fit
+    from specc.fit import FitOptions, fit
 
     warm = KL_WARMUP.replace("steps: 1000}", "steps: 6}")
-    result = fit(specc.lower(loads(warm, "k.yaml")), tmp_path / "run", epochs=3, batch_size=8,
-                 samples=20, verbose=0)       # 16 training samples: 2 steps an epoch
+    result = fit(specc.lower(loads(warm, "k.yaml")), tmp_path / "run",
+                 FitOptions(epochs=3, batch_size=8, samples=20, verbose=0))  # 16 training samples: 2 steps an epoch
     # the epoch's last step is t = 2·epoch − 1 (0-based)
     assert result.history["sparse_rate"] == pytest.approx([1e-3 * t / 6 for t in (1, 3, 5)],
                                                           rel=1e-6)
@@ -322,11 +322,11 @@ def test_the_step_equals_keras_with_that_fixed_weight(t: int, r: float) -> None:
 
 def test_fit_logs_a_scheduled_loss_weight_each_epoch(tmp_path) -> None:
     pytest.importorskip("keras")
-    from specc.fit import fit
+    from specc.fit import FitOptions, fit
 
     text = TWO_OUTPUTS.replace("steps: 1000}", "steps: 6}")
-    result = fit(specc.lower(loads(text, "lw.yaml")), tmp_path / "run", epochs=3, batch_size=8,
-                 samples=20, verbose=0)       # 16 training samples: 2 steps an epoch
+    result = fit(specc.lower(loads(text, "lw.yaml")), tmp_path / "run",
+                 FitOptions(epochs=3, batch_size=8, samples=20, verbose=0))  # 16 training samples: 2 steps an epoch
     # the epoch's last step is t = 2·epoch − 1 (0-based)
     assert result.history["b_loss_weight"] == pytest.approx([2.0 * t / 6 for t in (1, 3, 5)],
                                                             rel=1e-6)
