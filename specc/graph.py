@@ -139,94 +139,151 @@ class Graph:
 
 def lower(spec: Spec, via: Via | None = None) -> Graph:
     """Plan the model; `via` forces one strategy on every activation clause."""
-    reads = resolve_reads(spec)
-    layers = spec.layer_map()
-    terms = tuple(
-        Term(c.name, c.kind, c.params, via or c.via or catalog.lookup(c.kind).default_via,
-             c.layer,
-             # on a layer whose activation is linear, pre_activation equals output
-             "pre_activation" if c.at == "pre_activation" and layers[c.layer].activation_name()
-             else "output",
-             catalog.lookup(c.kind).batch_statistic,
-             # format 1's formulas read every step; format 2 leaves masked steps out
-             c.mask if c.mask is not None else spec.specc >= 2)
-        for c in spec.penalties)
-    weight_terms = _weight_terms(spec)
-    regs_by_node: dict[str, dict[str, list[WeightTerm]]] = {}
-    for wt in weight_terms:
-        for node, arg in wt.targets:
-            regs_by_node.setdefault(node, {}).setdefault(arg, []).append(wt)
-    # A layer called more than once (format 2 `share:`): its activation is split off at
-    # every call when any call is penalized before it, and its clauses sit on identity
-    # layers after each call (an activity_regularizer would sum over all calls).
-    owner = {l.name: l._shares or l.name for l in spec.layers}
-    shared = {o for n, o in owner.items() if n != o}
-    split_owners = {owner[t.layer] for t in terms if t.at == "pre_activation"}
+    return _Lowering(spec, via).run()
 
-    taken = set(spec.inputs) | {l.name for l in spec.layers}
-    nodes: list[Node] = []
-    current: dict[str, str] = {name: name for name in spec.inputs}   # spec name -> tensor key
-    tap_outputs: list[str] = []
-    sources: dict[str, str] = {}
-    problems: list[Diagnostic] = []
 
-    def derived(key: Any, layer: str, origin: int) -> str:
-        name = SUFFIX[key].format(layer=layer)
-        if name in taken:
-            problems.append(Diagnostic(
-                spec._document.span(("layers", origin, "name")) if spec._document else Span("<spec>"),
-                f"specc needs the name {quote(name)} for a layer it adds after "
-                f"{quote(layer)}; rename that spec layer", "name-collision"))
-        taken.add(name)
-        return name
+class _Lowering:
+    """The state of one lowering: the nodes planned so far and the names they took.
 
-    by_target: dict[tuple[str, str], list[Term]] = {}   # (layer, at) -> its clauses, in order
-    for t in terms:
-        by_target.setdefault((t.layer, t.at), []).append(t)
+    A layer called more than once (format 2 `share:`): its activation is split off at every
+    call when any call is penalized before it, and its clauses sit on identity layers after
+    each call (an activity_regularizer would sum over all calls)."""
 
-    def attach(target: str, at: Position, i: int, own_output: bool, source: str,
-               unique: bool = True) -> str:
-        return _attach(nodes, by_target.get((target, at), []), target, at, i, derived,
-                       tap_outputs, own_output, sources, source, unique)
+    def __init__(self, spec: Spec, via: Via | None) -> None:
+        self.spec = spec
+        self.layers = layers = spec.layer_map()
+        self.terms = tuple(
+            Term(c.name, c.kind, c.params, via or c.via or catalog.lookup(c.kind).default_via,
+                 c.layer,
+                 # on a layer whose activation is linear, pre_activation equals output
+                 "pre_activation" if c.at == "pre_activation" and layers[c.layer].activation_name()
+                 else "output",
+                 catalog.lookup(c.kind).batch_statistic,
+                 # format 1's formulas read every step; format 2 leaves masked steps out
+                 c.mask if c.mask is not None else spec.specc >= 2)
+            for c in spec.penalties)
+        self.by_target: dict[tuple[str, str], list[Term]] = {}  # (layer, at) -> its clauses
+        for t in self.terms:
+            self.by_target.setdefault((t.layer, t.at), []).append(t)
+        self.owner = {l.name: l._shares or l.name for l in spec.layers}
+        self.shared = {o for n, o in self.owner.items() if n != o}
+        self.split_owners = {self.owner[t.layer] for t in self.terms if t.at == "pre_activation"}
+        self.taken = set(spec.inputs) | {l.name for l in spec.layers}
+        self.nodes: list[Node] = []
+        self.current: dict[str, str] = {name: name for name in spec.inputs}  # name -> tensor
+        self.tap_outputs: list[str] = []
+        self.sources: dict[str, str] = {}
+        self.problems: list[Diagnostic] = []
 
-    for i in topological_order(spec, resolve_deps(spec)):
-        layer = spec.layers[i]
-        mine = owner[layer.name]
-        kwargs = layers[mine].keras_kwargs()
+    def run(self) -> Graph:
+        spec = self.spec
+        weight_terms = _weight_terms(spec)
+        regs_by_node: dict[str, dict[str, list[WeightTerm]]] = {}
+        for wt in weight_terms:
+            for node, arg in wt.targets:
+                regs_by_node.setdefault(node, {}).setdefault(arg, []).append(wt)
+        reads = resolve_reads(spec)
+        for i in topological_order(spec, resolve_deps(spec)):
+            name = spec.layers[i].name
+            regs = {arg: tuple(ts) for arg, ts in regs_by_node.get(name, {}).items()}
+            self.layer(i, reads[name], regs)
+        if self.problems:
+            raise SpecError(self.problems)
+        current = self.current
+        return Graph(spec.name, spec.seed,
+                     tuple((n, tuple(s.shape), s.dtype) for n, s in spec.inputs.items()),
+                     tuple(self.nodes), tuple(spec.outputs),
+                     tuple(current[o] for o in spec.outputs),
+                     tuple(self.tap_outputs), self.terms, weight_terms, spec, self.sources,
+                     _compile(spec), tuple((layer.name, layer.type) for layer in spec.layers))
+
+    def layer(self, i: int, reads: list[str], regs: dict[str, tuple[WeightTerm, ...]]) -> None:
+        """Plan spec layer i (its node, a split-off activation, its clauses' nodes)."""
+        layer = self.spec.layers[i]
+        mine = self.owner[layer.name]
+        current = self.current
+        kwargs = self.layers[mine].keras_kwargs()
         if layer.type == "Bidirectional":   # the nested recurrent layer, built by the runtime
             kwargs["layer"] = {"type": layer.layer.type, **layer.layer.keras_kwargs()}
-        regs = {arg: tuple(ts) for arg, ts in regs_by_node.get(layer.name, {}).items()}
-        src = tuple(current[r] for r in reads[layer.name])
+        src = tuple(current[r] for r in reads)
         call = {arg: (value if isinstance(value, bool) else current[value]
                       if isinstance(value, str) else [current[v] for v in value])
                 for arg, value in (layer.call or {}).items()}
-        own = layer.regularizes_own_output and mine not in shared and not layer.ports()
+        own = layer.regularizes_own_output and mine not in self.shared and not layer.ports()
         extra = {"shares": layer._shares, "call": call, "ports": layer.ports()}
-        if mine in split_owners:
+        if mine in self.split_owners:
             act = kwargs.pop("activation")
-            nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs, **extra))
-            last = attach(layer.name, "pre_activation", i, mine not in shared, layer.name,
-                          mine not in shared)
-            act_name = derived("activation", layer.name, i)
-            nodes.append(Node(act_name, "Activation", {"activation": act}, (last,), i,
-                              role="activation"))
-            last = attach(layer.name, "output", i, True, act_name)
+            self.nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs,
+                                   **extra))
+            last = self.attach(layer.name, "pre_activation", i, mine not in self.shared,
+                               layer.name, mine not in self.shared)
+            act_name = self.derived("activation", layer.name, i)
+            self.nodes.append(Node(act_name, "Activation", {"activation": act}, (last,), i,
+                                   role="activation"))
+            last = self.attach(layer.name, "output", i, True, act_name)
         else:
-            nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs, **extra))
-            last = attach(layer.name, "output", i, own, layer.name,
-                          mine not in shared and not layer.ports())
+            self.nodes.append(Node(layer.name, layer.type, kwargs, src, i, weight_regs=regs,
+                                   **extra))
+            last = self.attach(layer.name, "output", i, own, layer.name,
+                               mine not in self.shared and not layer.ports())
         current[layer.name] = last
         for port in layer.ports():
             ref = f"{layer.name}.{port}"
-            current[ref] = attach(ref, "output", i, False, ref, False)
+            current[ref] = self.attach(ref, "output", i, False, ref, False)
 
-    if problems:
-        raise SpecError(problems)
-    return Graph(spec.name, spec.seed,
-                 tuple((n, tuple(s.shape), s.dtype) for n, s in spec.inputs.items()),
-                 tuple(nodes), tuple(spec.outputs), tuple(current[o] for o in spec.outputs),
-                 tuple(tap_outputs), terms, weight_terms, spec, sources, _compile(spec),
-                 tuple((layer.name, layer.type) for layer in spec.layers))
+    def derived(self, key: Any, layer: str, origin: int) -> str:
+        """The name of a layer specc adds after `layer`; a spec layer already named so is a
+        located error."""
+        name = SUFFIX[key].format(layer=layer)
+        if name in self.taken:
+            doc = self.spec._document
+            self.problems.append(Diagnostic(
+                doc.span(("layers", origin, "name")) if doc else Span("<spec>"),
+                f"specc needs the name {quote(name)} for a layer it adds after "
+                f"{quote(layer)}; rename that spec layer", "name-collision"))
+        self.taken.add(name)
+        return name
+
+    def attach(self, layer: str, at: Position, origin: int, own_output: bool, source: str,
+               unique: bool = True) -> str:
+        """Attach the clauses at (layer, at), in spec order, to the tensor `source` (the node
+        just planned, or one of its ports); return the tensor to read next.
+
+        `own_output` False: the clauses cannot go on the producing layer's
+        activity_regularizer (Keras hands it to sublayers, applies it to every output, or to
+        every call of a shared layer), so they go on an identity Activation('linear') right
+        after the tensor, named from the layer."""
+        here = self.by_target.get((layer, at), [])
+        if not here:
+            return source
+        nodes = self.nodes
+        last = source
+        first_added = len(nodes)
+        activity = tuple(t for t in here if t.via == "activity_regularizer")
+        if activity and own_output:
+            producer = nodes[-1]
+            nodes[-1] = Node(**{**producer.__dict__, "activity": activity})
+        elif activity:
+            name = self.derived("activity", layer, origin)
+            nodes.append(Node(name, "Activation", {"activation": "linear"}, (last,), origin,
+                              role="activity", activity=activity))
+            last = name
+        added = tuple(t for t in here if t.via == "add_loss")
+        if added:
+            name = self.derived(("add_loss", at), layer, origin)
+            nodes.append(Node(name, "PenaltyTap", {}, (last,), origin, role="tap", taps=added))
+            last = name
+        exposed = tuple(t for t in here if t.via == "output")
+        if exposed:
+            name = self.derived(("output", at), layer, origin)
+            nodes.append(Node(name, "OutputTap", {}, (last,), origin, role="output_tap",
+                              taps=exposed))
+            self.tap_outputs.append(name)
+        # The layer whose output is the penalized tensor: the producer when the tensor is its
+        # only output, else the first identity layer specc added after it.
+        seen = source if unique else nodes[first_added].name
+        self.sources.update((t.name, seen) for t in here)
+        return last
 
 
 def _compile(spec: Spec) -> Compile:
@@ -242,48 +299,6 @@ def _compile(spec: Spec) -> Compile:
     return Compile(tuple(spec.loss_for(o) for o in outs), tuple(spec.output_weights()),
                    spec.loss_weights is not None, tuple(per_output), isinstance(metrics, dict),
                    spec.optimizer, weights)
-
-
-def _attach(nodes: list[Node], here: list[Term], layer: str, at: Position, origin: int,
-            derived, tap_outputs: list[str], own_output: bool,
-            sources: dict[str, str], source: str, unique: bool = True) -> str:
-    """Attach the clauses at (layer, at) (`here`, in spec order) to the tensor `source` (the
-    node just emitted, or one of its ports); return the tensor to read next.
-
-    `own_output` False: the clauses cannot go on the producing layer's activity_regularizer
-    (Keras hands it to sublayers, applies it to every output, or to every call of a shared
-    layer), so they go on an identity Activation('linear') right after the tensor, named from
-    the layer.
-    """
-    if not here:
-        return source
-    last = source
-    first_added = len(nodes)
-    activity = tuple(t for t in here if t.via == "activity_regularizer")
-    if activity and own_output:
-        producer = nodes[-1]
-        nodes[-1] = Node(**{**producer.__dict__, "activity": activity})
-    elif activity:
-        name = derived("activity", layer, origin)
-        nodes.append(Node(name, "Activation", {"activation": "linear"}, (last,), origin,
-                          role="activity", activity=activity))
-        last = name
-    added = tuple(t for t in here if t.via == "add_loss")
-    if added:
-        name = derived(("add_loss", at), layer, origin)
-        nodes.append(Node(name, "PenaltyTap", {}, (last,), origin, role="tap", taps=added))
-        last = name
-    exposed = tuple(t for t in here if t.via == "output")
-    if exposed:
-        name = derived(("output", at), layer, origin)
-        nodes.append(Node(name, "OutputTap", {}, (last,), origin, role="output_tap",
-                          taps=exposed))
-        tap_outputs.append(name)
-    # The layer whose output is the penalized tensor: the producer when the tensor is its only
-    # output, else the first identity layer specc added after it.
-    seen = source if unique else nodes[first_added].name
-    sources.update((t.name, seen) for t in here)
-    return last
 
 
 def _weight_terms(spec: Spec) -> tuple[WeightTerm, ...]:
