@@ -11,6 +11,7 @@ small grammar that includes mistakes (unknown names, wrong types, huge numbers, 
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -33,7 +34,12 @@ ACTIVATIONS = ["relu", "linear", "tanh", "rleu", 7]
 
 def expressions(params: list[str]) -> st.SearchStrategy[str]:
     """A `${...}` over the names in scope, sometimes broken on purpose."""
-    leaf = st.one_of(st.integers(-3, 9).map(str), st.sampled_from(params + ["i", "nope"]),
+    return _expressions(tuple(params))
+
+
+@functools.lru_cache(maxsize=None)            # building a recursive strategy is costly
+def _expressions(params: tuple[str, ...]) -> st.SearchStrategy[str]:
+    leaf = st.one_of(st.integers(-3, 9).map(str), st.sampled_from([*params, "i", "nope"]),
                      st.sampled_from(["2**62", "10**10**10", "'s'", "[1, 2]", "true", "1.5"]))
     tree = st.recursive(leaf, lambda inner: st.one_of(
         st.tuples(inner, st.sampled_from(["+", "-", "*", "//", "/", "%", "**", "==", "<"]),
@@ -49,6 +55,11 @@ def expressions(params: list[str]) -> st.SearchStrategy[str]:
 
 
 def scalar(params: list[str]) -> st.SearchStrategy[Any]:
+    return _scalar(tuple(params))
+
+
+@functools.lru_cache(maxsize=None)
+def _scalar(params: tuple[str, ...]) -> st.SearchStrategy[Any]:
     return st.one_of(st.integers(1, 8), expressions(params), st.sampled_from([0, -1, "4", None]))
 
 
