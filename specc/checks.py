@@ -449,8 +449,16 @@ CHECKS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
 
 
 def run_checks(spec: Spec) -> list[Problem]:
+    from specc.spec.base import SharedCall
+
     ctx = Context(spec)
-    return [p for check in CHECKS for p in check(ctx)]
+    found = list(check_shares(ctx))
+    if any(type(layer) is SharedCall for layer in spec.layers):
+        # A share that names no layer: its type and arguments are unknown, so only the
+        # checks of names and references apply (the others read every layer's arguments).
+        return found + [p for check in CROSS_CHECKS if check is not check_shares
+                        for p in check(ctx)]
+    return found + [p for check in CHECKS if check is not check_shares for p in check(ctx)]
 
 
 #: The checks that need names and references only: they also run on a spec whose layers'

@@ -30,6 +30,10 @@ class Diagnostic:
     #: Further locations (severity "note"): for a problem inside a block instance, the uses
     #: that made it and the block's definition.
     notes: tuple["Diagnostic", ...] = ()
+    #: For a problem inside a block instance: what makes it the same problem in every
+    #: instance (the definition's place, the code, the message without the instance's
+    #: name), so that it is reported once for them all (specc.expand.dedupe).
+    group: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def file(self) -> str:

@@ -14,6 +14,7 @@ entry named `block` makes `block1` ... `blockn`, chained. Inside a block, names 
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final, Iterable, Mapping, Sequence
@@ -24,10 +25,15 @@ from specc.loader import Document
 
 Path = tuple
 
-#: Bounds that make expansion fast on any input: produced layers, nesting of uses, repeats.
+#: Bounds that make expansion fast on any input: produced layers, nesting of uses, repeats,
+#: entries expanded (every instance and every copy a repeat makes, those that `if:` leaves
+#: out included) and problems reported. Expressions have their own (specc.expr: sizes of
+#: values, and MAX_STEPS evaluation steps for one whole expansion).
 MAX_LAYERS: Final = 20_000
 MAX_NESTING: Final = 16
 MAX_REPEAT: Final = 10_000
+MAX_ENTRIES: Final = 2 * MAX_LAYERS      # a layer and an instance per layer, at most
+MAX_ERRORS: Final = 1_000
 
 #: Keys that exist only in format 2 (their presence in a format 1 spec is an error).
 ENTRY_KEYS: Final = ("use", "with", "repeat", "if", "share", "call")
@@ -97,11 +103,18 @@ def _in_chain(doc: Document, where: Path, chain: tuple[Use, ...], message: str, 
     inner = chain[-1]
     notes = [Diagnostic(doc.span(use.site), f"'{use.name}' is an instance of block "
                         f"'{use.block}', made here", code, "note") for use in chain[1:]]
-    notes.append(Diagnostic(doc.span(where), f"in the definition of block '{inner.block}'",
+    definition = doc.span(where)
+    notes.append(Diagnostic(definition, f"in the definition of block '{inner.block}'",
                             code, "note"))
+    # The same problem in another instance: the same place in the definition, the same
+    # message once the instance's own names (`s1.b2.c1`, `layers[7]`) are taken out of it.
+    generic = _LAYER_INDEX.sub("layers[]", message.replace(inner.name + ".", ""))
     return Diagnostic(doc.span(chain[0].site),
                       f"{message} in '{inner.name}' (block '{inner.block}')", code, severity,
-                      tuple(notes))
+                      tuple(notes), group=(definition, code, generic))
+
+
+_LAYER_INDEX: Final = re.compile(r"layers\[\d+\]")
 
 
 def diagnostic(doc: Any, path: Sequence[str | int], message: str, code: str,
@@ -114,28 +127,41 @@ def diagnostic(doc: Any, path: Sequence[str | int], message: str, code: str,
 
 
 def dedupe(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
-    """One diagnostic per problem in a definition, not one per instance of the block."""
+    """One diagnostic per problem in a definition, not one per instance of the block (its
+    `group`, set where it was made): one pass with a dict, linear in the diagnostics."""
     out: list[Diagnostic] = []
     seen: dict[tuple, int] = {}
     counts: dict[int, int] = {}
+    plain: set[Diagnostic] = set()
     for d in diagnostics:
-        if not d.notes:
-            out.append(d)
+        if d.group is None:
+            if d not in plain:             # the same problem twice (a repeated entry's copies)
+                plain.add(d)
+                out.append(d)
             continue
-        instance = d.message.rsplit(" in '", 1)[-1].split("'", 1)[0]
-        text = d.message.replace(instance + ".", "").rsplit(" in '", 1)[0]
-        text = re.sub(r"layers\[\d+\]", "layers[]", text)
-        key = (d.notes[-1].span, d.code, text)
-        if key in seen:
-            counts[seen[key]] = counts.get(seen[key], 0) + 1
+        if d.group in seen:
+            counts[seen[d.group]] = counts.get(seen[d.group], 0) + 1
             continue
-        seen[key] = len(out)
+        seen[d.group] = len(out)
         out.append(d)
     for index, more in counts.items():
         d = out[index]
         out[index] = Diagnostic(d.span, f"{d.message} and {more} other instance"
-                                f"{'s' * (more != 1)}", d.code, d.severity, d.notes)
+                                f"{'s' * (more != 1)}", d.code, d.severity, d.notes, d.group)
     return out
+
+
+def limit_errors(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """At most MAX_ERRORS diagnostics (the first in the file), then one that says how many
+    more there are: a spec with 60,000 mistakes is fixed from the top anyway."""
+    if len(diagnostics) <= MAX_ERRORS:
+        return list(diagnostics)
+    ordered = sorted(diagnostics, key=lambda d: (d.span, d.code, d.message))
+    rest = ordered[MAX_ERRORS]
+    return [*ordered[:MAX_ERRORS],
+            Diagnostic(rest.span, f"more than {MAX_ERRORS:,} problems: the first "
+                       f"{MAX_ERRORS:,} are shown, {len(ordered) - MAX_ERRORS:,} more from here "
+                       "on (fix these first)", "too-many-errors")]
 
 
 # ------------------------------------------------------------------------------ format 1
@@ -207,6 +233,10 @@ class _Problem(Exception):
 class _TooLarge(Exception):
     """Stops the whole expansion: a bound is passed (the diagnostic is recorded)."""
 
+    def __init__(self, keep_all: bool = False) -> None:
+        super().__init__()
+        self.keep_all = keep_all            # too many errors: report them, not only the bound
+
 
 @dataclass
 class _Scope:
@@ -225,6 +255,8 @@ class _Scope:
     share_of: str | None = None                        # making shares of this instance prefix
     block: str | None = None                           # the block being expanded (None: top)
     frozen: bool = False                               # inside a use with `trainable: false`
+    #: a repeated entry's name -> its first and last copy (`share:` names one of them)
+    repeated: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def resolve(self, ref: str) -> str:
         """A reference as written here -> the full name it means; raises KeyError."""
@@ -235,7 +267,19 @@ class _Scope:
             return self.instances[head].resolve(rest)
         if rest and head in self.refs:                 # a port of a layer: lstm.state_h
             return f"{self.refs[head]}.{rest}"
+        owner, _, port = ref.rpartition(".")
+        if owner and owner in self.refs:               # the flat form: e.lstm.state_h
+            return f"{self.refs[owner]}.{port}"
         raise KeyError(ref)
+
+    def is_port(self, ref: str) -> bool:
+        """Whether `ref` names another output of a layer (`enc.state_h`), not a layer."""
+        if ref in self.refs or ref in self.instances:
+            return False
+        head, _, rest = ref.partition(".")
+        if rest and head in self.instances:
+            return self.instances[head].is_port(rest)
+        return bool(rest)
 
 
 class Expander:
@@ -250,15 +294,35 @@ class Expander:
         self.origins: dict[Path, Origin] = {}
         self.blocks: dict[str, dict] = {}
         self.top_names: set[str] = set()
+        self.work = expr.Work()             # expression steps, for the whole expansion
+        self.expanded = 0                   # entries expanded, against MAX_ENTRIES
+        self.groups: set[tuple | None] = set()      # problems counted against MAX_ERRORS
+        self.distinct = 0
 
     # --- diagnostics -------------------------------------------------------------------
 
     def error(self, path: Path, scope: _Scope, message: str, code: str, key: bool = False) -> None:
         if scope.chain:
-            self.problems.append(_in_chain(self.doc, path, scope.chain, message, code))
+            problem = _in_chain(self.doc, path, scope.chain, message, code)
         else:
             span = self.doc.key_span(path) if key else self.doc.span(path)
-            self.problems.append(Diagnostic(span, message, code))
+            problem = Diagnostic(span, message, code)
+        if problem.group is None or problem.group not in self.groups:   # a new problem
+            self.groups.add(problem.group)
+            self.distinct += 1
+            if self.distinct > MAX_ERRORS:
+                self.problems.append(Diagnostic(problem.span, f"more than {MAX_ERRORS:,} "
+                                                "problems: expansion stopped here (fix the "
+                                                "ones above first)", "too-many-errors"))
+                raise _TooLarge(keep_all=True)
+        self.problems.append(problem)
+
+    def bound(self, path: Path, scope: _Scope, message: str) -> _TooLarge:
+        """A bound is passed: the one error, and the exception that stops the expansion."""
+        self.problems.append(_in_chain(self.doc, path, scope.chain, message, "too-large")
+                             if scope.chain else Diagnostic(self.doc.span(path), message,
+                                                            "too-large"))
+        return _TooLarge()
 
     def fail(self, path: Path, scope: _Scope, message: str, code: str, key: bool = False):
         self.error(path, scope, message, code, key)
@@ -267,19 +331,30 @@ class Expander:
     # --- values ------------------------------------------------------------------------
 
     def value(self, raw: Any, path: Path, scope: _Scope) -> Any:
-        """`raw` with every `${...}` evaluated in `scope` (a new object; the source is kept)."""
+        """`raw` with every `${...}` evaluated in `scope` (a new object; the source is kept).
+        Every bad expression in it is reported before the entry is given up."""
         if isinstance(raw, str):
             if "${" not in raw:
                 return raw
             try:
-                return expr.substitute(raw, scope.values)
+                return expr.substitute(raw, scope.values, self.work)
+            except expr.TooMuchWork as exc:
+                raise self.bound(path, scope, str(exc)) from None
             except expr.ExprError as exc:
                 raise self.fail(path, scope, f"{quote(raw)}: {exc}", "expression")
-        if isinstance(raw, dict):
-            return {k: self.value(v, path + (k,), scope) for k, v in raw.items()}
-        if isinstance(raw, list):
-            return [self.value(v, path + (i,), scope) for i, v in enumerate(raw)]
-        return raw
+        if not isinstance(raw, (dict, list)):
+            return raw
+        failed = False
+        items = raw.items() if isinstance(raw, dict) else enumerate(raw)
+        out = {}
+        for k, v in items:
+            try:
+                out[k] = self.value(v, path + (k,), scope)
+            except _Problem:
+                failed = True
+        if failed:
+            raise _Problem()
+        return out if isinstance(raw, dict) else list(out.values())
 
     def ref(self, name: Any, path: Path, scope: _Scope) -> str:
         if not isinstance(name, str):
@@ -386,28 +461,47 @@ class Expander:
     def arguments(self, block_name: str, raw: Any, path: Path, scope: _Scope) -> dict[str, Any]:
         """A use's `with:`, evaluated in the caller's scope and checked against the params."""
         params = self.blocks[block_name]["params"]
-        given = self.value(raw, path, scope) if raw is not None else {}
+        given = raw if raw is not None else {}
         if not isinstance(given, dict):
             raise self.fail(path, scope, "`with:` is a mapping of parameter -> value", "bad-type")
         out: dict[str, Any] = {}
-        for name, value in given.items():
+        failed = False
+        misspelt: set[str] = set()                 # `filterz` reported: not also `filters`
+        for name, written in given.items():        # every problem of every parameter
             if name not in params:
-                raise self.fail(path + (name,), scope, f"block {quote(block_name)} has no "
-                                f"parameter {quote(name)}{did_you_mean(str(name), params)} "
-                                f"(parameters: {', '.join(params) or 'none'})", "unknown-key",
-                                key=True)
+                unset = [p for p in params if p not in given]
+                misspelt.update(difflib.get_close_matches(str(name)[:100], unset, 1, 0.6))
+                self.error(path + (name,), scope, f"block {quote(block_name)} has no "
+                           f"parameter {quote(name)}{did_you_mean(str(name), unset)} "
+                           f"(parameters: {', '.join(params) or 'none'})", "unknown-key",
+                           key=True)
+                failed = True
+                continue
+            try:
+                value = self.value(written, path + (name,), scope)
+            except _Problem:
+                failed = True
+                continue
             kind = params[name][0]
             if not _fits(value, kind):
-                raise self.fail(path + (name,), scope, f"parameter {quote(name)} of block "
-                                f"{quote(block_name)} is {kind}, got {quote(value)}", "bad-type")
+                self.error(path + (name,), scope, f"parameter {quote(name)} of block "
+                           f"{quote(block_name)} is {kind}, got {quote(value)}", "bad-type")
+                failed = True
+                continue
             out[name] = value
         for name, (kind, default, required) in params.items():
-            if name not in out:
+            if name not in out and name not in given:
+                if required and name in misspelt:
+                    continue
                 if required:
-                    raise self.fail(path if raw is not None else path[:-1], scope,
-                                    f"block {quote(block_name)} needs parameter {quote(name)} "
-                                    f"({kind}) in `with:`", "missing-key")
+                    self.error(path if raw is not None else path[:-1], scope,
+                               f"block {quote(block_name)} needs parameter {quote(name)} "
+                               f"({kind}) in `with:`", "missing-key")
+                    failed = True
+                    continue
                 out[name] = copy.deepcopy(default)
+        if failed:
+            raise _Problem()
         return out
 
     # --- entries -----------------------------------------------------------------------
@@ -422,46 +516,106 @@ class Expander:
 
     def entry(self, entry: Any, path: Path, scope: _Scope) -> None:
         if not isinstance(entry, dict):
+            self.count(path, scope)
             self.emit(entry, path, scope, None)       # the flat validation explains it
             return
         name = entry.get("name")
+        repeated = "repeat" in entry
         count = 1
-        if "repeat" in entry:
+        if repeated:
             count = self.value(entry["repeat"], path + ("repeat",), scope)
             if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_REPEAT:
                 raise self.fail(path + ("repeat",), scope, f"repeat: expected an integer from 1 "
                                 f"to {MAX_REPEAT:,}, got {quote(count)}", "bad-value")
-            if not isinstance(name, str):
-                raise self.fail(path, scope, "an entry with `repeat:` needs a `name:`",
-                                "missing-key")
+            name = self.repeated_name(name, path, scope)
+        failed = False
         for index in range(count):
+            self.count(path, scope)
             here = _Scope(**{**scope.__dict__, "values": {**scope.values, "i": index}}) \
-                if "repeat" in entry else scope
-            if "if" in entry:
-                keep = self.value(entry["if"], path + ("if",), here)
-                if not isinstance(keep, bool):
-                    raise self.fail(path + ("if",), scope, f"if: expected true or false, got "
-                                    f"{quote(keep)}", "bad-type")
-                if not keep:
+                if repeated else scope
+            own = f"{name}{index + 1}" if repeated else name
+            try:
+                if "if" in entry and not self.condition(entry["if"], path + ("if",), here):
+                    if isinstance(own, str):
+                        scope.left_out[own] = "its `if:` is false here"
                     if isinstance(name, str):
-                        scope.left_out[name] = f"its `if:` is false here"
+                        scope.left_out[name] = "its `if:` is false here"
                     continue
-            own = f"{name}{index + 1}" if "repeat" in entry else name
-            fields = {k: v for k, v in entry.items() if k not in ("repeat", "if")}
-            if "repeat" in entry:
-                fields["name"] = own
-                if index > 0:
-                    fields.pop("from", None)
-            if "use" in fields:
-                self.use(fields, path, here)
-            else:
-                self.layer(fields, path, here)
-            if "repeat" in entry:          # the chain's result goes by the entry's name too
+                fields = {k: v for k, v in entry.items() if k not in ("repeat", "if")}
+                if repeated:
+                    fields["name"] = own
+                    if index > 0:
+                        fields.pop("from", None)
+                if "use" in fields:
+                    self.use(fields, path, here)
+                else:
+                    self.layer(fields, path, here)
+            except _Problem:
+                if not repeated:
+                    raise
+                # The other copies are expanded too: a problem inside a block is then
+                # reported once for all its instances, counted right ("and 7 other ...").
+                failed = True
+                scope.left_out.setdefault(own, None)
+                continue
+            if repeated:                   # the chain's result goes by the entry's name too
                 scope.refs[name] = scope.refs[own]
                 if own in scope.instances:
                     scope.instances[name] = scope.instances[own]
+                    scope.made[name] = scope.made[own]
+                scope.repeated[name] = (f"{name}1", own)
             if here is not scope:
                 scope.previous = here.previous
+        if failed:
+            scope.refs.pop(name, None)
+            scope.instances.pop(name, None)
+            raise _Problem()
+
+    def count(self, path: Path, scope: _Scope) -> None:
+        """One more entry expanded (a layer, an instance, or one that `if:` leaves out)."""
+        self.expanded += 1
+        if self.expanded > MAX_ENTRIES:
+            raise self.bound(path, scope, f"the spec expands more than {MAX_ENTRIES:,} entries "
+                             "(layers, block instances and repeated copies, those that `if:` "
+                             "leaves out included)")
+
+    def repeated_name(self, raw: Any, path: Path, scope: _Scope) -> str:
+        """The name of a repeated entry, whose copies are `<name>1` .. `<name>N`."""
+        if not isinstance(raw, str):
+            raise self.fail(path, scope, "an entry with `repeat:` needs a `name:`",
+                            "missing-key")
+        if "${" not in raw:
+            return raw
+        try:                               # `${}` of the enclosing block's parameters only
+            name = expr.substitute(raw, scope.values, self.work)
+        except expr.TooMuchWork as exc:
+            raise self.bound(path + ("name",), scope, str(exc)) from None
+        except expr.ExprError as exc:
+            uses_i = "i" not in scope.values and "unknown name 'i'" in str(exc)
+            raise self.fail(path + ("name",), scope, f"{quote(raw)}: " + (
+                "the name of a repeated entry cannot use `i`: its copies are named "
+                "<name>1 .. <name>N" if uses_i else str(exc)), "expression")
+        if not isinstance(name, str) or not _is_name(name):
+            raise self.fail(path + ("name",), scope, f"{quote(name)} is not a valid name: use "
+                            "letters, digits and '_' (at most 64), starting with a letter or "
+                            "'_'", "bad-name")
+        return name
+
+    def condition(self, raw: Any, path: Path, scope: _Scope) -> bool:
+        """`if:` -- true or false, a `${...}`, or a bare expression (`if: project`)."""
+        if isinstance(raw, str) and "${" not in raw:     # `if: conv_shortcut`, `if: i > 0`
+            try:
+                keep = expr.evaluate(raw, scope.values, self.work)
+            except expr.TooMuchWork as exc:
+                raise self.bound(path, scope, str(exc)) from None
+            except expr.ExprError as exc:
+                raise self.fail(path, scope, f"if: {quote(raw)}: {exc}", "expression")
+        else:
+            keep = self.value(raw, path, scope)
+        if not isinstance(keep, bool):
+            raise self.fail(path, scope, f"if: expected true or false, got {quote(keep)}",
+                            "bad-type")
+        return keep
 
     def _name(self, fields: dict, path: Path, scope: _Scope) -> str:
         name = self.value(fields.get("name"), path + ("name",), scope)
@@ -490,24 +644,54 @@ class Expander:
 
     def layer(self, fields: dict, path: Path, scope: _Scope) -> None:
         """A plain layer, or a `share:` of a layer or of a block instance."""
-        name = self._name(fields, path, scope)
-        out = self.value({k: v for k, v in fields.items() if k not in ("name", "from", "call")},
-                         path, scope)
-        reads = self._reads(fields, path, scope)
-        call = ({k: self.refs(self.value(v, path + ("call", k), scope), path + ("call", k), scope)
-                 if not isinstance(v, bool) else v for k, v in fields["call"].items()}
-                if isinstance(fields.get("call"), dict) else fields.get("call"))
+        failed = False
+        parts: dict[str, Any] = {}
+        steps = (
+            ("name", lambda: self._name(fields, path, scope)),
+            ("out", lambda: self.value({k: v for k, v in fields.items()
+                                        if k not in ("name", "from", "call")}, path, scope)),
+            ("reads", lambda: self._reads(fields, path, scope)),
+            ("call", lambda: self.call(fields.get("call"), path + ("call",), scope)),
+        )
+        for part, step in steps:           # every problem of the entry, not only the first
+            try:
+                parts[part] = step()
+            except _Problem:
+                failed = True
+        if failed:
+            raise _Problem()
+        name, out, reads, call = parts["name"], parts["out"], parts["reads"], parts["call"]
         if "share" in out and "type" not in out:
             target = out["share"]
+            if isinstance(target, str) and target in scope.repeated:
+                first, last = scope.repeated[target]
+                raise self.fail(path + ("share",), scope, f"{quote(target)} is a repeated "
+                                f"entry ({first} .. {last}): share one of its copies, such as "
+                                f"`share: {last}`", "bad-value")
             if isinstance(target, str) and target in scope.instances:
                 self.share_instance(name, scope.instances[target], target, reads, path, scope)
                 return
+            if isinstance(target, str) and target in scope.inputs:
+                raise self.fail(path + ("share",), scope, f"{quote(target)} is an input: "
+                                "`share:` names a layer or a block instance whose weights "
+                                "this call uses", "bad-value")
+            if isinstance(target, str) and scope.is_port(target):
+                try:
+                    scope.resolve(target)
+                except KeyError:
+                    pass
+                else:
+                    raise self.fail(path + ("share",), scope, f"{quote(target)} is not a "
+                                    "layer: `share:` names a layer or a block instance "
+                                    f"(`share: {target.rsplit('.', 1)[0]}`), not one of its "
+                                    "outputs", "bad-value")
             out["share"] = self.ref(target, path + ("share",), scope)
         full = scope.prefix + name
         if scope.share_of is not None and "share" not in out:
             out = {"share": scope.share_of + full[len(scope.prefix):]}
         entry: dict[str, Any] = {"name": full}
-        implicit = "from" not in fields and (not self.layers or reads == self.layers[-1]["name"]) \
+        implicit = "from" not in fields and (not self.layers or (isinstance(
+            self.layers[-1], dict) and reads == self.layers[-1].get("name"))) \
             and not scope.chain and scope.share_of is None
         if reads is not None and not implicit:
             entry["from"] = reads
@@ -521,11 +705,25 @@ class Expander:
         scope.refs[name] = full
         scope.previous = full
 
+    def call(self, raw: Any, path: Path, scope: _Scope) -> Any:
+        """`call: {ARG: NAME or [NAMES]}` with the names resolved (booleans kept)."""
+        if not isinstance(raw, dict):
+            return raw
+        out, failed = {}, False
+        for k, v in raw.items():
+            try:
+                out[k] = v if isinstance(v, bool) else \
+                    self.refs(self.value(v, path + (k,), scope), path + (k,), scope)
+            except _Problem:
+                failed = True
+        if failed:
+            raise _Problem()
+        return out
+
     def emit(self, entry: Any, path: Path, scope: _Scope, name: str | None) -> None:
         if len(self.layers) >= MAX_LAYERS:
-            self.error(path, scope, f"the spec expands to more than {MAX_LAYERS:,} layers",
-                       "too-large")
-            raise _TooLarge()
+            raise self.bound(path, scope, f"the spec expands to more than {MAX_LAYERS:,} "
+                             "layers")
         self.origins[("layers", len(self.layers))] = Origin(path, scope.chain)
         self.layers.append(entry)
 
@@ -681,8 +879,8 @@ def expand(doc: Document) -> ExpandedDocument:
     if isinstance(layers, list):
         try:
             ex.entries(layers, ("layers",), top)
-        except _TooLarge:
-            raise SpecError(ex.problems[-1:]) from None
+        except _TooLarge as stop:
+            raise SpecError(dedupe(ex.problems) if stop.keep_all else ex.problems[-1:]) from None
         flat["layers"] = ex.layers
     top_refs = top
 

@@ -5,8 +5,10 @@ walked by this module, which knows a closed set of node types: literals, names (
 parameters and the repeat index `i`), arithmetic, comparisons, `and`/`or`/`not`, `x if c else
 y`, list literals with indexing, and the pure functions in FUNCTIONS. Anything else (attribute
 access, calls of anything else, comprehensions, lambdas) is refused before evaluation. Sizes
-are bounded: the text, the number of nodes, every integer's magnitude and every string's length,
-so no expression can take long or allocate much.
+are bounded: the text, the number of nodes and their nesting, every integer's magnitude, every
+string's length, every list's size counted through its nested lists, and the work: each node
+evaluated and each part of a list measured is one step of a `Work` counter that one expansion
+shares, so no expression, and no number of them, can take long or allocate much.
 """
 from __future__ import annotations
 
@@ -22,6 +24,15 @@ MAX_TEXT: Final = 500
 MAX_NODES: Final = 200
 MAX_INT: Final = 2**62
 MAX_LENGTH: Final = 1000
+#: Nesting of the syntax (`[[[...]]]`, `-(-(...))`) and of a list value.
+MAX_SYNTAX_DEPTH: Final = 32
+MAX_DEPTH: Final = 16
+#: Size of one value: list items at every depth, plus string characters inside lists.
+MAX_SIZE: Final = 10_000
+#: Evaluation steps of one expansion (every expression of every instance together).
+MAX_STEPS: Final = 1_000_000
+#: Largest |ndigits| of round(): Python computes 10**|ndigits| for an integer.
+MAX_ROUND: Final = 64
 
 #: `${...}` anywhere in a string; a string that is exactly one of them keeps the value's type.
 PATTERN: Final = re.compile(r"\$\{([^{}]*)\}")
@@ -31,7 +42,48 @@ class ExprError(Exception):
     """A bad expression; the message says why, without a traceback."""
 
 
-def _check_value(value: Any) -> Any:
+class TooMuchWork(ExprError):
+    """The expressions of one expansion together passed MAX_STEPS: the expansion stops."""
+
+
+class Work:
+    """Steps spent evaluating expressions; `charge` raises TooMuchWork past the limit."""
+
+    __slots__ = ("steps", "limit")
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.steps = 0
+        self.limit = MAX_STEPS if limit is None else limit
+
+    def charge(self, n: int = 1) -> None:
+        self.steps += n
+        if self.steps > self.limit:
+            raise TooMuchWork(f"expressions take more than {self.limit:,} evaluation steps "
+                              "in all (the limit of one expansion)")
+
+
+def _measure(value: list, work: Work) -> int:
+    """A list's size (items at every depth, characters of strings in it), checked against
+    MAX_SIZE and MAX_DEPTH; the walk is charged to `work` and stops at the first excess."""
+    size, stack = 0, [(value, 1)]
+    while stack:
+        items, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExprError(f"the result nests lists deeper than {MAX_DEPTH} levels")
+        size += len(items)
+        work.charge(len(items) + 1)
+        for item in items:
+            if isinstance(item, list):
+                stack.append((item, depth + 1))
+            elif isinstance(item, str):
+                size += len(item)
+        if size > MAX_SIZE:
+            raise ExprError(f"the result is too large (a list of over {MAX_SIZE:,} parts, "
+                            "counting nested lists and their strings)")
+    return size
+
+
+def _check_value(value: Any, work: Work | None = None) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
@@ -45,6 +97,8 @@ def _check_value(value: Any) -> Any:
     if isinstance(value, (str, list)):
         if len(value) > MAX_LENGTH:
             raise ExprError(f"the result is too long (over {MAX_LENGTH} elements)")
+        if isinstance(value, list):
+            _measure(value, work or Work())
         return value
     raise ExprError(f"values of type {type(value).__name__} are not allowed")
 
@@ -114,9 +168,20 @@ def _int(x: Any) -> int:
     return int(x)
 
 
+def _round(x: Any, ndigits: Any = None) -> Any:
+    if ndigits is None:
+        return round(_number(x, "round()"))
+    if isinstance(ndigits, bool) or not isinstance(ndigits, int):
+        raise ExprError(f"round() needs an integer number of digits, got {_kind(ndigits)}")
+    if abs(ndigits) > MAX_ROUND:
+        raise ExprError(f"round(): the number of digits must be from -{MAX_ROUND} to "
+                        f"{MAX_ROUND}, got {ndigits}")
+    return round(_number(x, "round()"), ndigits)
+
+
 #: The only functions an expression may call: pure, cheap, bounded.
 FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
-    "min": min, "max": max, "abs": abs, "int": _int, "float": float, "round": round,
+    "min": min, "max": max, "abs": abs, "int": _int, "float": float, "round": _round,
     "len": len, "str": str,
 }
 
@@ -134,6 +199,8 @@ def parse(text: str) -> ast.Expression:
     nodes = list(ast.walk(tree))
     if len(nodes) > MAX_NODES:
         raise ExprError(f"the expression is too complex (over {MAX_NODES} parts)")
+    if _depth(tree) > MAX_SYNTAX_DEPTH:
+        raise ExprError(f"the expression nests deeper than {MAX_SYNTAX_DEPTH} levels")
     for node in nodes:
         if isinstance(node, ast.Call):
             if not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS) or node.keywords:
@@ -143,6 +210,15 @@ def parse(text: str) -> ast.Expression:
     return tree
 
 
+def _depth(tree: ast.AST) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
 _ALLOWED: Final = (
     ast.Expression, ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.BoolOp,
     ast.Compare, ast.IfExp, ast.List, ast.Tuple, ast.Subscript, ast.Slice, *_BINARY, *_COMPARE,
@@ -150,18 +226,21 @@ _ALLOWED: Final = (
 )
 
 
-def evaluate(text: str, names: Mapping[str, Any]) -> Any:
-    """The value of one expression (the text inside `${}`), given the names in scope."""
+def evaluate(text: str, names: Mapping[str, Any], work: Work | None = None) -> Any:
+    """The value of one expression (the text inside `${}`), given the names in scope; its
+    steps are charged to `work` (one expansion's counter; a fresh one if not given)."""
     tree = parse(text)
+    work = Work() if work is None else work
     try:
-        return _check_value(_eval(tree.body, names))
+        return _check_value(_eval(tree.body, names, work), work)
     except ExprError:
         raise
     except (TypeError, ValueError, IndexError, OverflowError, ZeroDivisionError) as exc:
         raise ExprError(str(exc)) from None
 
 
-def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
+def _eval(node: ast.AST, names: Mapping[str, Any], work: Work) -> Any:
+    work.charge()
     if isinstance(node, ast.Constant):
         if not isinstance(node.value, (int, float, str, bool, type(None))):
             raise ExprError("only numbers, strings, true/false and null are literals")
@@ -180,52 +259,58 @@ def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
                             f"(names here: {known})")
         return names[node.id]
     if isinstance(node, ast.BinOp):
-        return _check_value(_BINARY[type(node.op)](_eval(node.left, names),
-                                                    _eval(node.right, names)))
+        return _check_value(_BINARY[type(node.op)](_eval(node.left, names, work),
+                                                    _eval(node.right, names, work)), work)
     if isinstance(node, ast.UnaryOp):
-        value = _eval(node.operand, names)
+        value = _eval(node.operand, names, work)
         if isinstance(node.op, ast.Not):
             return not value
         value = _number(value, "-")
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BoolOp):
-        value = _eval(node.values[0], names)
+        value = _eval(node.values[0], names, work)
         for item in node.values[1:]:
             if isinstance(node.op, ast.And) and not value:
                 return value
             if isinstance(node.op, ast.Or) and value:
                 return value
-            value = _eval(item, names)
+            value = _eval(item, names, work)
         return value
     if isinstance(node, ast.Compare):
-        left = _eval(node.left, names)
+        left = _eval(node.left, names, work)
         for op, right_node in zip(node.ops, node.comparators):
-            right = _eval(right_node, names)
+            right = _eval(right_node, names, work)
+            for side in (left, right):
+                if isinstance(side, list):
+                    _measure(side, work)
             if not _COMPARE[type(op)](left, right):
                 return False
             left = right
         return True
     if isinstance(node, ast.IfExp):
-        return _eval(node.body if _eval(node.test, names) else node.orelse, names)
+        return _eval(node.body if _eval(node.test, names, work) else node.orelse, names, work)
     if isinstance(node, (ast.List, ast.Tuple)):
-        return _check_value([_eval(e, names) for e in node.elts])
+        return _check_value([_eval(e, names, work) for e in node.elts], work)
     if isinstance(node, ast.Subscript):
-        seq = _eval(node.value, names)
+        seq = _eval(node.value, names, work)
         if not isinstance(seq, (list, str)):
             raise ExprError(f"only lists and strings can be indexed, got {_kind(seq)}")
         if isinstance(node.slice, ast.Slice):
-            parts = [None if p is None else _eval(p, names)
+            parts = [None if p is None else _eval(p, names, work)
                      for p in (node.slice.lower, node.slice.upper, node.slice.step)]
             return seq[slice(*parts)]
-        index = _eval(node.slice, names)
+        index = _eval(node.slice, names, work)
         if isinstance(index, bool) or not isinstance(index, int):
             raise ExprError(f"an index must be an integer, got {_kind(index)}")
         if not -len(seq) <= index < len(seq):
             raise ExprError(f"index {index} is out of range for a list of {len(seq)}")
         return seq[index]
     if isinstance(node, ast.Call):
-        args = [_eval(a, names) for a in node.args]
-        return _check_value(FUNCTIONS[node.func.id](*args))
+        args = [_eval(a, names, work) for a in node.args]
+        for arg in args:                        # min, max, str, `in` walk their lists
+            if isinstance(arg, list):
+                _measure(arg, work)
+        return _check_value(FUNCTIONS[node.func.id](*args), work)
     raise ExprError(f"{type(node).__name__.lower()} is not allowed in an expression")
 
 
@@ -233,20 +318,29 @@ def has_expression(value: Any) -> bool:
     return isinstance(value, str) and "${" in value
 
 
-def substitute(value: str, names: Mapping[str, Any]) -> Any:
+def substitute(value: str, names: Mapping[str, Any], work: Work | None = None) -> Any:
     """A string with `${...}`: exactly one expression keeps its value's type (`${2 * f}` is an
     int); expressions inside other text are formatted into the string (`conv${i}`)."""
     whole = PATTERN.fullmatch(value.strip())
     if whole:
-        return evaluate(whole.group(1), names)
+        return evaluate(whole.group(1), names, work)
     if "${" in PATTERN.sub("", value):
         raise ExprError("an unclosed `${`: write `${expression}`")
 
+    work = Work() if work is None else work
+    room = [MAX_LENGTH * 10 - len(value)]
+
     def text(match: re.Match) -> str:
-        result = evaluate(match.group(1), names)
+        result = evaluate(match.group(1), names, work)
         if isinstance(result, bool):
             return "true" if result else "false"
-        return str(result)
+        if isinstance(result, list) and _measure(result, work) > room[0]:
+            raise ExprError("the resulting string is too long")
+        out = str(result)
+        room[0] -= len(out)
+        if room[0] < 0:
+            raise ExprError("the resulting string is too long")
+        return out
 
     out = PATTERN.sub(text, value)
     if len(out) > MAX_LENGTH * 10:

@@ -401,7 +401,36 @@ def check_loss_metrics(ctx: Context) -> Iterator[Problem]:
                    f"that reads the same targets (e.g. {alt!r})", "metric")
 
 
+INT32_MAX: Final = 2**31 - 1
+INT32_ARGUMENTS: Final = frozenset((
+    "strides", "dilation_rate", "kernel_size", "pool_size", "size", "cropping", "padding",
+    "axis", "n", "groups", "num_heads", "key_dim", "value_dim"))
+
+
+def check_int32_arguments(ctx: Context) -> Iterator[Problem]:
+    """Keras passes sizes, strides, rates and axes to kernels as 32-bit integers: a larger one
+    validates and builds, then fails at the first step (`Attr strides has value 2147483652
+    out of range for an int32`). Sizes of weights (units, input_dim) are counted by the
+    budget instead; these are the arguments that reach a kernel as an int32 attribute."""
+    for i, layer in enumerate(ctx.spec.layers):
+        nested = getattr(layer, "layer", None)
+        todo = [((), layer), *((("layer",), nested) for _ in [0] if hasattr(nested, "__dict__"))]
+        for prefix, args in todo:
+            for key, value in args.__dict__.items():
+                if key not in INT32_ARGUMENTS:
+                    continue
+                items = value if isinstance(value, (list, tuple)) else (value,)
+                bad = next((v for v in items if type(v) is int and abs(v) > INT32_MAX), None)
+                if bad is not None:
+                    field = args.model_fields.get(key)
+                    shown = (field.alias if field is not None and field.alias else key)
+                    yield (("layers", i, *prefix, shown), f"{_where(layer)}: {shown} "
+                           f"{bad} is out of Keras's 32-bit integer range (at most "
+                           f"{INT32_MAX:,} in absolute value)", "bad-value")
+
+
 RULES: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
+    check_int32_arguments,
     check_input_dtypes,
     check_embedding_ids,
     check_weight_clause_dtypes,

@@ -18,7 +18,8 @@ from specc.hints import key_hint, literal_hint, number_hint, suggest
 from specc.spec.base import Strict
 from specc.spec.clauses import WeightClause
 from specc.spec.layers import LAYER_TYPES
-from specc.expand import ExpandedDocument, dedupe, diagnostic, expand, format1_problems
+from specc.expand import (ExpandedDocument, dedupe, diagnostic, expand, format1_problems,
+                          limit_errors)
 from specc.spec.base import FORMAT, OBJECT_TYPES, PATH_PATTERN, LayerSpec
 from specc.spec.model import FORMAT_VERSIONS, InputSpec, Spec
 from specc import penalties as catalog
@@ -201,9 +202,10 @@ def _diagnostics(exc: ValidationError, doc: Document) -> list[Diagnostic]:
         groups.setdefault(path, []).append((err, exists))
     # A union whose matching branch failed deeper (optimizer: {type: adamm}) also reports
     # that the value is not the other branches' type; keep only the deeper, useful errors.
+    # (Every proper prefix of every path, once: linear in the errors, not quadratic.)
+    above = {q[:k] for q in groups for k in range(len(q))}
     for path in [p for p, errs in groups.items()
-                 if all(e["type"] in _TYPE_WORDS for e, _ in errs)
-                 and any(len(q) > len(p) and q[:len(p)] == p for q in groups)]:
+                 if p in above and all(e["type"] in _TYPE_WORDS for e, _ in errs)]:
         del groups[path]
     out = []
     for path, errs in groups.items():
@@ -280,7 +282,7 @@ def validate_document(doc: Document, overrides: Sequence[Any] = ()) -> Spec:
             found += [d for d in (diagnostic(flat, path, msg, code, _is_key(path))
                                   for path, msg, code in run_cross_checks(partial))
                       if (d.span, d.code) not in seen]
-        raise SpecError(found) from None
+        raise SpecError(limit_errors(found)) from None
     finally:
         FORMAT.reset(token)
     if expanded:            # the checks would only repeat them (a left-out layer is unknown)
@@ -293,8 +295,8 @@ def validate_document(doc: Document, overrides: Sequence[Any] = ()) -> Spec:
         if why is not None:
             problems.append((("weights",), why, "weights"))
     if problems:
-        raise SpecError(dedupe(diagnostic(flat, path, msg, code, _is_key(path))
-                               for path, msg, code in problems))
+        raise SpecError(limit_errors(dedupe(diagnostic(flat, path, msg, code, _is_key(path))
+                                            for path, msg, code in problems)))
     spec._document = flat
     return spec
 

@@ -30,7 +30,11 @@ FORMAT_VALUE: Final = "layers-by-name/1"
 def resolve(path: str, spec_file: str | None) -> Path:
     """`path` as written in the spec: relative to the spec's folder (the working folder for
     a spec that has no file, e.g. `specc.loads`)."""
-    p = Path(path).expanduser()
+    p = Path(path)
+    try:
+        p = p.expanduser()
+    except RuntimeError:        # `~nosuchuser/...`: no such home folder; check_file says so
+        pass
     if p.is_absolute() or not spec_file or spec_file.startswith("<"):
         return p
     return Path(spec_file).resolve().parent / p
@@ -40,6 +44,13 @@ def check_file(path: str, spec_file: str | None) -> str | None:
     """Why `path` is not a usable weights file, or None. Reads at most 8 bytes."""
     if not path.endswith(SUFFIX):
         return f"a weights file ends in {SUFFIX!r} (got {path!r})"
+    if path.startswith("~"):
+        try:
+            Path(path).expanduser()
+        except RuntimeError:
+            user = path[1:].split("/", 1)[0].split(os.sep, 1)[0]
+            return (f"weights file {path!r}: there is no home folder for "
+                    f"{'user ' + repr(user) if user else 'the current user'}")
     where = resolve(path, spec_file)
     try:
         if not where.is_file():
