@@ -27,6 +27,9 @@ class Context:
 
     spec: Spec
     graph_ok: bool = True
+    # every name is unique and every reference resolves (a missing `from:` or a wrong number
+    # of inputs still leaves the graph's edges known: reachability is judged anyway)
+    refs_ok: bool = True
     reads: dict[str, list[str]] = field(default_factory=dict)     # what each layer reads
     deps: dict[str, list[str]] = field(default_factory=dict)      # ... and call args, by layer
     order: list[int] | None = None        # layer indices in graph order (check_shapes)
@@ -84,7 +87,7 @@ def check_shares(ctx: Context) -> Iterator[Problem]:
             seen.add(target.share)
             target = layers[index[target.share]]
         if isinstance(target, SharedCall):
-            ctx.graph_ok = False
+            ctx.graph_ok = ctx.refs_ok = False
             if target.share in seen:
                 yield (("layers", i, "share"), f"{quote(layer.name)} shares itself through "
                        f"{' -> '.join(seen)}", "cycle")
@@ -102,7 +105,7 @@ def check_duplicate_names(ctx: Context) -> Iterator[Problem]:
     seen: dict[str, str] = {name: "an input" for name in ctx.input_names}
     for i, layer in enumerate(ctx.spec.layers):
         if layer.name in seen:
-            ctx.graph_ok = False
+            ctx.graph_ok = ctx.refs_ok = False
             yield (("layers", i, "name"),
                    f"duplicate name {quote(layer.name)}: already used by {seen[layer.name]}",
                    "duplicate-name")
@@ -157,10 +160,10 @@ def check_references(ctx: Context) -> Iterator[Problem]:
         for where, ref in refs:
             base = split_port(ref, layers)[0]
             if base == layer.name:
-                ctx.graph_ok = False
+                ctx.graph_ok = ctx.refs_ok = False
                 yield where, f"layer {quote(layer.name)} reads itself", "cycle"
             elif base not in ctx.layer_index and base not in spec.inputs:
-                ctx.graph_ok = False
+                ctx.graph_ok = ctx.refs_ok = False
                 why = _port_problem(ref, layers)
                 yield where, why or _unknown("input or layer", ref, known), "unknown-ref"
         yield from _check_call_args(ctx, i, layer)
@@ -208,7 +211,7 @@ def check_outputs(ctx: Context) -> Iterator[Problem]:
             yield (("outputs", i), f"output {quote(out)} is an input; outputs are layer names",
                    "bad-output")
         elif split_port(out, ctx.spec.layer_map())[0] not in ctx.layer_index:
-            ctx.graph_ok = False
+            ctx.graph_ok = ctx.refs_ok = False
             why = _port_problem(out, ctx.spec.layer_map())
             yield ("outputs", i), why or _unknown("layer", out, layers), "unknown-ref"
         seen.add(out)
@@ -232,7 +235,7 @@ def check_cycles(ctx: Context) -> Iterator[Problem]:
             elif nxt in ctx.layer_index:
                 if state.get(nxt) == 1:
                     cycle = [n for n, _ in stack][[n for n, _ in stack].index(nxt):]
-                    ctx.graph_ok = False
+                    ctx.graph_ok = ctx.refs_ok = False
                     yield (("layers", ctx.layer_index[node], "from"),
                            "cycle: " + " -> ".join([*cycle, nxt]) + " (a layer cannot read "
                            "its own result)", "cycle")
@@ -243,7 +246,7 @@ def check_cycles(ctx: Context) -> Iterator[Problem]:
 
 
 def check_reachability(ctx: Context) -> Iterator[Problem]:
-    if not ctx.graph_ok:
+    if not ctx.refs_ok:
         return
     needed: set[str] = set()
     layers = ctx.spec.layer_map()

@@ -295,7 +295,9 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
         message += f" ({context} that starts at line {where.line + 1})"
     from specc.hints import syntax_hint
 
-    return message + syntax_hint(problem)
+    if mark is None:
+        return message + syntax_hint(problem)
+    return message + syntax_hint(problem, text.splitlines(), mark.line, mark.column)
 
 
 def _char_at(text: str, line: int, column: int) -> str | None:

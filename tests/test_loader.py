@@ -570,7 +570,20 @@ def test_tabs_used_for_indentation() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("a: b: c\n", (1, 5, "invalid YAML: mapping values are not allowed in this context")),
+        ("a: b: c\n", (1, 5, "invalid YAML: mapping values are not allowed in this context; "
+                             "a value that holds ': ' needs quotes: write 'b: c'")),
+        ("a:\n  b: 1\n    c: 2\n", (3, 6, "invalid YAML: mapping values are not allowed in "
+                                       "this context; `c` is indented more than line 2 above "
+                                       "it, whose key already has a value: start it in "
+                                       "column 3, with the keys before it")),
+        ("a:\n  -{b: 1, c: 2}\n", (2, 12, "invalid YAML: mapping values are not allowed in "
+                                        "this context; a list item needs a space after its "
+                                        "dash: write `- {b: 1, c: 2}` (without it, `-{...` is "
+                                        "read as a plain word, not as a list item)")),
+        ("a:\n  -b: 1\n   c: 2\n", (3, 5, "invalid YAML: mapping values are not allowed in "
+                                      "this context; a list item on line 2 needs a space after "
+                                      "its dash: write `- b: 1` (without it, `-b...` is read as "
+                                      "a plain word, not as a list item)")),
         ("a: [1, 2\nb: 3\n", (2, 2, "invalid YAML: did not find expected ',' or ']' "
                                     "(while parsing a flow sequence that starts at line 1); "
                                     "this usually means a `[` list is not closed on its line, "
@@ -587,6 +600,16 @@ def test_tabs_used_for_indentation() -> None:
 def test_syntax_errors_are_located(text: str, expected: tuple[int, int, str]) -> None:
     line, column, message = expected
     assert one(text) == (line, column, "yaml-syntax", message)
+
+
+@pytest.mark.parametrize("text", ["a: b: c\n", "a:\n  b: 1\n    c: 2\n", "a:\n  -{b: 1, c: 2}\n",
+                                  "a:\n  -b: 1\n   c: 2\n"])
+def test_mapping_value_hints_do_not_depend_on_the_parser(
+        text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libyaml says 'not allowed in this context', PyYAML 'not allowed here': one hint."""
+    hint = one(text)[3].split("; ", 1)[1]
+    monkeypatch.setattr(loader, "_Parser", yaml.SafeLoader)
+    assert one(text)[3].split("; ", 1)[1] == hint
 
 
 def test_syntax_errors_with_the_fallback_parser(either_parser: str) -> None:
