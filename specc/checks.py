@@ -175,10 +175,23 @@ def check_references(ctx: Context) -> Iterator[Problem]:
             ctx.graph_ok = False
             yield (("layers", i, "from") if src is not None else ("layers", i),
                    f"{layer.type} layer {quote(layer.name)} reads {want} "
-                   f"input{'s' if layer.max_inputs > 1 else ''}, got {n}", "arity")
+                   f"input{'s' if layer.max_inputs > 1 else ''}, got {n}"
+                   + _initial_state_hint(ctx, layer, reads), "arity")
         ctx.reads[layer.name] = reads
         ctx.deps[layer.name] = list(dict.fromkeys(
             split_port(r, layers)[0] for r in [*reads, *(r for _, _, r in call_refs(layer))]))
+
+
+def _initial_state_hint(ctx: Context, layer, reads: list[str]) -> str:
+    """For a recurrent layer given its initial states in `from:`: where they go instead."""
+    if "initial_state" not in CALL_ARGS.get(layer.type, ()) or len(reads) < 2:
+        return ""
+    states = reads[1:]
+    shown = states[0] if len(states) == 1 else f"[{', '.join(states)}]"
+    version = ("; `call:` is format 2: start the file with `specc: 2`"
+               if ctx.spec.specc == 1 else "")
+    return (f"; initial states are not inputs: write `from: {reads[0]}` and "
+            f"`call: {{initial_state: {shown}}}`{version}")
 
 
 def _check_call_args(ctx: Context, i: int, layer) -> Iterator[Problem]:
