@@ -52,7 +52,7 @@ def check_shares(ctx: Context) -> Iterator[Problem]:
             seen.add(target.share)
             target = layers[index[target.share]]
         if isinstance(target, SharedCall):
-            ctx.graph_ok = False
+            ctx.graph_ok = ctx.refs_ok = False
             if target.share in seen:
                 yield (("layers", i, "share"), f"{quote(layer.name)} shares itself through "
                        f"{' -> '.join(seen)}", "cycle")
@@ -70,7 +70,7 @@ def check_duplicate_names(ctx: Context) -> Iterator[Problem]:
     seen: dict[str, str] = {name: "an input" for name in ctx.input_names}
     for i, layer in enumerate(ctx.spec.layers):
         if layer.name in seen:
-            ctx.graph_ok = False
+            ctx.graph_ok = ctx.refs_ok = False
             yield (("layers", i, "name"),
                    f"duplicate name {quote(layer.name)}: already used by {seen[layer.name]}",
                    "duplicate-name")
@@ -125,10 +125,10 @@ def check_references(ctx: Context) -> Iterator[Problem]:
         for where, ref in refs:
             base = split_port(ref, layers)[0]
             if base == layer.name:
-                ctx.graph_ok = False
+                ctx.graph_ok = ctx.refs_ok = False
                 yield where, f"layer {quote(layer.name)} reads itself", "cycle"
             elif base not in ctx.layer_index and base not in spec.inputs:
-                ctx.graph_ok = False
+                ctx.graph_ok = ctx.refs_ok = False
                 why = _port_problem(ref, layers)
                 yield where, why or _unknown("input or layer", ref, known), "unknown-ref"
         yield from _check_call_args(ctx, i, layer)
@@ -140,10 +140,23 @@ def check_references(ctx: Context) -> Iterator[Problem]:
             ctx.graph_ok = False
             yield (("layers", i, "from") if src is not None else ("layers", i),
                    f"{layer.type} layer {quote(layer.name)} reads {want} "
-                   f"input{'s' if layer.max_inputs > 1 else ''}, got {n}", "arity")
+                   f"input{'s' if layer.max_inputs > 1 else ''}, got {n}"
+                   + _initial_state_hint(ctx, layer, reads), "arity")
         ctx.reads[layer.name] = reads
         ctx.deps[layer.name] = list(dict.fromkeys(
             split_port(r, layers)[0] for r in [*reads, *(r for _, _, r in call_refs(layer))]))
+
+
+def _initial_state_hint(ctx: Context, layer, reads: list[str]) -> str:
+    """For a recurrent layer given its initial states in `from:`: where they go instead."""
+    if "initial_state" not in CALL_ARGS.get(layer.type, ()) or len(reads) < 2:
+        return ""
+    states = reads[1:]
+    shown = states[0] if len(states) == 1 else f"[{', '.join(states)}]"
+    version = ("; `call:` is format 2: start the file with `specc: 2`"
+               if ctx.spec.specc == 1 else "")
+    return (f"; initial states are not inputs: write `from: {reads[0]}` and "
+            f"`call: {{initial_state: {shown}}}`{version}")
 
 
 def _check_call_args(ctx: Context, i: int, layer) -> Iterator[Problem]:
@@ -176,7 +189,7 @@ def check_outputs(ctx: Context) -> Iterator[Problem]:
             yield (("outputs", i), f"output {quote(out)} is an input; outputs are layer names",
                    "bad-output")
         elif split_port(out, ctx.spec.layer_map())[0] not in ctx.layer_index:
-            ctx.graph_ok = False
+            ctx.graph_ok = ctx.refs_ok = False
             why = _port_problem(out, ctx.spec.layer_map())
             yield ("outputs", i), why or _unknown("layer", out, layers), "unknown-ref"
         seen.add(out)
@@ -200,7 +213,7 @@ def check_cycles(ctx: Context) -> Iterator[Problem]:
             elif nxt in ctx.layer_index:
                 if state.get(nxt) == 1:
                     cycle = [n for n, _ in stack][[n for n, _ in stack].index(nxt):]
-                    ctx.graph_ok = False
+                    ctx.graph_ok = ctx.refs_ok = False
                     yield (("layers", ctx.layer_index[node], "from"),
                            "cycle: " + " -> ".join([*cycle, nxt]) + " (a layer cannot read "
                            "its own result)", "cycle")
@@ -211,7 +224,7 @@ def check_cycles(ctx: Context) -> Iterator[Problem]:
 
 
 def check_reachability(ctx: Context) -> Iterator[Problem]:
-    if not ctx.graph_ok:
+    if not ctx.refs_ok:
         return
     needed: set[str] = set()
     layers = ctx.spec.layer_map()

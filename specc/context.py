@@ -21,6 +21,9 @@ class Context:
 
     spec: Spec
     graph_ok: bool = True
+    # every name is unique and every reference resolves (a missing `from:` or a wrong number
+    # of inputs still leaves the graph's edges known: reachability is judged anyway)
+    refs_ok: bool = True
     reads: dict[str, list[str]] = field(default_factory=dict)     # what each layer reads
     deps: dict[str, list[str]] = field(default_factory=dict)      # ... and call args, by layer
     order: list[int] | None = None        # layer indices in graph order (check_shapes)

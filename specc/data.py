@@ -320,13 +320,17 @@ def _check_values(arrays: Arrays, headers: dict[str, Header], graph: Graph, path
 
 def check_targets(y: Arrays, graph: Graph, output_shapes: dict[str, tuple[int, ...]],
                   path: str) -> None:
-    """Class ids for a sparse categorical loss are whole numbers in [0, classes)."""
+    """Class ids for a sparse categorical loss: one per prediction row (not one-hot rows),
+    whole numbers in [0, classes)."""
     import numpy as np
 
     from specc.errors import UsageError
 
     for out, a in y.items():
-        if target_kind(graph, out) != "class_ids" or a.size == 0:
+        if target_kind(graph, out) != "class_ids":
+            continue
+        _check_class_id_shape(a, out, graph, tuple(output_shapes[out]), path)
+        if a.size == 0:
             continue
         k = int(output_shapes[out][-1])
         finite = a[np.isfinite(a)] if a.dtype.kind == "f" else a
@@ -340,3 +344,25 @@ def check_targets(y: Arrays, graph: Graph, output_shapes: dict[str, tuple[int, .
             raise UsageError(f"{path}: array {quote(out)} holds {value}; output {quote(out)} "
                              f"({loss_name(graph.spec.loss_for(out))}) takes class ids, whole "
                              f"numbers in [0, {k - 1}]")
+
+
+def _check_class_id_shape(a: Any, out: str, graph: Graph, shape: tuple[int, ...],
+                          path: str) -> None:
+    """Keras takes class ids shaped like the prediction without its class axis (a trailing
+    axis of 1 is squeezed); one-hot rows end in Keras's `Argument output must have rank
+    (ndim) target.ndim - 1`."""
+    from specc.errors import UsageError
+
+    got, ids = tuple(a.shape[1:]), shape[:-1]
+    if got in (ids, ids + (1,)) or not shape:
+        return
+    loss = loss_name(graph.spec.loss_for(out))
+    want = f"one class id per sample, shape {_shape_text((a.shape[0], *ids))}"
+    if got == shape:
+        raise UsageError(
+            f"{path}: array {quote(out)} has shape {_shape_text(a.shape)}, one-hot rows (or "
+            f"probabilities) of {shape[-1]} classes; output {quote(out)} ({loss}) takes {want}: "
+            f"use loss {loss.removeprefix('sparse_')} for one-hot targets, or save the class "
+            f"ids instead (`numpy.argmax(rows, axis=-1)`)")
+    raise UsageError(f"{path}: array {quote(out)} has shape {_shape_text(a.shape)}; output "
+                     f"{quote(out)} ({loss}) takes {want}")

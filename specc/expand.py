@@ -370,8 +370,7 @@ class Expander:
                             f"{scope.left_out[name]}", "unknown-ref")
         known = [*scope.refs, *(f"{i}.<name>" for i in scope.instances)]
         where = f" in block '{scope.block}'" if scope.block else ""
-        hint = (" (inside a block, `from:` reads the block's inputs and its own layers)"
-                if scope.block else "")
+        hint = _block_ref_hint(path) if scope.block else ""
         raise self.fail(path, scope, f"unknown name {quote(name)}{where}"
                         f"{did_you_mean(name, scope.refs)} (known: "
                         f"{', '.join(known[:12]) or 'none'}{', ...' if len(known) > 12 else ''})"
@@ -944,3 +943,17 @@ def to_yaml(data: dict) -> str:
         else:
             lines.append(flow({key: value})[1:-1])
     return "\n".join(lines) + "\n"
+
+
+def _block_ref_hint(path: Path) -> str:
+    """What the key holding an unknown name inside a block may name."""
+    key = next((p for p in reversed(path) if isinstance(p, str)), "from")
+    if key == "share":
+        return (" (inside a block, `share:` names a layer or a use of a block defined in "
+                "this block)")
+    if key == "layer":
+        return " (inside a block, a penalty's `layer:` names one of the block's own layers)"
+    if key != "from":                   # a call argument (`initial_state:`, `mask:`, ...)
+        return (f" (inside a block, `call: {{{key}: ...}}` reads the block's inputs and its "
+                "own layers)")
+    return " (inside a block, `from:` reads the block's inputs and its own layers)"

@@ -132,10 +132,67 @@ def number_hint(value: object) -> str:
     return ""
 
 
-def syntax_hint(problem: str) -> str:
-    """`; this usually means ...` for a libyaml parser problem, or ''."""
+#: The same problem as worded by libyaml and by PyYAML's pure-Python parser.
+_MAPPING_VALUES: Final = ("mapping values are not allowed here",
+                          "mapping values are not allowed in this context")
+_DASH_WORD: Final = re.compile(r"-[^\s\-]")
+_KEY_WITH_VALUE: Final = re.compile(r"(?:- +)*[^\s#'\"{\[][^:#]*:[ \t]+[^\s#]")
+
+
+def syntax_hint(problem: str, lines: list[str] | None = None, line: int = -1,
+                column: int = -1) -> str:
+    """`; ...` for a libyaml parser problem, or ''. With the text's `lines` and the
+    problem's 0-based `line` and `column`, a ': ' where no mapping value may go is told
+    apart: a list item without the space after its dash, a key indented under a line that
+    already has a value, or a value that holds ': '."""
+    if problem in _MAPPING_VALUES and lines is not None and 0 <= line < len(lines):
+        hint = _mapping_value_hint(lines, line, column)
+        if hint:
+            return f"; {hint}"
     hint = SYNTAX_HINTS.get(problem)
+    if hint is None and problem in _MAPPING_VALUES:
+        hint = SYNTAX_HINTS[_MAPPING_VALUES[0]]
     return f"; {hint}" if hint else ""
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
+
+
+def _dash_hint(body: str, where: str = "") -> str:
+    item = body[1:].split(" #")[0].strip()
+    item = item if len(item) <= 40 else item[:37] + "..."
+    return (f"a list item{where} needs a space after its dash: write `- {item}` (without it, "
+            f"`{body[:2]}...` is read as a plain word, not as a list item)")
+
+
+def _mapping_value_hint(lines: list[str], line: int, column: int) -> str:
+    text = lines[line]
+    body = text.lstrip(" ")
+    if _DASH_WORD.match(body) and not body.startswith("---"):
+        return _dash_hint(body)
+    first = text.find(": ")
+    if 0 <= first < column:   # a second ': ' on the line, inside a value
+        value = text[first + 1:].split(" #")[0].strip()
+        return f"a value that holds ': ' needs quotes: write {_quoted(value)}"
+    above = line - 1
+    while above >= 0 and (not lines[above].strip() or lines[above].lstrip().startswith("#")):
+        above -= 1
+    if above < 0 or _indent(text) <= _indent(lines[above]):
+        return ""
+    prev = lines[above].lstrip(" ")
+    if _DASH_WORD.match(prev) and not prev.startswith("---"):
+        return _dash_hint(prev, f" on line {above + 1}")
+    if not _KEY_WITH_VALUE.match(prev):
+        return ""
+    key_column = _indent(lines[above]) + len(prev) - len(prev.lstrip("- ")) + 1
+    key = body.split(":")[0].strip()
+    return (f"`{key[:40]}` is indented more than line {above + 1} above it, whose key "
+            f"already has a value: start it in column {key_column}, with the keys before it")
+
+
+def _quoted(value: str) -> str:
+    return f"'{value}'" if "'" not in value else '"' + value.replace('"', '\\"') + '"'
 
 
 def literal_hint(errors: Iterable[dict]) -> str:

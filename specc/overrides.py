@@ -245,6 +245,15 @@ def _navigable(data: Any, path: Path) -> bool:
     return _exists(data, path[:-1]) and isinstance(_at(data, path[:-1]), dict)
 
 
+def _new_with(data: Any, path: Path) -> bool:
+    """Whether `path` sets one parameter of a block use that has no `with:` yet
+    (`--set left.with.rate=0.5`): the mapping is made."""
+    if len(path) != 4 or path[2] != "with" or not _exists(data, path[:2]):
+        return False
+    entry = _at(data, path[:2])
+    return isinstance(entry, dict) and "use" in entry and entry.get("with") is None
+
+
 def _at(data: Any, path: Path) -> Any:
     for part in path:
         data = data[part]
@@ -267,7 +276,7 @@ def _resolve(data: dict, over: Override, strict: bool) -> Path | str | None:
             where = ", ".join(f"{s}" if s == "inputs" else f"{s}" for s, _ in hits)
             return f"--set {over.dotted}: {quote(name)} names several things ({where})"
         target = hits[0] + path[n:]
-        if strict or len(path) - n == 1 or _navigable(data, target):
+        if strict or len(path) - n == 1 or _navigable(data, target) or _new_with(data, target):
             return target
         return None
     return None

@@ -80,8 +80,10 @@ def check_input_dtypes(ctx: Context) -> Iterator[Problem]:
                    "with an Embedding", "dtype")
 
 
-def check_embedding_ids(ctx: Context) -> Iterator[Problem]:
-    """An Embedding reads integer ids: a float (or bool) tensor reaching it is an error."""
+def warn_embedding_ids(ctx: Context) -> Iterator[Problem]:
+    """An Embedding reads integer ids. Keras casts anything else to int32 (keras.io's
+    Functional API guide feeds one float32 ids), so a float or bool tensor reaching it is a
+    warning: what the cast does, and how to declare integer ids."""
     embeddings = [i for i, layer in enumerate(ctx.spec.layers) if layer.type == "Embedding"]
     if not ctx.graph_ok or not embeddings:
         return
@@ -94,11 +96,13 @@ def check_embedding_ids(ctx: Context) -> Iterator[Problem]:
         dtype, origin = sources[reads[0]]
         if dtype in INTEGER_DTYPES:
             continue
-        fix = (f"; declare {origin} with `dtype: int32`" if origin.startswith("input")
-               else "; an Embedding must read integer ids, such as an int32 input")
+        cast = ("false and true become ids 0 and 1" if dtype == "bool" else
+                "any fraction is dropped")
+        fix = (f"declare {origin} with `dtype: int32`" if origin.startswith("input")
+               else "an Embedding should read integer ids, such as an int32 input")
         yield (("layers", i),
                f"{_where(layer)} looks up integer ids, but it reads {dtype} values from "
-               f"{origin}{fix}", "dtype")
+               f"{origin}: Keras casts them to int32 ({cast}); {fix}", "dtype")
 
 
 def check_weight_clause_dtypes(ctx: Context) -> Iterator[Problem]:
@@ -432,7 +436,6 @@ def check_int32_arguments(ctx: Context) -> Iterator[Problem]:
 RULES: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_int32_arguments,
     check_input_dtypes,
-    check_embedding_ids,
     check_weight_clause_dtypes,
     check_attention_rank,
     check_axes,
@@ -617,6 +620,22 @@ def warn_logits(ctx: Context) -> Iterator[Problem]:
                    f"already ends with {act}: the activation is applied twice", "from-logits")
 
 
+def warn_unread_states(ctx: Context) -> Iterator[Problem]:
+    """Format 1 has no way to read a recurrent layer's states (no `layer.port` references,
+    no `call:`): `return_state: true` computes them and the model drops them."""
+    if ctx.spec.specc != 1:
+        return
+    for i, layer in enumerate(ctx.spec.layers):
+        inner = layer.layer if layer.type == "Bidirectional" else layer
+        if not getattr(inner, "return_state", False):
+            continue
+        where = ("layers", i) + (("layer",) if inner is not layer else ()) + ("return_state",)
+        ports = ", ".join(f"`{layer.name}.{p}`" for p in layer.ports()) or "its states"
+        yield (where, f"`return_state: true` on {_where(layer)} has no effect in format 1: "
+               f"nothing can read the states, and the layers after it read its output alone; "
+               f"remove it, or write `specc: 2` to read them as {ports}", "return-state")
+
+
 def warn_plugin_unchecked(ctx: Context) -> Iterator[Problem]:
     """A plugin's layer type without a shape rule or a parameter count: say, at its first
     use, what validation then cannot check."""
@@ -640,6 +659,7 @@ def warn_plugin_unchecked(ctx: Context) -> Iterator[Problem]:
 
 
 WARNINGS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
+    warn_embedding_ids,
     warn_kl_sparsity,
     warn_flattened_statistic,
     warn_sum_reduction,
@@ -648,6 +668,7 @@ WARNINGS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     warn_zero_rate,
     warn_frozen_weights,
     warn_logits,
+    warn_unread_states,
     warn_plugin_unchecked,
 )
 

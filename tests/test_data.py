@@ -275,3 +275,42 @@ def test_class_ids_must_be_whole_and_within_the_classes(graph: Any, labels: list
                                "(sparse_categorical_crossentropy) takes class ids, whole numbers "
                                "in [0, 2]")
     check_targets({"out": np.array([0, 1, 2, 2])}, graph, {"out": (3,)}, "d.npz")
+
+
+def test_one_hot_rows_for_a_sparse_loss_are_refused_before_keras(graph: Any) -> None:
+    """Keras would end in `Argument output must have rank (ndim) target.ndim - 1`."""
+    from specc.data import check_targets
+
+    one_hot = np.eye(3)[[0, 2, 1, 2]]
+    with pytest.raises(UsageError) as info:
+        check_targets({"out": one_hot}, graph, {"out": (3,)}, "d.npz")
+    assert str(info.value) == (
+        "d.npz: array 'out' has shape (4, 3), one-hot rows (or probabilities) of 3 classes; "
+        "output 'out' (sparse_categorical_crossentropy) takes one class id per sample, shape "
+        "(4,): use loss categorical_crossentropy for one-hot targets, or save the class ids "
+        "instead (`numpy.argmax(rows, axis=-1)`)")
+    with pytest.raises(UsageError) as info:
+        check_targets({"out": np.zeros((4, 2, 3))}, graph, {"out": (3,)}, "d.npz")
+    assert str(info.value) == (
+        "d.npz: array 'out' has shape (4, 2, 3); output 'out' (sparse_categorical_crossentropy) "
+        "takes one class id per sample, shape (4,)")
+    check_targets({"out": one_hot.argmax(axis=-1)}, graph, {"out": (3,)}, "d.npz")
+    check_targets({"out": one_hot.argmax(axis=-1)[:, None]}, graph, {"out": (3,)}, "d.npz")
+    sequence = np.zeros((4, 5), dtype="int64")           # class ids per step of a sequence
+    check_targets({"out": sequence}, graph, {"out": (5, 3)}, "d.npz")
+
+
+@pytest.mark.keras
+@pytest.mark.filterwarnings("ignore")
+def test_fit_refuses_one_hot_rows_for_a_sparse_loss(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    rng = np.random.default_rng(0)
+    path = npz(tmp_path / "d.npz", tokens=rng.integers(0, 10, (8, 4)).astype("int32"),
+               feats=rng.standard_normal((8, 3)).astype("float32"),
+               out=np.eye(3)[rng.integers(0, 3, 8)].astype("float32"))
+    assert main(["fit", str(spec), "--data", str(path), "--epochs", "1",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "array 'out' has shape (8, 3), one-hot rows" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

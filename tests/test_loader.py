@@ -48,7 +48,7 @@ def one(text: str | bytes) -> tuple[int, int, str, str]:
 def either_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test with libyaml's parser and with PyYAML's pure-Python fallback."""
     if request.param == "python":
-        monkeypatch.setattr(loader, "_Parser", yaml.SafeLoader)
+        monkeypatch.setattr(loader, "_Parser", yaml.SafeLoader)  # (events only: no node tree)
     elif not yaml.__with_libyaml__:
         pytest.skip("PyYAML built without libyaml")
     return request.param
@@ -570,7 +570,20 @@ def test_tabs_used_for_indentation() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("a: b: c\n", (1, 5, "invalid YAML: mapping values are not allowed in this context")),
+        ("a: b: c\n", (1, 5, "invalid YAML: mapping values are not allowed in this context; "
+                             "a value that holds ': ' needs quotes: write 'b: c'")),
+        ("a:\n  b: 1\n    c: 2\n", (3, 6, "invalid YAML: mapping values are not allowed in "
+                                       "this context; `c` is indented more than line 2 above "
+                                       "it, whose key already has a value: start it in "
+                                       "column 3, with the keys before it")),
+        ("a:\n  -{b: 1, c: 2}\n", (2, 12, "invalid YAML: mapping values are not allowed in "
+                                        "this context; a list item needs a space after its "
+                                        "dash: write `- {b: 1, c: 2}` (without it, `-{...` is "
+                                        "read as a plain word, not as a list item)")),
+        ("a:\n  -b: 1\n   c: 2\n", (3, 5, "invalid YAML: mapping values are not allowed in "
+                                      "this context; a list item on line 2 needs a space after "
+                                      "its dash: write `- b: 1` (without it, `-b...` is read as "
+                                      "a plain word, not as a list item)")),
         ("a: [1, 2\nb: 3\n", (2, 2, "invalid YAML: did not find expected ',' or ']' "
                                     "(while parsing a flow sequence that starts at line 1); "
                                     "this usually means a `[` list is not closed on its line, "
@@ -587,6 +600,16 @@ def test_tabs_used_for_indentation() -> None:
 def test_syntax_errors_are_located(text: str, expected: tuple[int, int, str]) -> None:
     line, column, message = expected
     assert one(text) == (line, column, "yaml-syntax", message)
+
+
+@pytest.mark.parametrize("text", ["a: b: c\n", "a:\n  b: 1\n    c: 2\n", "a:\n  -{b: 1, c: 2}\n",
+                                  "a:\n  -b: 1\n   c: 2\n"])
+def test_mapping_value_hints_do_not_depend_on_the_parser(
+        text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libyaml says 'not allowed in this context', PyYAML 'not allowed here': one hint."""
+    hint = one(text)[3].split("; ", 1)[1]
+    monkeypatch.setattr(loader, "_Parser", yaml.SafeLoader)
+    assert one(text)[3].split("; ", 1)[1] == hint
 
 
 def test_syntax_errors_with_the_fallback_parser(either_parser: str) -> None:
@@ -653,3 +676,96 @@ def test_loading_a_small_spec_is_fast() -> None:
         load_text(text, F)
     per_file = (time.perf_counter() - started) / 200
     assert per_file < 0.003  # ~0.25 ms here; generous for slow, busy machines
+
+
+# ------------------------------------------------- libyaml's node tree = the event walk
+
+
+def _outcome(text: str | bytes) -> tuple:
+    """Everything load_text gives: data (repr: types, order, NaN), spans, key spans, aliases;
+    or every diagnostic."""
+    try:
+        doc = load_text(text, F)
+    except SpecError as exc:
+        return ("error", [(d.line, d.column, d.code, d.message) for d in exc.diagnostics])
+    return ("ok", repr(doc.data), list(doc.spans.items()), list(doc.key_spans.items()),
+            dict(doc.aliases))
+
+
+def _event_walk_only(monkeypatch: pytest.MonkeyPatch, parser: type) -> None:
+    monkeypatch.setattr(loader, "_Parser", parser)  # not libyaml's own class: events only
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CORPUS = sorted([*(ROOT / "specs").glob("*.yaml"), *(ROOT / "tests/golden/invalid").glob("*.yaml")])
+
+
+def _variants(text: str) -> list[str]:
+    """The text, and cut, doubled, re-indented and tagged versions of it."""
+    rng = random.Random(len(text))
+    lines = text.splitlines(True)
+    out = [text, text.replace("  ", "   ", 3), text + text, text.replace(": ", ":  ", 5)]
+    out += [text[: rng.randrange(len(text) + 1)] for _ in range(6)]
+    for _ in range(6):
+        i, j = rng.randrange(len(lines) + 1), rng.randrange(len(lines) + 1)
+        out.append("".join(lines[:i] + lines[j:j + 2] + lines[i:]))
+    return out
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+@pytest.mark.parametrize("case", CORPUS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_the_node_tree_gives_what_the_event_walk_gives(
+        case: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each file of the examples and of the invalid cases, and variants of it (cut, doubled
+    lines, duplicate keys, ...): libyaml's node tree (the common path), libyaml's events,
+    and PyYAML's pure-Python parser give the same data, spans and diagnostics."""
+    fast_used = []
+    real = loader._build_fast
+
+    def spy(text: str, file: str) -> Document | None:
+        found = real(text, file)
+        fast_used.append(found is not None)
+        return found
+
+    monkeypatch.setattr(loader, "_build_fast", spy)
+    raw = case.read_bytes()
+    try:
+        texts: list[str | bytes] = list(_variants(raw.decode("utf-8")))
+    except UnicodeDecodeError:  # (the cases of binary files)
+        texts = [raw]
+    for text in texts:
+        fast = _outcome(text)
+        with monkeypatch.context() as patch:
+            _event_walk_only(patch, type("Events", (loader._LIBYAML,), {}))
+            events = _outcome(text)
+            _event_walk_only(patch, yaml.SafeLoader)
+            python = _outcome(text)
+        assert fast == events, text
+        if fast[0] == "ok" or all(d[2] != "yaml-syntax" for d in fast[1] + python[1]):
+            assert fast == python, text  # (libyaml words syntax errors its own way)
+    if case.parent.name == "specs" and b"&" not in raw and b"!" not in raw:
+        assert fast_used[0], "a valid example is read from the node tree"
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+@pytest.mark.parametrize("text", [
+    "a: ! x\n", "a: !!str x\n", "! {a: 1}\n", "a: &x 1\nb: *x\n", "a: *x\n", "<<: {a: 1}\n",
+    "'<<': 1\n", "a: 1\na: 2\n", "1: a\n", "? [a]\n: b\n", "a: 1e999\n", "[1, 2]\n", "x\n",
+    "", "a: 1\n---\nb: 2\n", "a: [" + "[" * 70 + "]" * 71 + "\n", "a: |\n  x\n", "a: 'x'\n",
+    "a: \"1\"\n", "a: ~\nb:\nc: null\nd: .nan\ne: 0x1f\nf: on\n", "a: " + "x" * 10_001 + "\n",
+])
+def test_the_node_tree_leaves_every_problem_to_the_event_walk(
+        text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = _outcome(text)
+    _event_walk_only(monkeypatch, type("Events", (loader._LIBYAML,), {}))
+    assert fast == _outcome(text)
+
+
+def test_the_node_tree_counts_values_as_the_event_walk_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "MAX_NODES", 8)
+    # the mapping, 2 keys, the list, its items, the last value: 8 values, then 9
+    at_limit, past = "a: [1, 2, 3]\nb: 4\n", "a: [1, 2, 3, 4]\nb: 5\n"
+    assert loader._build_fast(at_limit, F) is not None
+    assert loader._build_fast(past, F) is None
+    assert _outcome(past)[1][0][2] == "yaml-too-large"

@@ -143,6 +143,23 @@ def test_format2_top_level_names_apply_before_expansion_and_instances_after() ->
     assert str(info.value).startswith("--set s12.c1.filters=x:1:")
 
 
+def test_a_parameter_set_on_a_use_without_with_makes_the_mapping() -> None:
+    text = FORMAT2.replace("repeat: 2, with: {filters: 8, rate: 0.5}", "repeat: 2").replace(
+        "params: {filters: int, rate: 0.0}", "params: {filters: 8, rate: 0.0}")
+    assert [p.rate for p in loads(text, "f.yaml").penalties] == [0.0, 0.0]
+    spec = loads(text, "f.yaml", parse_all(["s1.with.rate=0.5"]))
+    assert [(p.name, p.rate) for p in spec.penalties] == [("s11.energy", 0.5),
+                                                          ("s12.energy", 0.5)]
+    flow = loads(text, "f.yaml", parse_all(["s1.with={rate: 0.5}"]))
+    assert flow.model_dump() == spec.model_dump()
+    with pytest.raises(specc.SpecError) as info:      # the block's own check, at the --set
+        loads(text, "f.yaml", parse_all(["s1.with.rte=0.5"]))
+    assert "block 'res' has no parameter 'rte' (did you mean 'rate'?)" in str(info.value)
+    with pytest.raises(specc.SpecError) as info:      # not a use: a layer has no `with:`
+        loads(text, "f.yaml", parse_all(["pool.with.rate=0.5"]))
+    assert "unknown key 'with' in a GlobalAveragePooling2D layer" in str(info.value)
+
+
 def test_cli_expand_prints_the_result_and_validate_reports(capsys) -> None:
     assert main(["expand", MNIST, "--set", "dense4.units=12", "--set", "optimizer=sgd"]) == 0
     out = capsys.readouterr().out

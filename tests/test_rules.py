@@ -43,31 +43,60 @@ EMBED = ["{name: e, type: Embedding, input_dim: 10, output_dim: 3}", "{name: f, 
          "{name: out, type: Dense, units: 2}"]
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bool"])
-def test_embedding_refuses_non_integer_inputs(dtype: str) -> None:
+def warnings_of(text: str) -> list[tuple[int, str, str]]:
+    """(line, code, message) of each warning of a spec that must be valid."""
+    from specc.rules import spec_warnings
+
+    return [(d.line, d.code, d.message) for d in spec_warnings(specc.loads(text, "r.yaml"))]
+
+
+@pytest.mark.parametrize(("dtype", "cast"), [("float32", "any fraction is dropped"),
+                                             ("float16", "any fraction is dropped"),
+                                             ("bool", "false and true become ids 0 and 1")])
+def test_embedding_warns_about_non_integer_inputs(dtype: str, cast: str) -> None:
+    """Keras casts what an Embedding reads to int32: valid, with a warning."""
     text = spec_text(f"{{x: {{shape: [4], dtype: {dtype}}}}}", EMBED)
-    assert problems(text) == [(5, "dtype", (
+    assert problems(text) == []
+    assert warnings_of(text) == [(5, "dtype", (
         f"layer 'e' (Embedding) looks up integer ids, but it reads {dtype} values from input "
-        "'x'; declare input 'x' with `dtype: int32`"))]
+        f"'x': Keras casts them to int32 ({cast}); declare input 'x' with `dtype: int32`"))]
 
 
 @pytest.mark.parametrize("dtype", ["int32", "int64"])
 def test_embedding_takes_integer_inputs(dtype: str) -> None:
-    assert problems(spec_text(f"{{x: {{shape: [4], dtype: {dtype}}}}}", EMBED)) == []
+    text = spec_text(f"{{x: {{shape: [4], dtype: {dtype}}}}}", EMBED)
+    assert problems(text) == [] and warnings_of(text) == []
 
 
 def test_embedding_dtype_flows_through_reshapes_and_from_weighted_layers() -> None:
     through = spec_text("{x: {shape: [2, 2]}}", ["{name: r, type: Reshape, target_shape: [4]}",
                                                   *EMBED])
-    assert [(l, c) for l, c, _ in problems(through)] == [(6, "dtype")]
-    assert "reads float32 values from input 'x'" in problems(through)[0][2]
+    assert [(l, c) for l, c, _ in warnings_of(through)] == [(6, "dtype")]
+    assert "reads float32 values from input 'x'" in warnings_of(through)[0][2]
     ints = through.replace("shape: [2, 2]}", "shape: [2, 2], dtype: int64}")
-    assert problems(ints) == []
+    assert warnings_of(ints) == []
     after_dense = spec_text("{x: {shape: [4], dtype: int32}}",
                             ["{name: d, type: Dense, units: 4}", *EMBED])
-    assert problems(after_dense.replace("dtype: int32", "dtype: float32")) == [(6, "dtype", (
+    assert warnings_of(after_dense.replace("dtype: int32", "dtype: float32")) == [(6, "dtype", (
         "layer 'e' (Embedding) looks up integer ids, but it reads float32 values from layer "
-        "'d' (Dense); an Embedding must read integer ids, such as an int32 input"))]
+        "'d' (Dense): Keras casts them to int32 (any fraction is dropped); an Embedding should "
+        "read integer ids, such as an int32 input"))]
+
+
+@pytest.mark.keras
+@pytest.mark.filterwarnings("ignore")
+def test_keras_looks_up_float_ids_as_their_integer_part() -> None:
+    """What the warning says Keras does: float32 ids 3.0 and 3.7 both look up row 3."""
+    import keras
+    import numpy as np
+
+    text = spec_text("{x: {shape: [4], dtype: float32}}", EMBED)
+    model = specc.build(specc.loads(text, "r.yaml"))
+    table = model.get_layer("e").get_weights()[0]
+    looked_up = keras.Model(model.inputs, model.get_layer("e").output)
+    ids = np.array([[0.0, 3.0, 3.7, 9.2]], dtype="float32")
+    np.testing.assert_allclose(np.asarray(looked_up(ids)), table[[0, 3, 3, 9]][None],
+                               rtol=0, atol=1e-6)
 
 
 WEIGHTS = ["{name: a, type: Dense, units: 4, dtype: DA}", "{name: out, type: Dense, units: 2}"]
