@@ -250,6 +250,10 @@ def test_validation_works_without_the_extra(tmp_path: Path, plain_install: dict)
                  ["expand", "good.yaml"], ["schema"]):
         out = _specc(*argv, cwd=tmp_path, env=plain_install, timeout=120)
         assert out.returncode == 0, (argv, out.stderr)
+    # the pre-commit hook's environment: this repository's specs, its configured plugin
+    out = _specc("validate", "specs/", env=plain_install, timeout=120)
+    n = len([*(ROOT / "specs").rglob("*.yaml"), *(ROOT / "specs").rglob("*.yml")])
+    assert out.returncode == 0 and out.stderr.startswith(f"{n} spec files valid"), out.stderr
 
 
 # -- small manners ---------------------------------------------------------------------------
