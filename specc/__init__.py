@@ -10,6 +10,7 @@ works after `import specc` in any order.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import importlib.util
 import os
@@ -85,6 +86,16 @@ def register_layer(type: str, layer: Any, **options: Any) -> Any:
 
     return _register(type, layer, _caller=sys._getframe(1).f_globals.get("__name__", "?"),
                      **options)
+
+
+def __getattr__(name: str) -> Any:
+    """specc's submodules as attributes after a plain `import specc` (`specc.overrides.
+    parse_all`, `specc.validation.load`, as the README writes them), each imported on first
+    use so that `import specc` stays light (PEP 562)."""
+    if not name.startswith("_") and name.isidentifier() and \
+            importlib.util.find_spec(f"specc.{name}") is not None:
+        return importlib.import_module(f"specc.{name}")
+    raise AttributeError(f"module 'specc' has no attribute {name!r}")
 
 
 def _register_keras_objects() -> None:

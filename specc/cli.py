@@ -1,7 +1,11 @@
-"""Command line: `specc validate | schema | build | golden`.
+"""Command line: `specc validate | schema | build | golden | ...`.
 
 Exit codes: 0 success, 1 a spec is invalid (or a golden check failed), 2 usage error.
-Keras is imported inside the commands that build, never on the validation path.
+Every command reads the project configuration ([tool.specc] in the nearest pyproject.toml,
+specc.config) into an Options object, its flags over it, and passes it on. Keras is imported
+inside the commands that build, never on the validation path, and only after everything that
+can be checked without it (the spec, paths, tools, installed extras) has been: a command that
+refuses does so before paying for TensorFlow.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Final, Sequence
 
+from specc.config import Options
 from specc.errors import Diagnostic, SpecError, UsageError
 from specc.penalties import VIAS
 
@@ -66,10 +71,9 @@ def _render(diags: list[Diagnostic], fmt: str) -> str:
     return "\n".join(d.render() for d in diags)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
+def cmd_validate(args: argparse.Namespace, options: Options) -> int:
     from specc.validation import validate_paths
 
-    _import_plugins(args.plugin)
     files = spec_files(args.paths)
     diags = validate_paths(files, jobs=args.jobs)
     if diags or args.format == "json":
@@ -85,7 +89,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"{len(errors)} error{'s' * (len(errors) != 1)} in {bad} of {len(files)} file"
               f"{'s' * (len(files) != 1)}{also}" if errors else
               f"{len(files)} spec file{'s' * (len(files) != 1)} valid{also}", file=sys.stderr)
-    return 1 if errors or (args.strict and warned) else 0
+    return 1 if errors or (options.strict and warned) else 0
 
 
 def _schema_text() -> str:
@@ -94,8 +98,8 @@ def _schema_text() -> str:
     return json.dumps(json_schema(), indent=1, ensure_ascii=False) + "\n"
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
-    _import_plugins(args.plugin)          # their layer types join the schema
+def cmd_schema(args: argparse.Namespace, options: Options) -> int:
+    # main imported the configured plugins and --plugin's: their layer types join the schema
     text = _schema_text()
     if args.output:
         from specc.artifacts import write_atomic
@@ -106,25 +110,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_plugins(modules: Sequence[str]) -> None:
-    import importlib
-
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise UsageError(f"--plugin {name}: cannot import it ({exc})") from None
-
-
-def cmd_build(args: argparse.Namespace) -> int:
+def cmd_build(args: argparse.Namespace, options: Options) -> int:
     import specc
     from specc.artifacts import check_output_path, save_model
     from specc.explain import composition
 
-    _import_plugins(args.plugin)
+    spec = spec_file(args.spec)
     if args.output:
         check_output_path(args.output, [args.spec])
-    graph = specc.lower(specc.load(spec_file(args.spec)), args.via)
+    graph = specc.lower(specc.load(spec), args.via)
+    start_backend(options)
     from specc.runtime import emit
     from specc.runtime.summary import summary_text
 
@@ -148,12 +143,13 @@ def _shape_arg(text: str) -> tuple[int, ...]:
     return shape
 
 
-def cmd_import(args: argparse.Namespace) -> int:
+def cmd_import(args: argparse.Namespace, options: Options) -> int:
     """A .keras file or a keras.applications architecture -> a spec (and its weights)."""
     from specc import importer
     from specc.artifacts import check_output_path
 
     if args.list:
+        start_backend(options)
         print("\n".join(importer.applications()))
         return 0
     if (args.model is None) == (args.application is None):
@@ -169,7 +165,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         if args.weights:
             check_output_path(importer.weights_path(args.output), [args.model] if args.model
                               else [], suffix=None)
-    _import_plugins(args.plugin)          # their layer classes are written as their types
+    if args.model is not None and not Path(args.model).is_file():
+        raise UsageError(f"{args.model}: no such file" if not Path(args.model).exists()
+                         else f"{args.model}: is not a file (give a saved .keras model)")
+    start_backend(options)
     source = args.model or f"keras.applications.{args.application}(weights=None)"
     try:
         if args.model is not None:
@@ -212,15 +211,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_golden(args: argparse.Namespace) -> int:
+def cmd_golden(args: argparse.Namespace, options: Options) -> int:
     """Check (or with --update write) each spec's golden summary and loss values."""
+    import specc
     from specc import golden
 
-    _import_plugins(args.plugin)
+    directory = _shown(options.golden_dir)
+    if directory is not None and not args.update and not Path(directory).is_dir():
+        raise UsageError(f"golden folder {directory}: no such folder")
     files: list[str] = []
     owners: dict[Path, str] = {}                  # golden summary file -> the spec it is for
     for f in spec_files(args.specs):
-        summary_path = golden.golden_paths(f, args.dir)[0]
+        # the names clash or not whatever the backend: judge them without starting Keras
+        summary_path = golden.golden_paths(f, directory, "tensorflow")[0]
         key = summary_path.resolve()
         if key not in owners:
             owners[key] = f
@@ -229,9 +232,20 @@ def cmd_golden(args: argparse.Namespace) -> int:
             raise UsageError(f"{owners[key]} and {f} would share the golden files "
                              f"{summary_path}")
     failed = 0
-    for f in files:
+    valid = []
+    for f in files:                               # every spec validated before Keras starts
         try:
-            result = golden.update(f, args.dir) if args.update else golden.check(f, args.dir)
+            specc.load(f)
+        except SpecError as exc:
+            print(_render(list(exc.diagnostics), "text"))
+            failed += 1
+            continue
+        valid.append(f)
+    if valid:
+        start_backend(options)
+    for f in valid:
+        try:
+            result = golden.update(f, directory) if args.update else golden.check(f, directory)
         except SpecError as exc:
             print(_render(list(exc.diagnostics), "text"))
             failed += 1
@@ -246,23 +260,21 @@ def cmd_golden(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
+def cmd_explain(args: argparse.Namespace, options: Options) -> int:
     import specc
     from specc.explain import explain
 
-    _import_plugins(args.plugin)
     print(explain(specc.lower(specc.load(spec_file(args.spec)), args.via)))
     return 0
 
 
-def cmd_expand(args: argparse.Namespace) -> int:
+def cmd_expand(args: argparse.Namespace, options: Options) -> int:
     """Print the flat spec: blocks, repeats, `${...}` and shares resolved (no TensorFlow)."""
     from specc.expand import to_yaml
     from specc.overrides import active
     from specc.validation import validate_document
     from specc.loader import load_file
 
-    _import_plugins(args.plugin)
     spec = validate_document(load_file(spec_file(args.spec)), active())
     sys.stdout.write(to_yaml(spec._document.data))
     return 0
@@ -327,16 +339,15 @@ def _strategy(args: argparse.Namespace) -> tuple[object, tuple[int, int] | None]
     return None, share
 
 
-def cmd_fit(args: argparse.Namespace) -> int:
+def cmd_fit(args: argparse.Namespace, options: Options) -> int:
     from specc.overrides import active
 
-    _import_plugins(args.plugin)
     if any(len(o.choices) > 1 for o in active()):
-        return _fit_sweep(args)
-    return _fit_one(args, args.out)
+        return _fit_sweep(args, options)
+    return _fit_one(args, options, args.out)
 
 
-def _fit_sweep(args: argparse.Namespace) -> int:
+def _fit_sweep(args: argparse.Namespace, options: Options) -> int:
     """`--set PATH=A,B,...`: one run per value (the product of every list), each into its
     own sub-folder of --out, then one comparison table (sweep.csv) and plot (sweep.png)."""
     import specc
@@ -357,7 +368,7 @@ def _fit_sweep(args: argparse.Namespace) -> int:
     for name, overrides in runs:
         print(f"\n== run {name} ({len(done) + 1} of {len(runs)}) ==", flush=True)
         with applied(overrides):
-            code = _fit_one(args, str(Path(args.out) / name), done)
+            code = _fit_one(args, options, str(Path(args.out) / name), done)
         if code:
             return code
     varying = [o.dotted for o in active() if len(o.choices) > 1]
@@ -367,7 +378,8 @@ def _fit_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit_one(args: argparse.Namespace, out: str, done: list | None = None) -> int:
+def _fit_one(args: argparse.Namespace, options: Options, out: str,
+             done: list | None = None) -> int:
     import specc
     from specc.fit import Diverged, FitOptions, fit
 
@@ -385,6 +397,7 @@ def _fit_one(args: argparse.Namespace, out: str, done: list | None = None) -> in
     if args.data and not Path(args.data).is_file():
         raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
                          "the built-in synthetic data)")
+    start_backend(options)
     if getattr(args, "_specc_strategy", None) is None:     # once per process (a sweep)
         args._specc_strategy = _strategy(args)
     strategy, share = args._specc_strategy
@@ -412,20 +425,19 @@ def _fit_one(args: argparse.Namespace, out: str, done: list | None = None) -> in
     return 0
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
+def cmd_plot(args: argparse.Namespace, options: Options) -> int:
     import specc
+    from specc.artifacts import check_output_path
     from specc.plot import missing_tools, plot
 
-    spec_file(args.spec)
+    spec = spec_file(args.spec)
     problem = missing_tools()
     if problem:
         print(f"specc: error: {problem}", file=sys.stderr)
         return 1
-    _import_plugins(args.plugin)
-    from specc.artifacts import check_output_path
-
     check_output_path(args.output, [args.spec], suffix=None)
-    graph = specc.lower(specc.load(spec_file(args.spec)), args.via)
+    graph = specc.lower(specc.load(spec), args.via)
+    start_backend(options)
     from specc.runtime import emit
 
     plot(emit(graph, compile=False), graph, args.output)
@@ -445,7 +457,7 @@ def _data_size(text: str) -> int:
 def _add_plugin(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import this Python module first (it registers penalty kinds or "
-                        "layer types); repeatable")
+                        "layer types), after the configuration's plugins; repeatable")
 
 
 def _add_budget(p: argparse.ArgumentParser) -> None:
@@ -532,39 +544,140 @@ def _import_quietly(name: str) -> None:
 
 #: Keras's backends and the module each needs.
 BACKENDS: Final = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+#: What each Keras command needs installed besides Keras, NumPy and the backend's package
+#: (module, the extra or package that brings it).
+_NEEDS: Final = {"fit": ("matplotlib",), "plot": ("pydot",)}
 
 
-def select_backend(args: argparse.Namespace) -> None:
-    """`--backend NAME` (or KERAS_BACKEND): set before Keras is imported, and refused in one
-    line when that backend's package is not installed or Keras already runs on another."""
-    import importlib.util
+def _extra_for(backend: str) -> str:
+    return f"specc-keras[{backend}]"
 
+
+def backend_name(args: argparse.Namespace, options: Options) -> str | None:
+    """The Keras backend a command runs on: --backend, else KERAS_BACKEND, else the
+    configuration's `backend`; None leaves Keras's own setting (tensorflow unless changed).
+    Refused in one line when unknown or when Keras already runs on another in this process."""
     name = getattr(args, "backend", None)
     if name is None:
         name = os.environ.get("KERAS_BACKEND")
-        if name is None or getattr(args, "command", None) not in _KERAS_COMMANDS:
-            return
-        if name not in BACKENDS:
+        if name is not None and name not in BACKENDS:
             raise UsageError(f"KERAS_BACKEND={name}: not a backend specc runs on "
                              f"(choose from {', '.join(BACKENDS)})")
-    if importlib.util.find_spec(BACKENDS[name]) is None:
-        extra = "tensorflow" if name == "tensorflow" else name
+    if name is None:
+        name = options.backend
+    if name is not None and not _findable(BACKENDS[name]):
+        cpu = (" (for a CPU-only torch, first: pip install torch --index-url "
+               "https://download.pytorch.org/whl/cpu)" if name == "torch" else "")
         raise UsageError(f"backend {name}: the {BACKENDS[name]} package is not installed "
-                         f"(pip install \"specc-keras[{extra}]\")")
+                         f"(pip install \"{_extra_for(name)}\"{cpu})")
     running = sys.modules.get("keras")
-    if running is not None and running.backend.backend() != name:
+    if name is not None and running is not None and running.backend.backend() != name:
         raise UsageError(f"backend {name}: Keras already runs on {running.backend.backend()} "
                          "in this process (the backend is chosen once, before Keras starts)")
-    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def check_installed(command: str, backend: str | None) -> None:
+    """Refuse in one line, naming the extra to install, when a command needs a package this
+    install lacks (the plain install is validation only: no Keras, no NumPy). Nothing is
+    imported: importlib.util.find_spec only looks."""
+    if "keras" in sys.modules:            # already running (a test, a notebook)
+        return
+    extra = _extra_for(backend or "tensorflow")
+    needs = ["keras", "numpy", *(("tensorflow",) if backend in (None, "tensorflow") else ()),
+             *_NEEDS.get(command, ())]
+    for module in needs:
+        if not _findable(module):
+            raise UsageError(f"specc {command} needs {module}, which this install lacks "
+                             f"(the plain install is validation only): pip install \"{extra}\"")
+
+
+def start_backend(options: Options) -> None:
+    """Import Keras (and its backend) now that the command has checked everything it can
+    without it; unless --verbose, what TensorFlow, JAX or PyTorch write to standard error
+    while starting (absl, oneDNN, cudart, cuInit lines) is kept away, on every backend."""
+    if options.verbose or "keras" in sys.modules:
+        if "keras" not in sys.modules:
+            import keras  # noqa: F401
+        return
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    # TensorFlow is imported by Keras on any backend sooner or later (data adapters,
+    # TensorBoard): start it in the quiet window too, then the backend, then Keras.
+    for module in ("tensorflow", *(() if backend == "tensorflow" else (BACKENDS.get(backend,
+                                                                                   backend),)),
+                   "keras"):
+        if module == "keras" or _findable(module):
+            _import_quietly(module)
+
+
+def _findable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def select_backend(args: argparse.Namespace, options: Options) -> str | None:
+    """Set KERAS_BACKEND for the command (before Keras is imported); the backend's name."""
+    if getattr(args, "command", None) not in _KERAS_COMMANDS:
+        return None
+    name = backend_name(args, options)
+    if name is not None:
+        os.environ["KERAS_BACKEND"] = name
+    return name
 
 
 def _quiet_tensorflow(args: argparse.Namespace) -> None:
-    """Unless --verbose: TensorFlow's C++ log level 3, and its start-up lines kept away."""
+    """Unless --verbose: log levels that keep TensorFlow's and XLA's C++ logging and
+    Python warnings (retracing) quiet; the start-up lines are handled by start_backend."""
     if getattr(args, "verbose", False):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if getattr(args, "command", None) in _KERAS_COMMANDS:
-        _import_quietly("keras")
+    import logging
+
+    for name in ("tensorflow", "absl", "jax._src.xla_bridge"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _shown(path: Path | None) -> str | None:
+    """A configured path as a user would write it: relative to the current folder when it is
+    inside it."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _read_paths(args: argparse.Namespace) -> list[str]:
+    """The paths a command reads: where its configuration is looked for."""
+    for name in ("paths", "specs"):
+        if getattr(args, name, None):
+            return list(getattr(args, name))
+    for name in ("spec", "model", "output"):
+        if getattr(args, name, None):
+            return [getattr(args, name)]
+    return []
+
+
+def options_for(args: argparse.Namespace) -> Options:
+    """The project configuration for this command, its flags over it (specc.config)."""
+    from specc import config
+
+    configured = config.load(_read_paths(args), config=getattr(args, "config", None),
+                             isolated=getattr(args, "no_config", False))
+    golden_dir = getattr(args, "dir", None)
+    return configured.with_flags(
+        plugins=tuple(args.plugin) if getattr(args, "plugin", None) else None,
+        max_params=getattr(args, "max_params", None),
+        max_activation=getattr(args, "max_activation", None),
+        golden_dir=Path(golden_dir) if golden_dir is not None else None,
+        strict=getattr(args, "strict", None),
+        backend=getattr(args, "backend", None),
+        verbose=getattr(args, "verbose", False) or None)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -583,7 +696,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
                    help="worker processes (default: 0, one per core when there are many "
                         "files; 1: none)")
-    p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    p.add_argument("--strict", action=argparse.BooleanOptionalAction, default=None,
+                   help="warnings fail too (exit 1); --no-strict: they do not (default: the "
+                        "configuration's `strict`, else off)")
     _add_plugin(p)
     _add_budget(p)
     _add_set(p)
@@ -674,7 +789,8 @@ def make_parser() -> argparse.ArgumentParser:
                        "golden files (or write them with --update)")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files or folders")
     p.add_argument("--dir", metavar="DIR", help="where the golden files are: "
-                   "DIR/<spec>.summary.txt, DIR/<spec>.losses.json (default: next to each spec)")
+                   "DIR/<spec>.summary.txt, DIR/<spec>.losses.json (default: the "
+                   "configuration's golden_dir, else next to each spec)")
     p.add_argument("--update", action="store_true",
                    help="write the golden files instead of checking them")
     _add_plugin(p)
@@ -689,6 +805,11 @@ def make_parser() -> argparse.ArgumentParser:
                 "setting, tensorflow unless changed)"))
         command.add_argument("--verbose", action="store_true",
                              help="show TensorFlow's start-up log lines (hidden by default)")
+        command.add_argument("--config", metavar="PYPROJECT", help=(
+            "read [tool.specc] from this pyproject.toml (default: the nearest one, from the "
+            "specs' folder up)"))
+        command.add_argument("--no-config", action="store_true",
+                             help="ignore any pyproject.toml: defaults and flags only")
     return parser
 
 
@@ -696,20 +817,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     try:
-        select_backend(args)
+        options = options_for(args)
+        backend = select_backend(args, options)
+        if args.command in _KERAS_COMMANDS:
+            check_installed(args.command, backend)
+    except SpecError as exc:        # the project configuration: a usage problem, located
+        print(_render(list(exc.diagnostics), "text"), file=sys.stderr)
+        return 2
     except UsageError as exc:
         print(f"specc: error: {exc}", file=sys.stderr)
         return 2
     _quiet_tensorflow(args)
     from specc.budget import limits
-
+    from specc.config import plugins_imported
     from specc.overrides import applied, parse_all
 
     try:
         overrides = parse_all(getattr(args, "set", []), sweep=args.command == "fit")
-        with limits(getattr(args, "max_params", None), getattr(args, "max_activation", None)), \
-                applied(overrides):
-            return args.func(args)
+        with limits(options.max_params, options.max_activation), applied(overrides), \
+                plugins_imported(options):
+            code = args.func(args, options)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:         # `specc explain spec.yaml | head`: the reader left
+        _drop_stdout()
+        return 141                  # as a Unix tool killed by SIGPIPE (128 + 13)
     except SpecError as exc:
         print(_render(list(exc.diagnostics), getattr(args, "format", "text")))
         return 1
@@ -724,6 +856,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print("specc: interrupted", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush at exit does
+    not raise BrokenPipeError again (Python's documented recipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):   # no real stdout (captured): nothing will be flushed
+        pass
 
 
 if __name__ == "__main__":

@@ -207,8 +207,8 @@ def test_registration_mistakes_are_refused_at_once() -> None:
 
 
 def test_schema_with_plugin_lists_the_registered_layers() -> None:
-    plain = _run("-m", "specc", "schema")
-    plugged = _run("-m", "specc", "schema", "--plugin", "transformer_layers")
+    plain = _run("-m", "specc", "schema", "--no-config")     # no [tool.specc] plugins
+    plugged = _run("-m", "specc", "schema", "--no-config", "--plugin", "transformer_layers")
     assert plain.returncode == plugged.returncode == 0, plugged.stderr
     defs = json.loads(plugged.stdout)["$defs"]
     assert "TransformerBlock" not in json.loads(plain.stdout)["$defs"]

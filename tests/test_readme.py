@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
+import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +60,11 @@ def test_the_distribution_is_specc_keras_everywhere() -> None:
         text = path.read_text(encoding="utf-8")
         wrong = re.findall(r"pip install [\"']?specc(?!-keras)\b[^\s]*", text)
         assert not wrong, f"{path.name}: {wrong}"
-    assert "pip install specc-keras " in README and 'pip install "specc-keras[tensorflow]"' in README
+    # nothing is released: the README installs from a clone or the git URL, and says so
+    assert "`pip install specc-keras` finds nothing today" in README
+    assert 'pip install "specc-keras @ git+' in README
+    assert 'pip install "specc-keras[tensorflow] @ git+' in README
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in README
 
 
 def test_version_is_one_number() -> None:
@@ -163,22 +169,136 @@ def test_import_quietly_hides_fd_2_and_replays_it_on_failure(tmp_path: Path) -> 
     assert (run.returncode, run.stderr) == (0, "after\nwhy it broke\n")
 
 
-@pytest.mark.parametrize(("argv", "imported", "level"), [
-    (["build", "s.yaml"], ["keras"], "3"),
-    (["golden", "s.yaml"], ["keras"], "3"),
-    (["validate", "s.yaml"], [], "3"),             # no TensorFlow on the validation path
-    (["build", "s.yaml", "--verbose"], [], None),  # TensorFlow's own defaults, every line
+@pytest.mark.parametrize(("argv", "level"), [
+    (["build", "s.yaml"], "3"),
+    (["validate", "s.yaml"], "3"),
+    (["build", "s.yaml", "--verbose"], None),  # TensorFlow's own defaults, every line
 ])
-def test_verbose_leaves_tensorflow_alone(argv: list[str], imported: list[str],
-                                         level: str | None,
+def test_verbose_leaves_tensorflow_alone(argv: list[str], level: str | None,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the command runs only log levels are set: nothing is imported (a command
+    that refuses never starts a backend; see test_project)."""
     from specc import cli
 
     calls: list[str] = []
     monkeypatch.setattr(cli, "_import_quietly", calls.append)
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     cli._quiet_tensorflow(make_parser().parse_args(argv))
-    assert (calls, os.environ.get("TF_CPP_MIN_LOG_LEVEL")) == (imported, level)
+    assert (calls, os.environ.get("TF_CPP_MIN_LOG_LEVEL")) == ([], level)
+
+
+@pytest.mark.parametrize(("backend", "imported"), [
+    ("tensorflow", ["tensorflow", "keras"]),
+    ("jax", ["tensorflow", "jax", "keras"]),     # TensorFlow starts later on jax too: now,
+])                                               # in the quiet window
+def test_a_backend_starts_in_the_quiet_window(backend: str, imported: list[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from specc import cli
+    from specc.config import Options
+
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "_import_quietly", calls.append)
+    monkeypatch.setattr(cli, "_findable", lambda module: True)
+    monkeypatch.delitem(sys.modules, "keras", raising=False)
+    monkeypatch.setenv("KERAS_BACKEND", backend)
+    cli.start_backend(Options())
+    assert calls == imported
+
+
+# -- the README's CI snippets run on this repository ----------------------------------------
+def _snippet_env() -> dict[str, str]:
+    """What CI has after the install step: this checkout importable, `specc` on the path,
+    nothing else (no PYTHONPATH to a plugin, no TensorFlow log level)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    bin_dir = Path(sys.executable).parent
+    return {**env, "PYTHONPATH": str(ROOT),
+            "PATH": os.pathsep.join([str(bin_dir), env.get("PATH", "")])}
+
+
+def _specc_command(command: str) -> list[str]:
+    """A snippet's `specc ...` as this interpreter runs it (the console script of an
+    install elsewhere may point at another checkout)."""
+    words = command.split()
+    assert words[0] == "specc", command
+    return [sys.executable, "-m", "specc", *words[1:]]
+
+
+def test_the_pre_commit_snippet_passes_on_this_repository() -> None:
+    import yaml
+
+    snippet = yaml.safe_load(_block_after("A pre-commit hook is provided"))
+    (repo,) = snippet
+    (wanted,) = repo["hooks"]
+    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    hook = hooks[wanted["id"]]
+    assert hook["language"] == "python" and hook["types"] == ["yaml"]
+    # the files pre-commit would pass: tracked, matching `files:`, of type yaml
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    files = [f for f in tracked if re.search(wanted["files"], f)
+             and f.endswith((".yaml", ".yml"))]
+    assert "specs/transformer/transformer_text.yaml" in files and len(files) > 10
+    run = subprocess.run([*_specc_command(hook["entry"]), *files], cwd=ROOT,
+                         env=_snippet_env(), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stderr.startswith(f"{len(files)} spec files valid")
+
+
+def _actions_steps(marker: str) -> list[str]:
+    """The `run:` commands of the README's GitHub Actions snippet after `marker`."""
+    import yaml
+
+    doc = yaml.safe_load(_block_after(marker))
+    steps = doc if isinstance(doc, list) else doc["jobs"]["specs"]["steps"]
+    return [step["run"] for step in steps if "run" in step]
+
+
+def _check_install(command: str) -> None:
+    """`pip install SPEC` resolves on this checkout, offline, against what is installed:
+    pip's dry run with no index (only specc-keras itself is left to install)."""
+    words = shlex.split(command)
+    assert words[:2] == ["pip", "install"] and len(words) == 3, command
+    target = words[2]
+    assert target == "." or target.startswith(".["), command
+    report = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index",
+         "--no-build-isolation", "--quiet", "--report", "-", target],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert report.returncode == 0, report.stderr[-3000:]
+    names = [item["metadata"]["name"] for item in json.loads(report.stdout)["install"]]
+    assert names == ["specc-keras"], names
+
+
+def test_the_validation_actions_snippet_passes_on_this_repository() -> None:
+    steps = _actions_steps("`--format github` prints GitHub Actions annotations")
+    assert steps == ["pip install .", "specc validate --format github specs/"]
+    _check_install(steps[0])
+    run = subprocess.run(_specc_command(steps[1]), cwd=ROOT, env=_snippet_env(),
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "::error" not in run.stdout
+
+
+@pytest.mark.keras
+def test_the_golden_actions_snippet_passes_on_this_repository() -> None:
+    """The whole workflow: install, validate, every example against its golden files (the
+    shell expands specs/*.yaml, as on the runner)."""
+    steps = _actions_steps("In GitHub Actions:")
+    assert steps[0] == 'pip install ".[tensorflow]"' and len(steps) == 3
+    _check_install(steps[0])
+    env = {**_snippet_env(), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+    for step in steps[1:]:
+        words = shlex.split(step)
+        shell = f"{shlex.quote(sys.executable)} -m specc {' '.join(words[1:])}"
+        run = subprocess.run(["bash", "-c", shell], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=1800)
+        assert run.returncode == 0, (step, run.stdout[-3000:] + run.stderr[-3000:])
+    examples = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
+    assert "resnet50" in examples and "mobilenet_v2" in examples
+    for stem in examples:                    # every example has its files on both backends
+        for backend in ("", ".jax"):
+            assert (ROOT / "tests" / "golden" / f"{stem}{backend}.losses.json").is_file()
 
 
 # -- a clause has no `params:` key (the key table says so); the message says where to write ------
