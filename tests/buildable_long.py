@@ -14,8 +14,6 @@ import traceback
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import yaml  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 

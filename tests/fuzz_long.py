@@ -10,17 +10,15 @@ import os
 import sys
 import time
 import traceback
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import yaml  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 import specc  # noqa: E402
 from specc.errors import SpecError  # noqa: E402
-from test_fuzz import mutated_specs, resized_specs  # noqa: E402
+from strategies import mutated_specs, resized_specs  # noqa: E402  (tests/ is the script's path)
 
 outcomes: collections.Counter = collections.Counter()
 crashes: list[str] = []

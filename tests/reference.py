@@ -1,7 +1,8 @@
 """Independent references for the specc tests: nothing here imports or calls specc.
 
-- The contract's loss formulas (/work/shared/spec-format.md), written twice: in numpy float64
-  (`np_*`, for the values `evaluate` reports) and in TensorFlow ops (`tf_*`, for gradients).
+- The loss formulas of the README's "Penalties and the exact loss", written twice: in numpy
+  float64 (`np_*`, for the values `evaluate` reports) and in TensorFlow ops (`tf_*`, for
+  gradients).
 - A hand-written Keras model for a spec: the YAML read with yaml.safe_load, plain
   `keras.layers.*` layers in a plain `keras.Model`, with every activation built as a separate
   step so that both the pre-activation and the output of each layer can be read.

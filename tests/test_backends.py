@@ -17,14 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import backend_check  # a helper module of tests/ (run as a script too)
 import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-
-import backend_check  # noqa: E402
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}

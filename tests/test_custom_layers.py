@@ -222,14 +222,8 @@ def test_schema_with_plugin_lists_the_registered_layers() -> None:
     jsonschema.validate(yaml.safe_load(TEXT), json.loads(plugged.stdout))
 
 
-def test_validation_with_a_lazy_plugin_imports_no_tensorflow(tmp_path: Path) -> None:
-    code = ("import sys, specc, transformer_layers\n"
-            f"specc.load({str(TRANSFORMER / 'transformer_text.yaml')!r})\n"
-            "print(sorted(m for m in ('keras', 'tensorflow', 'transformer_layers_keras') "
-            "if m in sys.modules))\n")
-    run = _run("-c", code)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout == "[]\n"
+def test_validate_with_a_lazy_plugin(tmp_path: Path) -> None:
+    # importing no Keras while it validates: test_imports.py
     cli = _run("-m", "specc", "validate", str(TRANSFORMER / "transformer_text.yaml"),
                "--plugin", "transformer_layers")
     assert cli.returncode == 0 and cli.stderr == "1 spec file valid\n", cli.stdout + cli.stderr
@@ -352,6 +346,7 @@ def test_transformer_saves_and_loads_in_safe_mode(transformer, tmp_path: Path) -
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     tokens = np.random.RandomState(1).randint(0, 20000, size=(4, 200)).astype("int32")
+    # bit-identical on purpose: the same graph on the same weights in one process
     np.testing.assert_array_equal(loaded.predict(tokens, verbose=0),
                                   model.predict(tokens, verbose=0))
     # a fresh process without the plugin: one line naming the class and where it lives
@@ -507,6 +502,7 @@ def test_keras_applications_custom_layers_are_specc_types(tmp_path: Path) -> Non
     path = tmp_path / "a.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
+    # bit-identical on purpose: the same graph on the same weights in one process
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 

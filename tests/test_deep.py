@@ -186,6 +186,7 @@ def test_deep_chain_builds_saves_and_reloads(tmp_path) -> None:
     keras.backend.clear_session()
     again = specc.load_model(tmp_path / "chain.keras", safe_mode=True)
     assert [layer.name for layer in again.layers] == [layer.name for layer in model.layers]
+    # bit-identical on purpose: the same graph on the same weights in one process
     np.testing.assert_array_equal(again.predict(x, verbose=0), before)
     norms = np.linalg.norm(before, axis=1)        # the weights matter: rotations of x
     np.testing.assert_allclose(norms, np.linalg.norm(x, axis=1), rtol=1e-4)

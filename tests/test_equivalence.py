@@ -30,11 +30,6 @@ DROPOUT_IDS = ["mnist_cnn"]
 
 
 # -- shared state (module scope: every model is built and traced once) ---------------------
-@pytest.fixture(scope="module")
-def paths(tmp_path_factory) -> dict[str, str]:
-    return ref.spec_paths(tmp_path_factory.mktemp("specs"))
-
-
 class Cases:
     """Per spec: the YAML, a hand model, one batch; per (spec, via): a model and its logs."""
 

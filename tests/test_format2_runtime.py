@@ -157,6 +157,7 @@ def test_format2_models_save_and_load_in_safe_mode(tmp_path, text) -> None:
     rng = np.random.default_rng(2)
     x = [rng.normal(size=(2, *[d or 4 for d in i.shape[1:]])).astype("float32")
          for i in model.inputs]
+    # bit-identical on purpose: the same graph on the same weights in one process
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
     assert again.count_params() == model.count_params()
 

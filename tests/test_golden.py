@@ -232,7 +232,9 @@ def test_update_rewrites_only_what_moved(tmp_path: Path, cached_probe: None,
     assert summary_path.read_bytes() == project_summary
     got = golden.read_losses(losses_path)
     assert got["values"]["task_loss"] == inside
-    assert got["values"]["shared_l1"] == float(f"{golden.probe(str(spec)).values['shared_l1']:.9g}")
+    # the probe again (the spec built a second time): the written value, to float32 rounding
+    probed = float(f"{golden.probe(str(spec)).values['shared_l1']:.9g}")
+    assert got["values"]["shared_l1"] == pytest.approx(probed, rel=1e-6, abs=0)
     assert not golden.compare_values(values, got["values"], rtol, doc["atol"])
     assert got["versions"] == golden.running_versions()        # the file was remade here
     before, after = edited.splitlines(), losses_path.read_text().splitlines()
@@ -297,9 +299,3 @@ def test_compare_values_tolerance_and_missing_keys() -> None:
 def test_integer_inputs_stay_inside_the_embedding() -> None:
     graph = specc.lower(ROOT / "specs" / "lstm_sequence.yaml")
     assert int_bound(graph, "tokens", golden.SMALL_INT) == 50
-
-
-def test_import_is_light() -> None:
-    code = ("import sys, specc.golden; heavy = {'keras', 'tensorflow', 'numpy'} & "
-            "set(sys.modules); assert not heavy, heavy")
-    subprocess.run([sys.executable, "-c", code], check=True, env=ENV, cwd=ROOT)

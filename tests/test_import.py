@@ -122,7 +122,15 @@ def test_constant_operations_are_exact_rescalings(tmp_path: Path) -> None:
     assert kinds[1:5] == [("Rescaling", 1.0, 0.1), ("Rescaling", 7.0, 0.0),
                           ("Rescaling", 1.0, -2.5), ("Rescaling", -1.0, 3.0)]
     xs = _batch(model)
-    np.testing.assert_array_equal(_outputs(model, xs)[0], _outputs(built, xs)[0])
+    kernel, bias = (w.astype("float64") for w in model.get_layer("d").get_weights())
+    scaled = ((xs[0].astype("float64") @ kernel + bias) + 0.1) * 7.0
+    want = 3.0 - (scaled - 2.5)
+    # Two graphs of the same float32 ops: TensorFlow may fuse the Dense's bias with the add
+    # after it in one and not the other (1 ulp apart on an AMD EPYC). Every intermediate is
+    # below 32 in magnitude (float32 ulp <= 3.9e-6 there): both within 1e-5 of float64.
+    assert max(np.max(np.abs(scaled)), np.max(np.abs(want))) < 32
+    for got in (_outputs(model, xs)[0], _outputs(built, xs)[0]):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["MobileNetV3Small", "EfficientNetB0", "DenseNet121"])
@@ -215,7 +223,7 @@ def test_stochastic_depth_from_a_keras_file(tmp_path: Path, capsys) -> None:
 
 
 VALIDATE_CONVNEXT_LAYERS: Final = """
-import sys, specc
+import specc
 text = '''specc: 1
 name: m
 inputs: {x: {shape: [4, 4, 8]}}
@@ -232,12 +240,12 @@ for bad, fixed in (("projection_dim: 8", "projection_dim: 6"),
         specc.loads(text.replace(bad, fixed), "bad.yaml")
     except specc.SpecError as exc:
         print(exc.diagnostics[0].render())
-print([m for m in ("tensorflow", "keras") if m in sys.modules])
 """
 
 
-def test_validating_convnext_layers_imports_no_keras() -> None:
-    """The types need no --plugin and no TensorFlow to validate; bad arguments are located."""
+def test_validating_convnext_layers() -> None:
+    """The types need no --plugin to validate (nor Keras: test_imports.py); bad arguments are
+    located."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", VALIDATE_CONVNEXT_LAYERS], capture_output=True,
                          text=True, env=env, check=True).stdout.splitlines()
@@ -245,8 +253,7 @@ def test_validating_convnext_layers_imports_no_keras() -> None:
         "bad.yaml:5:5: error: layer 's' (LayerScale): scales 6 channels (projection_dim), "
         "got 8  [shape]",
         "bad.yaml:6:54: error: layers[1] (d).drop_path_rate: must be less than 1 (got 1.0)  "
-        "[bad-value]",
-        "[]"]
+        "[bad-value]"]
 
 
 def test_specc_declares_its_applications_layers_as_an_entry_point() -> None:
@@ -596,7 +603,7 @@ def test_frozen_layers_keep_their_weights_and_the_head_trains(tmp_path: Path) ->
     y = np.eye(3, dtype="float32")[rng.integers(0, 3, 16)]
     logs = model.train_on_batch(x, y, return_dict=True)
     assert logs["energy"] > 0
-    for name in frozen:                      # BatchNormalization's moving statistics too
+    for name in frozen:      # BatchNormalization's moving statistics too; untouched: bit-exact
         for w0, w1 in zip(before[name], model.get_layer(name).weights):
             np.testing.assert_array_equal(w0, w1.numpy())
     moved = np.max(np.abs(before["head"][0] - model.get_layer("head").weights[0].numpy()))

@@ -13,7 +13,7 @@ from specc.spec.layers import LAYER_TYPES, MAX_MERGE_INPUTS, AnyLayer, Bidirecti
 
 ANY_LAYER: TypeAdapter[Any] = TypeAdapter(AnyLayer)
 
-#: The layers the contract (spec-format.md, "Layers") promises to validate.
+#: The layers the README ("The spec format", "Layers:") promises to validate.
 CONTRACT_LAYERS = """
     Dense Conv1D Conv2D Conv3D Conv2DTranspose SeparableConv2D DepthwiseConv2D
     MaxPooling1D MaxPooling2D MaxPooling3D AveragePooling1D AveragePooling2D AveragePooling3D
@@ -176,11 +176,6 @@ def test_bidirectional_nests_a_recurrent_layer_without_name() -> None:
 
 
 # --- honesty against Keras --------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def keras() -> Any:
-    return pytest.importorskip("keras")
-
 
 def test_catalog_matches_keras_signatures(keras: Any) -> None:
     common = inspect.signature(keras.layers.Layer.__init__).parameters

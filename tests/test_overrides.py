@@ -5,8 +5,6 @@ Everything but the last test runs without TensorFlow.
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -172,13 +170,6 @@ def test_cli_expand_prints_the_result_and_validate_reports(capsys) -> None:
     assert "2 errors in 2 of 2 files" in captured.err
     assert main(["explain", MNIST, "--set", "dense4_energy.rate=5e-2"]) == 0
     assert "l2(rate=0.05)" in capsys.readouterr().out
-
-
-def test_validate_with_overrides_imports_no_tensorflow() -> None:
-    code = ("import sys; from specc.cli import main; "
-            f"main(['validate', {MNIST!r}, '--set', 'seed=3']); "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
 def test_fit_sweep_writes_one_run_per_value_and_a_comparison(tmp_path, capsys) -> None:

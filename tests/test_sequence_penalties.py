@@ -109,11 +109,6 @@ def batch(masked: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # -- with Keras -----------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def keras():
-    return pytest.importorskip("keras")
-
-
 @pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
 def test_every_kind_against_numpy_and_the_strategies_agree(keras, masked: bool) -> None:
     x, y, steps = batch(masked)

@@ -125,17 +125,6 @@ def test_schema_rejects_what_it_can_express(case: str, validator) -> None:
 
 # -- the CLI stays light -------------------------------------------------------------------
 
-def test_validate_never_imports_tensorflow() -> None:
-    # specs/transformer's layer plugin too: it names its Keras classes, imported at build
-    code = ("import sys; sys.path.insert(0, 'specs/transformer'); from specc.cli import main; "
-            "rc = main(['validate', 'specs', '--plugin', 'transformer_layers']); "
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('tensorflow', 'keras', 'jax', 'torch')); print(rc, heavy)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "0 []"     # after question_mlp's warning
-
-
 def test_import_specc_is_light_and_registers_later() -> None:
     code = ("import sys, specc; assert 'keras' not in sys.modules; "
             "import keras; print(keras.saving.get_registered_object('specc>SpecModel') "
