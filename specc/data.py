@@ -73,8 +73,11 @@ def synthetic(graph: Graph, output_shapes: dict[str, tuple[int, ...]], n: int = 
     x: Arrays = {}
     for name, shape, dtype in graph.inputs:
         shape = tuple(s or 8 for s in shape)
-        if dtype.startswith("int"):
-            vocab = int_bound(graph, name, default=10)
+        # float or bool ids reaching an Embedding (Keras casts them): whole numbers it reads
+        ids_bound = None if dtype.startswith("int") else embedding_bound(graph, name)
+        if dtype.startswith("int") or ids_bound:
+            vocab = (int_bound(graph, name, default=10) if ids_bound is None else
+                     min(ids_bound, _EXACT_IDS.get(dtype, ids_bound)))
             offsets = rng.randint(0, max(1, vocab // 4), (n, *shape))
             x[name] = ((labels.reshape((n,) + (1,) * len(shape)) * 7 + offsets) % vocab).astype(dtype)
         else:
@@ -100,6 +103,10 @@ def synthetic(graph: Graph, output_shapes: dict[str, tuple[int, ...]], n: int = 
             y[out] = np.tanh(first @ teacher / np.sqrt(first.shape[1])).reshape((n, *shape))
     return x, y
 
+
+#: Ids a float or bool input holds exactly: past these, float16/bfloat16 round (maybe up to
+#: the Embedding's input_dim); bool holds 0 and 1.
+_EXACT_IDS: Final = {"bool": 2, "float16": 2048, "bfloat16": 256}
 
 #: Default budget for the arrays of one `--data` file, all together (`--max-data` changes it).
 MAX_DATA_BYTES: Final = 2 * 1024**3

@@ -2,7 +2,9 @@
 
 The loader reads PyYAML's *events* (libyaml when available) and builds dicts, lists and
 scalars itself in one iterative pass: no PyYAML constructor or resolver ever runs, so no tag
-can construct anything.  Plain scalars follow the YAML 1.2 core schema (`on`/`no` stay
+can construct anything.  The common case -- a valid file without anchors or tags -- is read
+from libyaml's node tree instead (composed in C; a little quicker), and anything there is to
+report sends the file to the event walk, so every result is the event walk's.  Plain scalars follow the YAML 1.2 core schema (`on`/`no` stay
 strings).  Every problem (duplicate keys, tags, merge keys, ...) becomes a located diagnostic;
 all of them are raised together as one `SpecError`.  Sizes are bounded before anything large is
 built: bytes, line and scalar length, nesting depth, and values counted with aliases expanded.

@@ -314,3 +314,20 @@ def test_fit_refuses_one_hot_rows_for_a_sparse_loss(tmp_path: Path, capsys) -> N
     err = capsys.readouterr().err
     assert "array 'out' has shape (8, 3), one-hot rows" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+@pytest.mark.parametrize(("dtype", "bound"), [("float32", 10), ("float16", 10), ("bool", 2)])
+def test_synthetic_float_or_bool_ids_are_ids_the_embedding_reads(dtype: str, bound: int) -> None:
+    """An Embedding fed float or bool ids is valid (Keras casts them to int32): the synthetic
+    data gives it whole numbers in [0, input_dim), as for an integer input."""
+    from specc.data import synthetic
+
+    graph = specc.lower(specc.loads(SPEC.replace("dtype: int32", f"dtype: {dtype}"), "d.yaml"))
+    x, _ = synthetic(graph, {"out": (3,)}, n=64, seed=1)
+    ids = x["tokens"]
+    assert ids.dtype == np.dtype(dtype)
+    as_int = ids.astype("int64")
+    if dtype != "bool":
+        assert np.array_equal(as_int, ids.astype("float64"))      # whole numbers
+    assert as_int.min() >= 0 and as_int.max() < bound and len(np.unique(as_int)) > 1
+    assert x["feats"].dtype == np.float32 and not np.array_equal(x["feats"], np.round(x["feats"]))

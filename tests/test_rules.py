@@ -99,6 +99,25 @@ def test_keras_looks_up_float_ids_as_their_integer_part() -> None:
                                rtol=0, atol=1e-6)
 
 
+@pytest.mark.keras
+@pytest.mark.filterwarnings("ignore")
+def test_format1_return_state_changes_nothing_in_the_model() -> None:
+    """What the format 1 `return_state` warning says: the states are computed and dropped;
+    the layers after it read its output alone (same outputs, same weights)."""
+    import numpy as np
+
+    plain = spec_text("{x: {shape: [5, 3]}}", ["{name: l, type: LSTM, units: 4}",
+                                                "{name: out, type: Dense, units: 2}"])
+    states = plain.replace("units: 4}", "units: 4, return_state: true}")
+    assert [c for _, c, _ in warnings_of(states)] == ["return-state"]
+    a, b = (specc.build(specc.loads(t, "r.yaml")) for t in (plain, states))
+    b.set_weights(a.get_weights())
+    x = np.random.default_rng(0).standard_normal((3, 5, 3)).astype("float32")
+    ya, yb = np.asarray(a(x)), np.asarray(b(x))
+    assert ya.shape == yb.shape == (3, 2)
+    np.testing.assert_allclose(yb, ya, rtol=1e-5, atol=1e-6)
+
+
 WEIGHTS = ["{name: a, type: Dense, units: 4, dtype: DA}", "{name: out, type: Dense, units: 2}"]
 DECAY = "weight_penalties:\n  - {name: decay, layers: [a, out], kind: l2, rate: 0.01}\n"
 
