@@ -293,3 +293,20 @@ def test_every_backend_starts_quietly(backend: str) -> None:
     assert out.stdout.startswith("ok        specs/question_mlp.yaml")
     assert not [line for line in out.stderr.splitlines() if any(n in line for n in NOISE)], \
         out.stderr
+
+
+@pytest.mark.parametrize(("verbose", "level"), [(False, "ERROR"), (True, "NOTSET")])
+def test_tensorflow_warnings_such_as_retracing_are_quiet_unless_verbose(
+        verbose: bool, level: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep builds a model per run: TensorFlow's "triggered tf.function retracing"
+    warnings go through the `tensorflow` logger (WARNING), which stays at ERROR."""
+    import logging
+
+    from specc import cli
+
+    logger = logging.getLogger("tensorflow")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    argv = ["fit", "s.yaml", "--set", "seed=1,2"] + (["--verbose"] if verbose else [])
+    cli._quiet_tensorflow(cli.make_parser().parse_args(argv))
+    assert logging.getLevelName(logger.level) == level
