@@ -47,7 +47,8 @@ BACKENDS: Final = ("tensorflow", "jax", "torch")
 class Options:
     """What a command runs with: the project configuration, then the flags over it.
 
-    Paths are absolute (the configuration's are relative to its pyproject.toml). `source` is
+    The configuration's paths are made absolute (they are written relative to its
+    pyproject.toml); a flag's are as given. `source` is
     that file, or None when no pyproject.toml with a [tool.specc] table was found.
     """
 

@@ -18,6 +18,8 @@ from specc.errors import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("keras", "tensorflow", "jax", "torch")
+#: A refusal imports none of these (NumPy included: it is the extra's, and costs time too).
+REFUSAL_FREE = (*HEAVY, "numpy")
 #: The environment of a subprocess: this checkout first, no TensorFlow log level set, no
 #: KERAS_BACKEND, and (on purpose) nothing that puts specs/transformer on the path.
 ENV = {**{k: v for k, v in os.environ.items()
@@ -156,7 +158,7 @@ def _refusal(tmp_path: Path, argv: list[str], env: dict | None = None) -> dict:
     """Run main(argv) in a fresh interpreter: its exit code, what it printed, and which of
     the heavy modules it imported."""
     code = ("import json, sys\nfrom specc.cli import main\nrc = main(sys.argv[1:])\n"
-            f"print(json.dumps({{'rc': rc, 'mods': [m for m in {HEAVY!r} "
+            f"print(json.dumps({{'rc': rc, 'mods': [m for m in {REFUSAL_FREE!r} "
             "if m in sys.modules]}))")
     out = subprocess.run([sys.executable, "-c", code, *argv], cwd=tmp_path, env=env or ENV,
                          capture_output=True, text=True, timeout=600)
