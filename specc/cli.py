@@ -351,7 +351,6 @@ def _fit_sweep(args: argparse.Namespace, options: Options) -> int:
     """`--set PATH=A,B,...`: one run per value (the product of every list), each into its
     own sub-folder of --out, then one comparison table (sweep.csv) and plot (sweep.png)."""
     import specc
-    from specc.fit import compare_runs
     from specc.overrides import active, applied, sweep
 
     runs = sweep(active())
@@ -371,6 +370,8 @@ def _fit_sweep(args: argparse.Namespace, options: Options) -> int:
             code = _fit_one(args, options, str(Path(args.out) / name), done)
         if code:
             return code
+    from specc.fit import compare_runs
+
     varying = [o.dotted for o in active() if len(o.choices) > 1]
     print()
     print(compare_runs(Path(args.out), varying, done))
@@ -381,7 +382,6 @@ def _fit_sweep(args: argparse.Namespace, options: Options) -> int:
 def _fit_one(args: argparse.Namespace, options: Options, out: str,
              done: list | None = None) -> int:
     import specc
-    from specc.fit import Diverged, FitOptions, fit
 
     spec = specc.load(spec_file(args.spec))
     if args.drop_penalties:
@@ -398,6 +398,8 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
         raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
                          "the built-in synthetic data)")
     start_backend(options)
+    from specc.fit import Diverged, FitOptions, fit     # NumPy and Keras: after every check above
+
     if getattr(args, "_specc_strategy", None) is None:     # once per process (a sweep)
         args._specc_strategy = _strategy(args)
     strategy, share = args._specc_strategy

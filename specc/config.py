@@ -47,7 +47,8 @@ BACKENDS: Final = ("tensorflow", "jax", "torch")
 class Options:
     """What a command runs with: the project configuration, then the flags over it.
 
-    Paths are absolute (the configuration's are relative to its pyproject.toml). `source` is
+    The configuration's paths are made absolute (they are written relative to its
+    pyproject.toml); a flag's are as given. `source` is
     that file, or None when no pyproject.toml with a [tool.specc] table was found.
     """
 
@@ -116,6 +117,14 @@ def start_of(paths: Iterable[str | os.PathLike]) -> Path:
     return Path(os.path.commonpath([str(f) for f in folders]))
 
 
+def _shown(path: Path) -> str:
+    """The file as messages name it: relative to the current folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def _parse(path: Path, text: str) -> dict[str, Any]:
     toml = _toml()
     try:
@@ -125,7 +134,7 @@ def _parse(path: Path, text: str) -> dict[str, Any]:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) or "invalid TOML"
-        raise SpecError([Diagnostic(Span(str(path), line, col), f"not valid TOML: {message}",
+        raise SpecError([Diagnostic(Span(_shown(path), line, col), f"not valid TOML: {message}",
                                     "config")]) from None
 
 
@@ -190,7 +199,7 @@ def read(path: str | os.PathLike) -> Options:
     table = _table(_parse(path, text))
     if table is None:
         return Options(source=path)
-    shown = str(path)
+    shown = _shown(path)
     if not isinstance(table, dict):
         line, col = _where(text, None)
         raise SpecError([Diagnostic(Span(shown, line, col), "[tool.specc] must be a table",

@@ -18,6 +18,8 @@ from specc.errors import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("keras", "tensorflow", "jax", "torch")
+#: A refusal imports none of these (NumPy included: it is the extra's, and costs time too).
+REFUSAL_FREE = (*HEAVY, "numpy")
 #: The environment of a subprocess: this checkout first, no TensorFlow log level set, no
 #: KERAS_BACKEND, and (on purpose) nothing that puts specs/transformer on the path.
 ENV = {**{k: v for k, v in os.environ.items()
@@ -156,7 +158,7 @@ def _refusal(tmp_path: Path, argv: list[str], env: dict | None = None) -> dict:
     """Run main(argv) in a fresh interpreter: its exit code, what it printed, and which of
     the heavy modules it imported."""
     code = ("import json, sys\nfrom specc.cli import main\nrc = main(sys.argv[1:])\n"
-            f"print(json.dumps({{'rc': rc, 'mods': [m for m in {HEAVY!r} "
+            f"print(json.dumps({{'rc': rc, 'mods': [m for m in {REFUSAL_FREE!r} "
             "if m in sys.modules]}))")
     out = subprocess.run([sys.executable, "-c", code, *argv], cwd=tmp_path, env=env or ENV,
                          capture_output=True, text=True, timeout=600)
@@ -293,3 +295,20 @@ def test_every_backend_starts_quietly(backend: str) -> None:
     assert out.stdout.startswith("ok        specs/question_mlp.yaml")
     assert not [line for line in out.stderr.splitlines() if any(n in line for n in NOISE)], \
         out.stderr
+
+
+@pytest.mark.parametrize(("verbose", "level"), [(False, "ERROR"), (True, "NOTSET")])
+def test_tensorflow_warnings_such_as_retracing_are_quiet_unless_verbose(
+        verbose: bool, level: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep builds a model per run: TensorFlow's "triggered tf.function retracing"
+    warnings go through the `tensorflow` logger (WARNING), which stays at ERROR."""
+    import logging
+
+    from specc import cli
+
+    logger = logging.getLogger("tensorflow")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    argv = ["fit", "s.yaml", "--set", "seed=1,2"] + (["--verbose"] if verbose else [])
+    cli._quiet_tensorflow(cli.make_parser().parse_args(argv))
+    assert logging.getLevelName(logger.level) == level
