@@ -153,13 +153,22 @@ def _is_keras_module(path: Path) -> bool:
 
 
 def _keras_deselected(config: pytest.Config) -> bool:
-    """True when -m deselects a test marked only `keras` (the fast tier)."""
+    """True when -m deselects every test marked `keras`, whatever its other markers (the fast
+    tier: -m "not keras", -m "not keras and not slow", ...)."""
     expr = config.getoption("markexpr", "") or ""
     if not expr:
         return False
+    from itertools import product
+
     from _pytest.mark.expression import Expression
 
-    return not Expression.compile(expr).evaluate(lambda name, **kwargs: name == "keras")
+    compiled = Expression.compile(expr)
+    others = sorted(set(re.findall(r"[A-Za-z_]\w*", expr)) - {"and", "or", "not", "keras"})
+    for values in product((False, True), repeat=len(others)):
+        marks = {"keras", *(n for n, v in zip(others, values) if v)}
+        if compiled.evaluate(lambda name, **kwargs: name in marks):
+            return False
+    return True
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
