@@ -25,6 +25,8 @@ import pytest
 
 from specc.runtime import deep
 
+pytestmark = pytest.mark.keras          # specc.runtime imports Keras
+
 CHAIN = int(os.environ.get("SPECC_DEEP_CHAIN", "3000"))
 
 

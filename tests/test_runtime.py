@@ -408,7 +408,7 @@ def probes(paths, tmp_path_factory):
 
 def test_seed_reproduces_weights_and_loss_in_fresh_processes(probes):
     results = probes.results()
-    assert results[0] == results[1]
+    assert results[0] == results[1]     # bit-identical on purpose: one seed, one CPU, one graph
     assert set(results[0]) == set(probes.paths)
     assert results[0][probes.reseeded][0] != results[0][probes.mnist][0]   # the seed matters
 
