@@ -296,7 +296,7 @@ class Expander:
         self.top_names: set[str] = set()
         self.work = expr.Work()             # expression steps, for the whole expansion
         self.expanded = 0                   # entries expanded, against MAX_ENTRIES
-        self.groups: set[tuple | None] = set()      # problems counted against MAX_ERRORS
+        self.groups: set[Any] = set()       # problems counted against MAX_ERRORS
         self.distinct = 0
 
     # --- diagnostics -------------------------------------------------------------------
@@ -307,8 +307,9 @@ class Expander:
         else:
             span = self.doc.key_span(path) if key else self.doc.span(path)
             problem = Diagnostic(span, message, code)
-        if problem.group is None or problem.group not in self.groups:   # a new problem
-            self.groups.add(problem.group)
+        key = problem if problem.group is None else problem.group
+        if key not in self.groups:                 # a new problem (not another instance)
+            self.groups.add(key)
             self.distinct += 1
             if self.distinct > MAX_ERRORS:
                 self.problems.append(Diagnostic(problem.span, f"more than {MAX_ERRORS:,} "

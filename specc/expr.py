@@ -25,12 +25,12 @@ MAX_NODES: Final = 200
 MAX_INT: Final = 2**62
 MAX_LENGTH: Final = 1000
 #: Nesting of the syntax (`[[[...]]]`, `-(-(...))`) and of a list value.
-MAX_SYNTAX_DEPTH: Final = 32
+MAX_SYNTAX_DEPTH: Final = 64
 MAX_DEPTH: Final = 16
 #: Size of one value: list items at every depth, plus string characters inside lists.
 MAX_SIZE: Final = 10_000
 #: Evaluation steps of one expansion (every expression of every instance together).
-MAX_STEPS: Final = 1_000_000
+MAX_STEPS: Final = 200_000
 #: Largest |ndigits| of round(): Python computes 10**|ndigits| for an integer.
 MAX_ROUND: Final = 64
 
@@ -186,10 +186,24 @@ FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
 }
 
 
-@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> ast.Expression:
-    """Parse and vet an expression's syntax; raises ExprError. Cached: a block used many
-    times evaluates the same texts again (the tree is never changed)."""
+    """Parse and vet an expression's syntax; raises ExprError. Cached, refusals included: a
+    block used many times evaluates the same texts again (the tree is never changed)."""
+    tree = _parse(text)
+    if isinstance(tree, str):
+        raise ExprError(tree)
+    return tree
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.Expression | str:
+    try:
+        return _vetted(text)
+    except ExprError as exc:
+        return str(exc)
+
+
+def _vetted(text: str) -> ast.Expression:
     if len(text) > MAX_TEXT:
         raise ExprError(f"the expression is too long (over {MAX_TEXT} characters)")
     try:

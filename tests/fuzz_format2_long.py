@@ -2,7 +2,8 @@
 50,000 and 0).
 
 Draws specs from tests/test_fuzz_format2.py's strategies and loads each: the outcomes are a
-Spec or a SpecError, nothing else. For each case it measures the wall time of the load (and,
+Spec or a SpecError, nothing else. It runs in chunks of 2,000 and prints a summary line after
+each (so a run stopped early still reports). For each case it measures the wall time of the load (and,
 for a valid spec, of checking that its flat form is valid and the same spec), and the process's
 peak memory. Prints the counts, the time, p50/p99/max per case, the worst peak memory, and the
 cases over 100 ms; exits 1 on any other exception, a case over 100 ms or a peak over 200 MB
@@ -36,6 +37,19 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024      # Linux: KiB
 
 
+CHUNK = 2_000
+
+
+def report(times: list[float], start: float, base: float, outcomes) -> None:
+    ordered = sorted(times)
+    q = lambda f: ordered[min(len(ordered) - 1, int(f * len(ordered)))] * 1000  # noqa: E731
+    print(f"{len(ordered)} cases in {time.perf_counter() - start:.0f} s; per case p50 "
+          f"{q(0.5):.2f} ms, p99 {q(0.99):.2f} ms, max {ordered[-1] * 1000:.1f} ms; peak "
+          f"memory +{rss_mb() - base:.0f} MB over the start ({rss_mb():.0f} MB in all); "
+          f"{outcomes['UNHANDLED']} unhandled, {sum(t > LIMIT_S for t in ordered)} over "
+          f"{LIMIT_S * 1000:.0f} ms", flush=True)
+
+
 def run(n: int, builds: int) -> int:
     outcomes: collections.Counter = collections.Counter()
     crashes: list[str] = []
@@ -44,7 +58,7 @@ def run(n: int, builds: int) -> int:
     valid: list[str] = []
     base = rss_mb()
 
-    @settings(max_examples=n, deadline=None, database=None,
+    @settings(max_examples=min(n, CHUNK), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(specs())
     def one(data: dict) -> None:
@@ -73,14 +87,10 @@ def run(n: int, builds: int) -> int:
         except SpecError:
             pass
     start = time.perf_counter()
-    one()
-    wall = time.perf_counter() - start
-    times.sort()
+    while len(times) < n:                 # in chunks, with a summary line after each one
+        one()
+        report(times, start, base, outcomes)
     peak = rss_mb() - base
-    q = lambda f: times[min(len(times) - 1, int(f * len(times)))] * 1000  # noqa: E731
-    print(f"{len(times)} cases in {wall:.0f} s; per case p50 {q(0.5):.2f} ms, p99 "
-          f"{q(0.99):.2f} ms, max {times[-1] * 1000:.1f} ms; peak memory +{peak:.0f} MB "
-          f"over the start ({rss_mb():.0f} MB in all)")
     for key, count in outcomes.most_common():
         print(f"  {count:7d}  {key}")
     for took, text in sorted(slow, reverse=True)[:3]:
