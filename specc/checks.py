@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Final, Iterator
 
+from specc import catalog
+from specc.catalog import BOOLEAN_CALL_ARGS
 from specc.errors import a_, did_you_mean, quote
 from specc.graph import call_refs, layer_reads, split_port, topological_order
 from specc.rules import RULES
@@ -54,16 +56,6 @@ def _names(names: list[str], limit: int = 12) -> str:
 
 def _unknown(kind: str, name: str, known: list[str]) -> str:
     return f"unknown {kind} {quote(name)}{did_you_mean(name, known)} (known: {_names(known)})"
-
-
-#: Call arguments (format 2 `call:`) each layer type takes; `use_causal_mask` is a boolean.
-CALL_ARGS: Final[dict[str, tuple[str, ...]]] = {
-    **{t: ("initial_state", "mask") for t in ("SimpleRNN", "LSTM", "GRU", "Bidirectional")},
-    "MultiHeadAttention": ("attention_mask", "query_mask", "value_mask", "key_mask",
-                           "use_causal_mask"),
-    **{t: ("mask",) for t in ("GlobalAveragePooling1D", "GlobalMaxPooling1D")},
-}
-BOOLEAN_CALL_ARGS: Final = ("use_causal_mask",)
 
 
 def check_shares(ctx: Context) -> Iterator[Problem]:
@@ -179,7 +171,7 @@ def check_references(ctx: Context) -> Iterator[Problem]:
 
 
 def _check_call_args(ctx: Context, i: int, layer) -> Iterator[Problem]:
-    allowed = CALL_ARGS.get(layer.type, ())
+    allowed = getattr(catalog.get(layer.type), "call_args", ())      # its definition's
     for arg, value in (layer.call or {}).items():
         where = ("layers", i, "call", arg)
         if arg not in allowed:
