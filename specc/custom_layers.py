@@ -52,10 +52,6 @@ class PluginLayer(Layer):
 
     trainable: bool = Field(True, description="false freezes the layer's weights.")
 
-    #: The layer's output shape from its input shapes (specc.shapes); None: unknown.
-    shape_rule: ClassVar[Optional[ShapeRule]] = None
-    #: How many weights the layer has (specc.budget); None: unknown.
-    params_rule: ClassVar[Optional[ParamsRule]] = None
     #: The module that registered the type: named in messages.
     plugin: ClassVar[str] = ""
     #: Clauses go on an identity layer after it unless the plugin says otherwise (own_activity).
@@ -138,8 +134,6 @@ def register_layer(type: str, layer: Union[type, str], *, args: Optional[type[Ba
                          __module__=plugin, type=(Literal[type], ...), **fields)
     model.__doc__ = (inspect.getdoc(layer) if not isinstance(layer, str) else None) or (
         f"{type}: a custom layer registered by the plugin {plugin}.")
-    model.shape_rule = staticmethod(shape) if shape else None
-    model.params_rule = staticmethod(params) if params else None
     model.plugin = plugin
     model.weight_args = regs
     model.min_inputs, model.max_inputs = low, high

@@ -587,15 +587,17 @@ def warn_plugin_unchecked(ctx: Context) -> Iterator[Problem]:
     seen: set[str] = set()
     for i, layer in enumerate(ctx.spec.layers):
         cls = type(layer)
-        if not getattr(cls, "plugin", "") or layer.type in seen or layer._shares is not None:
+        definition = catalog.get(layer.type)
+        if not definition or not definition.plugin or layer.type in seen or \
+                layer._shares is not None:
             continue
         seen.add(layer.type)
         missing = []
-        if cls.shape_rule is None:
+        if definition.shape is None:
             missing.append("no shape rule, so its output shape is unknown at validation: the "
                            "shapes of the layers after it are left to Keras at build, and "
                            "the size budget cannot count them")
-        if cls.params_rule is None:
+        if definition.params is None:
             missing.append("no parameter count, so the size budget leaves its weights out")
         if missing:
             yield (("layers", i, "type"),
