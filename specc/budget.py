@@ -23,8 +23,9 @@ import math
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable, Final, Iterator, NamedTuple, Optional
+from typing import Any, Final, Iterator, NamedTuple, Optional
 
+from specc import catalog
 from specc.shapes import Shape, ShapeProblem, forget, output_shape
 
 MAX_PARAMS: Final = 100_000_000
@@ -84,115 +85,6 @@ def parse_count(text: str) -> int:
 
 # --------------------------------------------------------------------------- parameters
 
-def _prod(dims: Any) -> int:
-    return math.prod(dims)
-
-
-def _axis(axis: int, shape: Shape) -> Optional[int]:
-    """A non-batch axis as an index into `shape` (no batch axis); None when out of range."""
-    rank = len(shape) + 1
-    a = axis + rank if axis < 0 else axis
-    return a - 1 if 1 <= a < rank else None
-
-
-def _channels(shape: Shape) -> Optional[int]:
-    return shape[-1] if shape else None
-
-
-def _dense(layer: Any, shapes: list[Shape]) -> Optional[int]:
-    n = _channels(shapes[0])
-    return None if n is None else n * layer.units + layer.units * layer.use_bias
-
-
-def _embedding(layer: Any, shapes: list[Shape]) -> Optional[int]:
-    return layer.input_dim * layer.output_dim
-
-
-def _kernel(layer: Any, k: int) -> int:
-    size = layer.kernel_size
-    return size ** k if isinstance(size, int) else _prod(size)
-
-
-def _rank_of(layer: Any) -> int:
-    return int(layer.type[4]) if "Transpose" in layer.type else int(layer.type[-2])
-
-
-def _conv(layer: Any, shapes: list[Shape]) -> Optional[int]:
-    n = _channels(shapes[0])
-    if n is None:
-        return None
-    k = _kernel(layer, _rank_of(layer))
-    bias = layer.use_bias
-    if layer.type.startswith("Separable"):
-        m = layer.depth_multiplier
-        return k * n * m + n * m * layer.filters + layer.filters * bias
-    if layer.type.startswith("Depthwise"):
-        m = layer.depth_multiplier
-        return k * n * m + n * m * bias
-    groups = layer.__dict__.get("groups", 1)
-    return k * (n // groups) * layer.filters + layer.filters * bias
-
-
-def _normalization(layer: Any, shapes: list[Shape]) -> Optional[int]:
-    shape = shapes[0]
-    axes = layer.axis if isinstance(layer.axis, list) else [layer.axis]
-    index = [_axis(a, shape) for a in axes]
-    if any(i is None or shape[i] is None for i in index):
-        return None
-    size = _prod(shape[i] for i in dict.fromkeys(index))
-    own = size * (layer.scale + layer.center)
-    return own + 2 * size if layer.type == "BatchNormalization" else own
-
-
-def _recurrent_cell(cell: Any, features: int) -> int:
-    u = cell.units
-    gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[cell.type]
-    bias = gates * u * cell.use_bias
-    if cell.type == "GRU" and cell.reset_after:
-        bias *= 2
-    return gates * (features * u + u * u) + bias
-
-
-def _recurrent(layer: Any, shapes: list[Shape]) -> Optional[int]:
-    n = _channels(shapes[0])
-    if n is None:
-        return None
-    if layer.type == "Bidirectional":
-        return 2 * _recurrent_cell(layer.layer, n)
-    return _recurrent_cell(layer, n)
-
-
-def _attention(layer: Any, shapes: list[Shape]) -> Optional[int]:
-    query = shapes[0]
-    value = shapes[1] if len(shapes) > 1 else query
-    key = shapes[2] if len(shapes) > 2 else value
-    dims = [_channels(s) for s in (query, key, value)]
-    if any(d is None for d in dims):
-        return None
-    q, k, v = dims
-    h, kd = layer.num_heads, layer.key_dim
-    vd = layer.value_dim or kd
-    out = layer.output_shape or q
-    out = _prod(out) if isinstance(out, list) else out
-    b = int(layer.use_bias)
-    total = (q * h * kd + h * kd * b) + (k * h * kd + h * kd * b) + (v * h * vd + h * vd * b)
-    total += h * vd * out + out * b
-    if layer.use_gate:
-        total += q * h * vd + h * vd * b
-    return total
-
-
-PARAMS: Final[dict[str, Callable[[Any, list[Shape]], Optional[int]]]] = {
-    "Dense": _dense, "Embedding": _embedding, "MultiHeadAttention": _attention,
-    "SimpleRNN": _recurrent, "LSTM": _recurrent, "GRU": _recurrent,
-    "Bidirectional": _recurrent,
-    **{t: _conv for t in ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
-                          "Conv3DTranspose", "SeparableConv1D", "SeparableConv2D",
-                          "DepthwiseConv1D", "DepthwiseConv2D")},
-    **{t: _normalization for t in ("BatchNormalization", "LayerNormalization",
-                                   "GroupNormalization")},
-}
-
 _WEIGHTED: dict[type, bool] = {}
 
 
@@ -206,45 +98,27 @@ def has_weights(layer: Any) -> bool:
 
 
 def params(layer: Any, shapes: list[Shape]) -> Optional[int]:
-    """How many weights Keras creates for `layer` given its input shapes; None if unknown."""
-    rule = PARAMS.get(layer.type)
-    if rule is not None:
-        if layer.__dict__.get("data_format") == "channels_first":
-            return None
-        return rule(layer, shapes)
-    plugin_rule = getattr(type(layer), "params_rule", False)
-    if plugin_rule is not False:                   # a plugin's layer: its count, or unknown
-        if plugin_rule is None or layer.__dict__.get("data_format") == "channels_first":
-            return None
-        try:
-            count = plugin_rule(layer, list(shapes))
-        except Exception:                          # unknown; its shape rule reports problems
-            return None
-        return count if type(count) is int and count >= 0 else None
-    return None if has_weights(layer) else 0
+    """How many weights Keras creates for `layer` given its input shapes; None if unknown
+    (its definition's `params` rule, specc.catalog)."""
+    definition = catalog.get(layer.type)
+    if definition is None:                         # a shared call or an unknown type
+        return None if has_weights(layer) else 0
+    return None if definition.params is None else definition.params(layer, shapes)
 
 
 # -------------------------------------------------------------------------- activations
 
 def elements(shape: Shape) -> int:
     """Values in one sample of a tensor of this shape (an unknown axis counts as 1)."""
-    return _prod(1 if d is None else d for d in shape)
+    return math.prod(1 if d is None else d for d in shape)
 
 
 def _internal(layer: Any, shapes: list[Shape]) -> tuple[int, str]:
     """The largest tensor a layer computes inside, per sample, and what it is (0 if none)."""
-    if layer.type != "MultiHeadAttention" or any(len(s) < 2 for s in shapes):
+    definition = catalog.get(layer.type)
+    if definition is None or definition.internal is None:
         return 0, ""
-    query = shapes[0]
-    value = shapes[1] if len(shapes) > 1 else query
-    h = layer.num_heads
-    vd = layer.value_dim or layer.key_dim
-    sizes = [(h * layer.key_dim * elements(query[:-1]), "its query projection"),
-             (h * vd * elements(value[:-1]), "its value projection")]
-    if layer.attention_axes is None:
-        sizes.append((h * elements(query[:-1]) * elements(value[:-1]),
-                      "its attention scores (heads x query steps x key steps)"))
-    return max(sizes)
+    return definition.internal(layer, shapes)
 
 
 # ------------------------------------------------------------------------------ the walk

@@ -8,6 +8,8 @@ from __future__ import annotations
 import fnmatch
 from typing import Callable, Final, Iterator
 
+from specc import catalog
+from specc.catalog import BOOLEAN_CALL_ARGS
 from specc.context import Context, Problem
 from specc.errors import a_, did_you_mean, quote
 from specc.topology import call_refs, layer_reads, split_port, topological_order
@@ -22,16 +24,6 @@ def _names(names: list[str], limit: int = 12) -> str:
 
 def _unknown(kind: str, name: str, known: list[str]) -> str:
     return f"unknown {kind} {quote(name)}{did_you_mean(name, known)} (known: {_names(known)})"
-
-
-#: Call arguments (format 2 `call:`) each layer type takes; `use_causal_mask` is a boolean.
-CALL_ARGS: Final[dict[str, tuple[str, ...]]] = {
-    **{t: ("initial_state", "mask") for t in ("SimpleRNN", "LSTM", "GRU", "Bidirectional")},
-    "MultiHeadAttention": ("attention_mask", "query_mask", "value_mask", "key_mask",
-                           "use_causal_mask"),
-    **{t: ("mask",) for t in ("GlobalAveragePooling1D", "GlobalMaxPooling1D")},
-}
-BOOLEAN_CALL_ARGS: Final = ("use_causal_mask",)
 
 
 def check_shares(ctx: Context) -> Iterator[Problem]:
@@ -149,7 +141,7 @@ def check_references(ctx: Context) -> Iterator[Problem]:
 
 def _initial_state_hint(ctx: Context, layer, reads: list[str]) -> str:
     """For a recurrent layer given its initial states in `from:`: where they go instead."""
-    if "initial_state" not in CALL_ARGS.get(layer.type, ()) or len(reads) < 2:
+    if "initial_state" not in getattr(catalog.get(layer.type), "call_args", ()) or len(reads) < 2:
         return ""
     states = reads[1:]
     shown = states[0] if len(states) == 1 else f"[{', '.join(states)}]"
@@ -160,7 +152,7 @@ def _initial_state_hint(ctx: Context, layer, reads: list[str]) -> str:
 
 
 def _check_call_args(ctx: Context, i: int, layer) -> Iterator[Problem]:
-    allowed = CALL_ARGS.get(layer.type, ())
+    allowed = getattr(catalog.get(layer.type), "call_args", ())      # its definition's
     for arg, value in (layer.call or {}).items():
         where = ("layers", i, "call", arg)
         if arg not in allowed:

@@ -20,9 +20,12 @@ from typing import Any, Callable, ClassVar, Final, Literal, Mapping, Optional, S
 
 from pydantic import BaseModel, Field, create_model
 
+from specc import catalog
+from specc.catalog import LAYER_TYPES
+from specc.catalog.args import ActivationArg, Layer
+from specc.catalog.definition import LayerDef, ShapeProblem
 from specc.penalties import PluginError, load_entry_points
 from specc.spec.base import LayerSpec
-from specc.spec.layers import LAYER_TYPES, ActivationArg, Layer
 
 #: Installed packages declare their layer plugin modules here (pyproject: [project.entry-points]).
 ENTRY_POINT_GROUP: Final = "specc.layers"
@@ -44,14 +47,11 @@ ParamsRule = Callable[[Any, list], Optional[int]]
 class PluginLayer(Layer):
     """The spec model of every registered layer: its arguments plus name, from, dtype, trainable.
 
-    The class attributes are set per registered type (specc.register_layer)."""
+    The class attributes are set per registered type (specc.register_layer), which also
+    produces the type's definition (specc.catalog.LayerDef) from them."""
 
     trainable: bool = Field(True, description="false freezes the layer's weights.")
 
-    #: The layer's output shape from its input shapes (specc.shapes); None: unknown.
-    shape_rule: ClassVar[Optional[ShapeRule]] = None
-    #: How many weights the layer has (specc.budget); None: unknown.
-    params_rule: ClassVar[Optional[ParamsRule]] = None
     #: The module that registered the type: named in messages.
     plugin: ClassVar[str] = ""
     #: Clauses go on an identity layer after it unless the plugin says otherwise (own_activity).
@@ -66,6 +66,7 @@ class CustomLayer:
     layer: Union[type, str]          # the Keras class, or "module:Class" imported at build
     model: type[PluginLayer]         # the spec model
     plugin: str                      # the module that registered it
+    definition: LayerDef             # what validation knows of it (specc.catalog)
 
     @property
     def class_path(self) -> str:
@@ -133,17 +134,57 @@ def register_layer(type: str, layer: Union[type, str], *, args: Optional[type[Ba
                          __module__=plugin, type=(Literal[type], ...), **fields)
     model.__doc__ = (inspect.getdoc(layer) if not isinstance(layer, str) else None) or (
         f"{type}: a custom layer registered by the plugin {plugin}.")
-    model.shape_rule = staticmethod(shape) if shape else None
-    model.params_rule = staticmethod(params) if params else None
     model.plugin = plugin
     model.weight_args = regs
     model.min_inputs, model.max_inputs = low, high
     model.regularizes_own_output = own_activity
     act = model.model_fields.get("activation")
     model.splittable_activation = act is not None and act.default in (None, "linear")
-    entry = CustomLayer(type, layer, model, plugin)
+    definition = LayerDef(type, model, _shape_rule(shape, plugin) if shape else None,
+                          _params_rule(params, plugin) if params else None, plugin=plugin)
+    entry = CustomLayer(type, layer, model, plugin, definition)
     _REGISTRY[type] = entry
+    catalog.add(definition)
     return entry
+
+
+def _shape_rule(rule: ShapeRule, plugin: str) -> Callable[[Any, list], Optional[tuple]]:
+    """The plugin's shape rule as a catalog rule: what the plugin's function raises becomes a
+    ShapeProblem; a result that is not a shape too."""
+
+    def run(layer: Any, shapes: list) -> Optional[tuple]:
+        try:
+            shape = rule(layer, [tuple(s) for s in shapes])
+        except ValueError as exc:
+            raise ShapeProblem(str(exc)) from None
+        except Exception as exc:           # the plugin's own bug: say so, located
+            raise ShapeProblem(f"the shape rule of plugin {plugin} failed "
+                               f"({type(exc).__name__}: {exc})") from None
+        if shape is None:
+            return None
+        if not (isinstance(shape, (tuple, list)) and all(
+                d is None or (type(d) is int and d > 0) for d in shape)):
+            raise ShapeProblem(f"the shape rule of plugin {plugin} returned "
+                               f"{str(shape)[:60]}, not a shape (a tuple of sizes or None)")
+        return tuple(shape)
+
+    return run
+
+
+def _params_rule(rule: ParamsRule, plugin: str) -> Callable[[Any, list], Optional[int]]:
+    """The plugin's parameter count as a catalog rule: unknown (None) for a channels_first
+    layout, when it raises (its shape rule reports problems) or returns no count."""
+
+    def run(layer: Any, shapes: list) -> Optional[int]:
+        if layer.__dict__.get("data_format") == "channels_first":
+            return None
+        try:
+            count = rule(layer, list(shapes))
+        except Exception:
+            return None
+        return count if type(count) is int and count >= 0 else None
+
+    return run
 
 
 def _weight_args(type: str, weights: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -195,7 +236,8 @@ def _fields(type: str, layer: Any, args: Optional[type[BaseModel]],
 
 
 def unregister_layer(type: str) -> None:
-    _REGISTRY.pop(type, None)
+    if _REGISTRY.pop(type, None) is not None:
+        catalog.remove(type)
 
 
 def lookup(type: str) -> Optional[CustomLayer]:

@@ -469,12 +469,14 @@ class _Writer:
         return refs[0] if len(refs) == 1 else refs
 
     def call(self, layer: Any, node: Any) -> None:
-        from specc.checks import BOOLEAN_CALL_ARGS, CALL_ARGS
+        from specc import catalog
+        from specc.catalog import BOOLEAN_CALL_ARGS, LAYER_TYPES
         from specc.spec.base import FORMAT
-        from specc.spec.layers import LAYER_TYPES
 
         cls_name = type(layer).__name__
         cls = LAYER_TYPES.get(cls_name)
+        definition = catalog.BUILTIN.get(cls_name)
+        takes = definition.call_args if definition is not None else ()
         if (cls_name, type(layer).__module__) in REWRITTEN:
             REWRITTEN[(cls_name, type(layer).__module__)](self, layer, node)
             return
@@ -492,16 +494,16 @@ class _Writer:
             if value is None or (not isinstance(value, self.keras.KerasTensor) and
                                  key in defaults and value is defaults[key]):
                 continue                                   # the call's own default
-            if key in BOOLEAN_CALL_ARGS and key in CALL_ARGS.get(cls_name, ()) and \
+            if key in BOOLEAN_CALL_ARGS and key in takes and \
                     isinstance(value, bool):
                 call[key] = value
                 continue
             if key == "training" and isinstance(value, bool):
                 self.grouped.setdefault(_TRAINING.format(value=value), []).append(layer.name)
                 continue
-            if key in CALL_ARGS.get(cls_name, ()) and isinstance(value, self.keras.KerasTensor):
+            if key in takes and isinstance(value, self.keras.KerasTensor):
                 call[key] = self.refs[id(value)]
-            elif key in CALL_ARGS.get(cls_name, ()) and isinstance(value, (list, tuple)) and \
+            elif key in takes and isinstance(value, (list, tuple)) and \
                     value and all(isinstance(v, self.keras.KerasTensor) for v in value):
                 call[key] = [self.refs[id(v)] for v in value]
             elif key == "key" and cls_name == "MultiHeadAttention":
@@ -528,12 +530,8 @@ class _Writer:
             name = self.name(layer.name)
             args, problems = arguments(cls, layer.get_config(), keras_defaults(type(layer)),
                                        getattr(cls, "weight_args", {}))
-            if cls_name == "Bidirectional":
-                args, more = self.bidirectional(args, layer)
-                problems += more
-            if cls_name == "Normalization" and args.get("mean") is None:
-                args.update(self.statistics(layer))
-                self.result.in_spec.add(name)
+            if definition is not None and definition.importer is not None:
+                problems += definition.importer(self, name, args, layer)  # its special case
             token = FORMAT.set(2)
             try:
                 cls.model_validate({"name": "x", "type": type_name, **args})

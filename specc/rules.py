@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Final, Iterator, Optional
 
+from specc import catalog
 from specc.budget import check_budget, has_weights, of_context
 from specc.context import Context, Problem
 from specc.errors import Diagnostic, Span, quote
@@ -42,11 +43,6 @@ def _layers(ctx: Context) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ dtypes
 
-#: Layers whose output has their input's dtype (integer ids stay integer through them).
-DTYPE_PRESERVING: Final = frozenset({
-    "Flatten", "Reshape", "Permute", "RepeatVector", "Identity",
-    "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
-})
 INTEGER_DTYPES: Final = ("int32", "int64")
 #: The dtype of a layer's weights under each dtype policy (mixed policies keep float32).
 VARIABLE_DTYPE: Final = {None: "float32", "float32": "float32", "mixed_float16": "float32",
@@ -56,15 +52,17 @@ VARIABLE_DTYPE: Final = {None: "float32", "float32": "float32", "mixed_float16":
 
 def _dtype_sources(ctx: Context) -> dict[str, tuple[str, str]]:
     """Tensor name -> (dtype, where it comes from) where certain: inputs' declared dtypes,
-    carried through DTYPE_PRESERVING layers; layers with weights and Rescaling give floats."""
+    carried through the layers whose dtype rule `keeps` them; those whose rule is `float`
+    (layers with weights, Rescaling) give floats (specc.catalog)."""
     spec = ctx.spec
     out = {name: (inp.dtype, f"input {quote(name)}") for name, inp in spec.inputs.items()}
     for size in of_context(ctx).layers:               # graph order
         layer = spec.layers[size.path[1]]
         reads = ctx.reads.get(layer.name, ())
-        if layer.type in DTYPE_PRESERVING and reads and reads[0] in out:
+        rule = getattr(catalog.get(layer.type), "dtype", None)
+        if rule == "keeps" and reads and reads[0] in out:
             out[layer.name] = out[reads[0]]
-        elif has_weights(layer) or layer.type == "Rescaling":
+        elif rule == "float":
             out[layer.name] = ("float32" if layer.dtype is None else
                                layer.dtype.removeprefix("mixed_"), _where(layer))
     return out
@@ -160,21 +158,14 @@ def _axis_problem(axis: int, shape: tuple, batch_ok: bool, sized: bool) -> Optio
     return None
 
 
-#: Layer type -> (the batch axis allowed, the axis needs a known size for weights).
-AXIS_LAYERS: Final = {
-    "Softmax": (True, False), "UnitNormalization": (True, False),
-    "BatchNormalization": (False, True), "LayerNormalization": (False, True),
-    "GroupNormalization": (False, True),
-}
-
-
 def check_axes(ctx: Context) -> Iterator[Problem]:
-    """`axis` arguments in range for the input's rank (Softmax, the normalizations), and
-    GroupNormalization's groups dividing its channels."""
+    """`axis` arguments in range for the input's rank (the types whose definition has an
+    `axis` rule: Softmax, the normalizations), and GroupNormalization's groups dividing its
+    channels."""
     if not ctx.graph_ok:
         return
     for i, layer in enumerate(ctx.spec.layers):
-        rule = AXIS_LAYERS.get(layer.type)
+        rule = getattr(catalog.get(layer.type), "axis", None)
         if rule is None:
             continue
         shapes = _shapes_read(ctx, layer)
@@ -642,15 +633,17 @@ def warn_plugin_unchecked(ctx: Context) -> Iterator[Problem]:
     seen: set[str] = set()
     for i, layer in enumerate(ctx.spec.layers):
         cls = type(layer)
-        if not getattr(cls, "plugin", "") or layer.type in seen or layer._shares is not None:
+        definition = catalog.get(layer.type)
+        if not definition or not definition.plugin or layer.type in seen or \
+                layer._shares is not None:
             continue
         seen.add(layer.type)
         missing = []
-        if cls.shape_rule is None:
+        if definition.shape is None:
             missing.append("no shape rule, so its output shape is unknown at validation: the "
                            "shapes of the layers after it are left to Keras at build, and "
                            "the size budget cannot count them")
-        if cls.params_rule is None:
+        if definition.params is None:
             missing.append("no parameter count, so the size budget leaves its weights out")
         if missing:
             yield (("layers", i, "type"),
