@@ -397,17 +397,21 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
     if args.data and not Path(args.data).is_file():
         raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
                          "the built-in synthetic data)")
-    start_backend(options)
-    from specc.fit import Diverged, FitOptions, fit     # NumPy and Keras: after every check above
+    from dataclasses import replace
 
+    from specc.fit import Diverged, FitOptions, fit, read_data   # NumPy, not Keras
+
+    fit_options = FitOptions(data=args.data, epochs=args.epochs, batch_size=args.batch_size,
+                             samples=args.samples, allow_nonfinite=args.allow_nonfinite,
+                             max_data_bytes=args.max_data)
+    fit_options.check()
+    arrays = read_data(graph, fit_options)            # refused here, before Keras starts
+    start_backend(options)
     if getattr(args, "_specc_strategy", None) is None:     # once per process (a sweep)
         args._specc_strategy = _strategy(args)
     strategy, share = args._specc_strategy
     try:
-        result = fit(graph, out, FitOptions(
-            data=args.data, epochs=args.epochs, batch_size=args.batch_size, samples=args.samples,
-            allow_nonfinite=args.allow_nonfinite, max_data_bytes=args.max_data, share=share),
-            strategy)
+        result = fit(graph, out, replace(fit_options, share=share), strategy, arrays)
     except Diverged as exc:
         print(f"specc: error: {exc}", file=sys.stderr)
         return 1

@@ -184,13 +184,14 @@ class FitOptions:
 
 
 def fit(graph: Graph, out_dir: str | Path, options: FitOptions = FitOptions(),
-        strategy: Any = None) -> FitResult:
+        strategy: Any = None, arrays: tuple[Any, Any] | None = None) -> FitResult:
     """Train `graph` and write its records to `out_dir`: all of them, or none if it fails.
 
     `options.share=(process_id, num_processes)`: data-parallel training (a keras.distribution
     set by the caller): only whole global batches of `batch_size` are used, and this process
     feeds its share of each (see `process_share`). `strategy`: a tf.distribute strategy whose
-    scope the model is built in."""
+    scope the model is built in. `arrays`: what `read_data(graph, options)` returned, when
+    the caller read the data first (the CLI does, before Keras starts)."""
     from specc.errors import UsageError
 
     options.check()
@@ -204,7 +205,7 @@ def fit(graph: Graph, out_dir: str | Path, options: FitOptions = FitOptions(),
         raise UsageError(f"--out {out_dir}: cannot write there ({exc.strerror or exc})") from None
     try:
         with cleanup_on_sigterm():
-            result = _fit(graph, work, options, strategy)
+            result = _fit(graph, work, options, strategy, arrays)
             _publish(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -254,20 +255,23 @@ class _StopOnNonFinite:
         return StopOnNonFinite()
 
 
-def _read_data(graph: Graph, data: str | None, allow_nonfinite: bool,
-               max_data_bytes: int | None) -> tuple[Any, Any]:
+def read_data(graph: Graph, options: FitOptions) -> tuple[Any, Any]:
+    """The `--data` arrays (inputs, targets), checked against the plan; (None, None) for
+    synthetic data. NumPy only: a command reads and checks its data before Keras starts."""
     from specc.data import MAX_DATA_BYTES, load_npz
 
-    if data is None:
+    if options.data is None:
         return None, None
-    return load_npz(data, graph, allow_nonfinite=allow_nonfinite,
-                    max_bytes=MAX_DATA_BYTES if max_data_bytes is None else max_data_bytes)
+    limit = MAX_DATA_BYTES if options.max_data_bytes is None else options.max_data_bytes
+    return load_npz(options.data, graph, allow_nonfinite=options.allow_nonfinite,
+                    max_bytes=limit)
 
 
-def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any) -> FitResult:
+def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
+         arrays: tuple[Any, Any] | None) -> FitResult:
     """Train, writing every record into `out` (a temporary folder until the run succeeds)."""
     data, epochs, batch_size, share = options.data, options.epochs, options.batch_size, options.share
-    x, y = _read_data(graph, data, options.allow_nonfinite, options.max_data_bytes)  # before Keras
+    x, y = arrays if arrays is not None else read_data(graph, options)  # before Keras starts
     import keras
 
     from specc.data import check_targets, synthetic
