@@ -417,7 +417,7 @@ def check_int32_arguments(ctx: Context) -> Iterator[Problem]:
                 items = value if isinstance(value, (list, tuple)) else (value,)
                 bad = next((v for v in items if type(v) is int and abs(v) > INT32_MAX), None)
                 if bad is not None:
-                    field = args.model_fields.get(key)
+                    field = type(args).model_fields.get(key)
                     shown = (field.alias if field is not None and field.alias else key)
                     yield (("layers", i, *prefix, shown), f"{_where(layer)}: {shown} "
                            f"{bad} is out of Keras's 32-bit integer range (at most "
