@@ -471,7 +471,6 @@ class _Writer:
     def call(self, layer: Any, node: Any) -> None:
         from specc import catalog
         from specc.catalog import BOOLEAN_CALL_ARGS, LAYER_TYPES
-        from specc.spec.base import FORMAT
 
         cls_name = type(layer).__name__
         cls = LAYER_TYPES.get(cls_name)
@@ -532,15 +531,13 @@ class _Writer:
                                        getattr(cls, "weight_args", {}))
             if definition is not None and definition.importer is not None:
                 problems += definition.importer(self, name, args, layer)  # its special case
-            token = FORMAT.set(2)
             try:
-                cls.model_validate({"name": "x", "type": type_name, **args})
+                cls.model_validate({"name": "x", "type": type_name, **args},
+                                   context={"format": 2})
             except Exception as exc:          # pydantic's ValidationError: each refused value
                 errors = getattr(exc, "errors", lambda: [])()
                 problems += [f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
                              for e in errors] or [str(exc)[:200]]
-            finally:
-                FORMAT.reset(token)
             if problems:
                 self.refused.append(f"layer {layer.name!r} ({cls_name}): "
                                     f"{'; '.join(problems)}")
@@ -643,7 +640,6 @@ class _Writer:
         self.layers.append(entry)
 
     def ports(self, entry: dict[str, Any], op: Any) -> tuple[str, ...]:
-        from specc.spec.base import FORMAT
         from specc.spec.layers import LAYER_TYPES
 
         source = entry
@@ -652,13 +648,11 @@ class _Writer:
         cls = LAYER_TYPES.get(source.get("type", ""))
         if cls is None:
             return ()
-        token = FORMAT.set(2)
         try:
-            layer = cls.model_validate({k: v for k, v in source.items() if k != "share"})
+            layer = cls.model_validate({k: v for k, v in source.items() if k != "share"},
+                                       context={"format": 2})
         except Exception:
             return ()
-        finally:
-            FORMAT.reset(token)
         return layer.ports()
 
 

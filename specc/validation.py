@@ -20,7 +20,7 @@ from specc.spec.clauses import WeightClause
 from specc.spec.layers import LAYER_TYPES
 from specc.expand import (ExpandedDocument, dedupe, diagnostic, expand, format1_problems,
                           limit_errors)
-from specc.spec.base import FORMAT, OBJECT_TYPES, PATH_PATTERN, LayerSpec
+from specc.spec.base import OBJECT_TYPES, PATH_PATTERN, LayerSpec
 from specc.spec.model import FORMAT_VERSIONS, InputSpec, Spec
 from specc import penalties as catalog
 from specc import custom_layers as _custom
@@ -271,20 +271,18 @@ def validate_document(doc: Document, overrides: Sequence[Any] = ()) -> Spec:
 
         flat = apply_flat(flat, late, doc)
     expanded = list(getattr(flat, "problems", ()))
-    token = FORMAT.set(flat.data["specc"])
+    context = {"format": flat.data["specc"]}
     try:
-        spec = Spec.model_validate(flat.data)
+        spec = Spec.model_validate(flat.data, context=context)
     except ValidationError as exc:
         found = expanded + _diagnostics(exc, flat)
-        partial = None if expanded else partial_spec(flat.data)
+        partial = None if expanded else partial_spec(flat.data, context)
         if partial is not None:          # references, names, targets: every problem at once
             seen = {(d.span, d.code) for d in found}
             found += [d for d in (diagnostic(flat, path, msg, code, _is_key(path))
                                   for path, msg, code in run_cross_checks(partial))
                       if (d.span, d.code) not in seen]
         raise SpecError(limit_errors(found)) from None
-    finally:
-        FORMAT.reset(token)
     if expanded:            # the checks would only repeat them (a left-out layer is unknown)
         raise SpecError(expanded)
     problems = run_checks(spec)
@@ -309,11 +307,11 @@ class _Unparsed(LayerSpec):
     max_inputs: ClassVar[int] = 1 << 30
 
 
-def partial_spec(data: Any) -> Spec | None:
+def partial_spec(data: Any, context: dict | None = None) -> Spec | None:
     """What parsed of a spec that has errors, for the checks of names and references: layers
     whose own arguments are wrong keep their name, type and `from:`; clauses that do not
     validate are left out. None when even that much is not there (no inputs, layers, outputs)."""
-    from specc.spec.model import _validate_layer
+    from specc.spec.model import validate_layer
 
     if not isinstance(data, dict):
         return None
@@ -324,7 +322,7 @@ def partial_spec(data: Any) -> Spec | None:
     parsed = []
     for entry in layers:
         try:
-            parsed.append(_validate_layer(entry))
+            parsed.append(validate_layer(entry, context))
             continue
         except (ValidationError, ValueError):
             pass
@@ -342,7 +340,7 @@ def partial_spec(data: Any) -> Spec | None:
         out = []
         for item in items if isinstance(items, list) else []:
             try:
-                out.append(model.validate_python(item))
+                out.append(model.validate_python(item, context=context))
             except (ValidationError, ValueError):
                 pass
         return out

@@ -2,26 +2,30 @@
 # No `from __future__ import annotations`: Pydantic would eval every annotation string
 # at import, which `specc validate` pays on each run.
 
-from contextvars import ContextVar
 from typing import Annotated, Any, ClassVar, Final, Literal, Mapping, Optional, Union
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field,
-                      StringConstraints, Tag)
+                      StringConstraints, Tag, ValidationInfo)
 from pydantic_core import PydanticCustomError
 
 #: Names of inputs, layers, outputs and clauses: they become Keras names and log keys.
 NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
-#: The format version of the spec being validated (format 2 allows hierarchical names).
-FORMAT: ContextVar[int] = ContextVar("specc_format", default=1)
 #: Format 2 names of layers and clauses are paths, `conv3.block2.conv1`; a reference may end in
 #: a layer's output port, `encoder.state_h`.
 PATH_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,15}$"
 
 
-def _plain_in_format1(value: str) -> str:
-    if "." in value and FORMAT.get() < 2:
+def format_of(info: ValidationInfo) -> int:
+    """The format version of the spec being validated: Pydantic's validation context carries
+    it (`model_validate(data, context={"format": 2})`); format 1 when none is given."""
+    context = info.context
+    return context.get("format", 1) if isinstance(context, dict) else 1
+
+
+def _plain_in_format1(value: str, info: ValidationInfo) -> str:
+    if "." in value and format_of(info) < 2:
         raise PydanticCustomError("string_pattern_mismatch",
                                   "String should match pattern '{pattern}'",
                                   {"pattern": NAME_PATTERN})

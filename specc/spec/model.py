@@ -5,7 +5,7 @@
 import json
 from typing import Annotated, Any, Literal, Optional, Union, get_args
 
-from pydantic import Discriminator, Field, PlainValidator, PrivateAttr, Tag
+from pydantic import Discriminator, Field, PlainValidator, PrivateAttr, Tag, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from specc.spec.base import DType, LayerRef, LayerSpec, Name, SharedCall, Strict
@@ -37,7 +37,11 @@ PosFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
-def _validate_layer(value: Any) -> LayerSpec:
+def _validate_layer(value: Any, info: ValidationInfo) -> LayerSpec:
+    return validate_layer(value, info.context)
+
+
+def validate_layer(value: Any, context: Any = None) -> LayerSpec:
     """Dispatch on `type` to that layer's model, building only the models a spec uses.
 
     (A discriminated union would build all ~70 layer validators at import: ~0.35 s that
@@ -48,7 +52,7 @@ def _validate_layer(value: Any) -> LayerSpec:
     if not isinstance(value, dict):
         raise PydanticCustomError("dict_type", "a layer is a mapping")
     if "share" in value and "type" not in value:
-        return SharedCall.model_validate(value)
+        return SharedCall.model_validate(value, context=context)
     kind = value.get("type")
     if kind is None:
         raise PydanticCustomError("union_tag_not_found", "missing key 'type'",
@@ -61,7 +65,7 @@ def _validate_layer(value: Any) -> LayerSpec:
     if cls is None:
         raise PydanticCustomError("union_tag_invalid", "unknown layer type {tag}",
                                   {"tag": str(kind)[:40]})
-    return cls.model_validate(value)
+    return cls.model_validate(value, context=context)   # the format travels along
 
 
 LazyLayer = Annotated[Any, PlainValidator(_validate_layer)]
