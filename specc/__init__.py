@@ -15,7 +15,7 @@ import importlib.abc
 import importlib.util
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from specc.errors import Diagnostic, Span, SpecError
 from specc.penalties import VIAS, register_penalty
@@ -28,18 +28,23 @@ __all__ = ["load", "loads", "build", "lower", "load_model", "SpecError", "Diagno
            "register_penalty", "register_layer", "VIAS", "__version__"]
 
 
-def load(path: str | os.PathLike) -> Spec:
-    """Read and validate a spec file. Raises SpecError (file:line:col: message)."""
+def load(path: str | os.PathLike, *, overrides: Sequence[Any] = (),
+         limits: Any = None) -> Spec:
+    """Read and validate a spec file. Raises SpecError (file:line:col: message).
+
+    `overrides`: `specc.overrides.parse_all(["seed=3", ...])`, as the CLI's `--set`;
+    `limits`: the size budget, `specc.budget.Limits(max_params=..., max_activation=...)`."""
     from specc.validation import load as _load
 
-    return _load(path)
+    return _load(path, overrides, limits)
 
 
-def loads(text: str | bytes, file: str = "<string>") -> Spec:
-    """Validate spec text; `file` names it in diagnostics."""
+def loads(text: str | bytes, file: str = "<string>", *, overrides: Sequence[Any] = (),
+          limits: Any = None) -> Spec:
+    """Validate spec text; `file` names it in diagnostics. `overrides`, `limits`: as load."""
     from specc.validation import loads as _loads
 
-    return _loads(text, file)
+    return _loads(text, file, overrides, limits)
 
 
 def lower(source: Any, via: str | None = None) -> Any:

@@ -20,8 +20,6 @@ Sizes are per sample and exact where the shapes are known; an unknown (None) axi
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final, Iterator, NamedTuple, Optional
 
@@ -43,24 +41,6 @@ class Limits:
     max_activation: int = MAX_ACTIVATION
 
 
-_LIMITS: ContextVar[Limits] = ContextVar("specc_budget", default=Limits())
-
-
-def current() -> Limits:
-    return _LIMITS.get()
-
-
-@contextmanager
-def limits(max_params: int | None = None, max_activation: int | None = None) -> Iterator[Limits]:
-    """Validate with another budget inside the block (None keeps the current value)."""
-    old = _LIMITS.get()
-    new = Limits(old.max_params if max_params is None else max_params,
-                 old.max_activation if max_activation is None else max_activation)
-    token = _LIMITS.set(new)
-    try:
-        yield new
-    finally:
-        _LIMITS.reset(token)
 
 
 _SUFFIXES: Final = {"k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
@@ -264,7 +244,7 @@ def check_budget(ctx: Any) -> Iterator[Problem]:
     if not ctx.graph_ok:
         return
     budget = of_context(ctx)
-    lim = current()
+    lim = ctx.limits or Limits()
     total = budget.total_params
     if total > lim.max_params:
         top = max((s for s in budget.sizes if s.params and s.shared is None),

@@ -6,7 +6,7 @@ every problem is reported (located through the document's span table).
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Final, Iterator
+from typing import Any, Callable, Final, Iterator
 
 from specc import catalog
 from specc.catalog import BOOLEAN_CALL_ARGS
@@ -453,10 +453,11 @@ CHECKS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
 )
 
 
-def run_checks(spec: Spec) -> list[Problem]:
+def run_checks(spec: Spec, limits: Any = None) -> list[Problem]:
+    """Every problem of a validated spec; `limits` (specc.budget.Limits) is the size budget."""
     from specc.spec.base import SharedCall
 
-    ctx = Context(spec)
+    ctx = Context(spec, limits=limits)
     found = list(check_shares(ctx))
     if any(type(layer) is SharedCall for layer in spec.layers):
         # A share that names no layer: its type and arguments are unknown, so only the

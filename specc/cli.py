@@ -75,7 +75,8 @@ def cmd_validate(args: argparse.Namespace, options: Options) -> int:
     from specc.validation import validate_paths
 
     files = spec_files(args.paths)
-    diags = validate_paths(files, jobs=args.jobs)
+    diags = validate_paths(files, jobs=args.jobs, overrides=options.overrides,
+                           limits=options.limits)
     if diags or args.format == "json":
         out = _render(diags, args.format)
         if out:
@@ -118,7 +119,8 @@ def cmd_build(args: argparse.Namespace, options: Options) -> int:
     spec = spec_file(args.spec)
     if args.output:
         check_output_path(args.output, [args.spec])
-    graph = specc.lower(specc.load(spec), args.via)
+    graph = specc.lower(specc.load(spec, overrides=options.overrides, limits=options.limits),
+                        args.via)
     start_backend(options)
     from specc.runtime import emit
     from specc.runtime.summary import summary_text
@@ -183,9 +185,10 @@ def cmd_import(args: argparse.Namespace, options: Options) -> int:
                   *([f"... and {len(imported.notes) - 20} more notes"]
                     if len(imported.notes) > 20 else [])]
         if args.output is not None:
-            written = importer.write(imported, args.output, header, with_weights=args.weights)
+            written = importer.write(imported, args.output, header, with_weights=args.weights,
+                                     limits=options.limits)
         else:
-            text = importer.validated_text(imported, header)
+            text = importer.validated_text(imported, header, limits=options.limits)
     except importer.ImportRefused as exc:
         print(f"specc: cannot import {source}: {len(exc.lines)} part"
               f"{'s' * (len(exc.lines) != 1)} without a spec form (nothing written):",
@@ -235,7 +238,7 @@ def cmd_golden(args: argparse.Namespace, options: Options) -> int:
     valid = []
     for f in files:                               # every spec validated before Keras starts
         try:
-            specc.load(f)
+            specc.load(f, overrides=options.overrides, limits=options.limits)
         except SpecError as exc:
             print(_render(list(exc.diagnostics), "text"))
             failed += 1
@@ -245,7 +248,9 @@ def cmd_golden(args: argparse.Namespace, options: Options) -> int:
         start_backend(options)
     for f in valid:
         try:
-            result = golden.update(f, directory) if args.update else golden.check(f, directory)
+            settings = {"overrides": options.overrides, "limits": options.limits}
+            result = (golden.update(f, directory, **settings) if args.update
+                      else golden.check(f, directory, **settings))
         except SpecError as exc:
             print(_render(list(exc.diagnostics), "text"))
             failed += 1
@@ -264,19 +269,18 @@ def cmd_explain(args: argparse.Namespace, options: Options) -> int:
     import specc
     from specc.explain import explain
 
-    print(explain(specc.lower(specc.load(spec_file(args.spec)), args.via)))
+    spec = specc.load(spec_file(args.spec), overrides=options.overrides, limits=options.limits)
+    print(explain(specc.lower(spec, args.via), options.limits))
     return 0
 
 
 def cmd_expand(args: argparse.Namespace, options: Options) -> int:
     """Print the flat spec: blocks, repeats, `${...}` and shares resolved (no TensorFlow)."""
+    import specc
     from specc.expand import to_yaml
-    from specc.overrides import active
-    from specc.validation import validate_document
-    from specc.loader import load_file
 
-    spec = validate_document(load_file(spec_file(args.spec)), active())
-    sys.stdout.write(to_yaml(spec._document.data))
+    spec = specc.load(spec_file(args.spec), overrides=options.overrides, limits=options.limits)
+    sys.stdout.write(to_yaml(spec.document.data))
     return 0
 
 
@@ -340,9 +344,7 @@ def _strategy(args: argparse.Namespace) -> tuple[object, tuple[int, int] | None]
 
 
 def cmd_fit(args: argparse.Namespace, options: Options) -> int:
-    from specc.overrides import active
-
-    if any(len(o.choices) > 1 for o in active()):
+    if any(len(o.choices) > 1 for o in options.overrides):
         return _fit_sweep(args, options)
     return _fit_one(args, options, args.out)
 
@@ -351,28 +353,29 @@ def _fit_sweep(args: argparse.Namespace, options: Options) -> int:
     """`--set PATH=A,B,...`: one run per value (the product of every list), each into its
     own sub-folder of --out, then one comparison table (sweep.csv) and plot (sweep.png)."""
     import specc
-    from specc.overrides import active, applied, sweep
+    from dataclasses import replace
 
-    runs = sweep(active())
+    from specc.overrides import sweep
+
+    runs = sweep(options.overrides)
     problems = []
     for _, overrides in runs:                  # every run's spec valid before any training
-        with applied(overrides):
-            try:
-                specc.load(spec_file(args.spec))
-            except SpecError as exc:
-                problems.extend(d for d in exc.diagnostics if d not in problems)
+        try:
+            specc.load(spec_file(args.spec), overrides=overrides, limits=options.limits)
+        except SpecError as exc:
+            problems.extend(d for d in exc.diagnostics if d not in problems)
     if problems:
         raise SpecError(problems)
     done = []
     for name, overrides in runs:
         print(f"\n== run {name} ({len(done) + 1} of {len(runs)}) ==", flush=True)
-        with applied(overrides):
-            code = _fit_one(args, options, str(Path(args.out) / name), done)
+        code = _fit_one(args, replace(options, overrides=tuple(overrides)),
+                        str(Path(args.out) / name), done)
         if code:
             return code
     from specc.fit import compare_runs
 
-    varying = [o.dotted for o in active() if len(o.choices) > 1]
+    varying = [o.dotted for o in options.overrides if len(o.choices) > 1]
     print()
     print(compare_runs(Path(args.out), varying, done))
     print(f"wrote {args.out}/: {len(done)} run folders, sweep.csv, sweep.png")
@@ -383,7 +386,7 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
              done: list | None = None) -> int:
     import specc
 
-    spec = specc.load(spec_file(args.spec))
+    spec = specc.load(spec_file(args.spec), overrides=options.overrides, limits=options.limits)
     if args.drop_penalties:
         # Same model, every rate 0: the terms vanish, the penalized tensors stay measurable.
         def zero(clause):
@@ -424,9 +427,7 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
               "each holds only its share of the data)")
     print(f"wrote {out}/: history.csv, history.json, tensorboard/, model.keras, losses.png")
     if done is not None:
-        from specc.overrides import active
-
-        done.append(({o.dotted: o.choices[0].text for o in active()}, result,
+        done.append(({o.dotted: o.choices[0].text for o in options.overrides}, result,
                      [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]))
     return 0
 
@@ -442,7 +443,8 @@ def cmd_plot(args: argparse.Namespace, options: Options) -> int:
         print(f"specc: error: {problem}", file=sys.stderr)
         return 1
     check_output_path(args.output, [args.spec], suffix=None)
-    graph = specc.lower(specc.load(spec), args.via)
+    graph = specc.lower(specc.load(spec, overrides=options.overrides, limits=options.limits),
+                        args.via)
     start_backend(options)
     from specc.runtime import emit
 
@@ -834,14 +836,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"specc: error: {exc}", file=sys.stderr)
         return 2
     _quiet_tensorflow(args)
-    from specc.budget import limits
+    from dataclasses import replace
+
     from specc.config import plugins_imported
-    from specc.overrides import applied, parse_all
+    from specc.overrides import parse_all
 
     try:
         overrides = parse_all(getattr(args, "set", []), sweep=args.command == "fit")
-        with limits(options.max_params, options.max_activation), applied(overrides), \
-                plugins_imported(options):
+        options = replace(options, overrides=tuple(overrides))
+        with plugins_imported(options):
             code = args.func(args, options)
         sys.stdout.flush()
         return code

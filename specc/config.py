@@ -63,6 +63,19 @@ class Options:
     verbose: bool = False
     #: The plugins named in the file (the rest came from --plugin).
     configured_plugins: tuple[str, ...] = ()
+    #: `--set PATH=VALUE` (specc.overrides.Override), applied to every spec the command reads.
+    overrides: tuple[Any, ...] = ()
+
+    @property
+    def limits(self) -> Any:
+        """The size budget (specc.budget.Limits): the configured or flagged counts, else
+        specc's defaults."""
+        from specc.budget import Limits
+
+        default = Limits()
+        return Limits(default.max_params if self.max_params is None else self.max_params,
+                      default.max_activation if self.max_activation is None
+                      else self.max_activation)
 
     def with_flags(self, **flags: Any) -> Options:
         """These options with each flag that was given (not None) over the configured value;

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from specc.spec.model import Spec
 
@@ -27,6 +28,7 @@ class Context:
     reads: dict[str, list[str]] = field(default_factory=dict)     # what each layer reads
     deps: dict[str, list[str]] = field(default_factory=dict)      # ... and call args, by layer
     order: list[int] | None = None        # layer indices in graph order (check_shapes)
+    limits: Any = None                    # specc.budget.Limits; None: the default budget
 
     @cached_property
     def input_names(self) -> list[str]:

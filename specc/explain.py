@@ -85,8 +85,9 @@ def weight_targets(graph: Graph) -> list[str]:
     return lines
 
 
-def explain(graph: Graph) -> str:
-    """The whole objective, then where every penalty attaches (`specc explain`)."""
+def explain(graph: Graph, limits: Any = None) -> str:
+    """The whole objective, then where every penalty attaches (`specc explain`); the sizes
+    against `limits` (specc.budget.Limits; None: the default budget)."""
     out = [f"model {graph.name!r}: {len(graph.spec.layers)} spec layers, "
            f"{len(graph.nodes) - len(graph.spec.layers)} added by specc", "",
            *composition(graph)]
@@ -103,7 +104,7 @@ def explain(graph: Graph) -> str:
     targets = weight_targets(graph)
     if targets:
         out += ["", "weight penalties hit:", *("  " + line for line in targets)]
-    out += ["", *sizes(graph)]
+    out += ["", *sizes(graph, limits)]
     from specc.rules import spec_warnings
 
     warned = spec_warnings(graph.spec)
@@ -119,13 +120,13 @@ def _shape(shape: tuple | None) -> str:
     return "(" + ", ".join(["batch", *("None" if d is None else str(d) for d in shape)]) + ")"
 
 
-def sizes(graph: Graph) -> list[str]:
+def sizes(graph: Graph, limits: Any = None) -> list[str]:
     """Per spec layer: output shape and parameters; the total and the largest tensor per
     sample, against the budget (specc.budget; computed without Keras)."""
-    from specc.budget import count, current, measure_spec
+    from specc.budget import Limits, count, measure_spec
 
     budget = measure_spec(graph.spec)
-    lim = current()
+    lim = limits or Limits()
     rows = [(s.name, s.type, _shape(s.shape),
              "?" if s.params is None else f"shared with {s.shared}" if s.shared else
              count(s.params)) for s in budget.sizes]

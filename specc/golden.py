@@ -26,7 +26,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Iterator, Literal
+from typing import Any, Final, Iterator, Literal, Sequence
 
 from specc.artifacts import write_atomic
 from specc.data import int_bound, target_kind
@@ -60,8 +60,10 @@ class Probe:
 
 
 def probe(spec_path: str | os.PathLike, strategy: str = "default", *,
-          batch_size: int = BATCH_SIZE, data_seed: int = DATA_SEED) -> Probe:
-    """Build the spec in a clean session and evaluate it once on the probe batch."""
+          batch_size: int = BATCH_SIZE, data_seed: int = DATA_SEED,
+          overrides: Sequence[Any] = (), limits: Any = None) -> Probe:
+    """Build the spec in a clean session and evaluate it once on the probe batch.
+    `overrides` and `limits` are specc.load's."""
     import keras
 
     import specc
@@ -71,7 +73,7 @@ def probe(spec_path: str | os.PathLike, strategy: str = "default", *,
 
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
-    spec = specc.load(spec_path)
+    spec = specc.load(spec_path, overrides=overrides, limits=limits)
     graph = specc.lower(spec, None if strategy == "default" else strategy)
     seed = spec.seed if spec.seed is not None else 0
     keras.backend.clear_session()
@@ -347,11 +349,12 @@ def read_losses(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def check(spec_path: str | os.PathLike, directory: str | os.PathLike | None = None,
-          strategy: str = "default") -> GoldenResult:
+          strategy: str = "default", *, overrides: Sequence[Any] = (),
+          limits: Any = None) -> GoldenResult:
     """Probe the spec (with the batch settings its golden file records) and compare."""
     import specc
 
-    specc.load(spec_path)                       # a bad spec is reported as such, files or not
+    specc.load(spec_path, overrides=overrides, limits=limits)  # a bad spec is reported as such
     summary_path, losses_path = golden_paths(spec_path, directory)
     missing = [p for p in (summary_path, losses_path) if not p.is_file()]
     if missing:
@@ -359,7 +362,8 @@ def check(spec_path: str | os.PathLike, directory: str | os.PathLike | None = No
     expected = read_losses(losses_path)
     settings = expected.get("probe", {})
     result = probe(spec_path, strategy, batch_size=int(settings.get("batch_size", BATCH_SIZE)),
-                   data_seed=int(settings.get("data_seed", DATA_SEED)))
+                   data_seed=int(settings.get("data_seed", DATA_SEED)), overrides=overrides,
+                   limits=limits)
     return compare(result, summary_path.read_text(encoding="utf-8"), expected,
                    summary_path, losses_path)
 
@@ -411,8 +415,8 @@ def write(result: Probe, summary_path: Path, losses_path: Path) -> bool:
     return changed
 
 
-def update(spec_path: str | os.PathLike,
-           directory: str | os.PathLike | None = None) -> GoldenResult:
+def update(spec_path: str | os.PathLike, directory: str | os.PathLike | None = None, *,
+           overrides: Sequence[Any] = (), limits: Any = None) -> GoldenResult:
     """Probe the spec (with the batch settings its losses file records) and rewrite what moved.
 
     Values within the file's tolerance keep their bytes; see updated_document.
@@ -426,7 +430,8 @@ def update(spec_path: str | os.PathLike,
     except (AttributeError, TypeError, ValueError):
         batch = dict(batch_size=BATCH_SIZE, data_seed=DATA_SEED)
     changed = write(probe(spec_path, batch_size=batch["batch_size"],
-                          data_seed=batch["data_seed"]), summary_path, losses_path)
+                          data_seed=batch["data_seed"], overrides=overrides, limits=limits),
+                    summary_path, losses_path)
     return GoldenResult(str(spec_path), "written" if changed else "unchanged",
                         summary_path, losses_path)
 

@@ -808,15 +808,15 @@ def weights_path(spec_path: str | Path) -> Path:
 
 
 def validated_text(imported: Imported, header: Sequence[str] = (),
-                   file: str = "<import>") -> str:
-    """The spec text, validated like any spec file (the size budget, --max-params, applies
-    too); a problem is an ImportRefused line."""
+                   file: str = "<import>", limits: Any = None) -> str:
+    """The spec text, validated like any spec file (the size budget `limits`, a
+    specc.budget.Limits -- --max-params -- applies too); a problem is an ImportRefused line."""
     from specc.errors import SpecError
     from specc.validation import loads
 
     text = to_yaml(imported.data, header)
     try:
-        loads(text, file)
+        loads(text, file, limits=limits)
     except SpecError as exc:
         raise ImportRefused([f"the spec would not validate: {d.message}"
                              for d in exc.diagnostics]) from None
@@ -824,14 +824,14 @@ def validated_text(imported: Imported, header: Sequence[str] = (),
 
 
 def write(imported: Imported, output: str | Path, header: Sequence[str] = (),
-          with_weights: bool = False) -> list[Path]:
+          with_weights: bool = False, limits: Any = None) -> list[Path]:
     """Validate the spec text, then write it (and its weights) atomically; returns the paths
     written. Nothing is written when anything fails."""
     from specc.artifacts import write_with
     from specc.weights import write as write_weights
 
     data = dict(imported.data)
-    text = validated_text(imported, header, str(output))
+    text = validated_text(imported, header, str(output), limits)
     if not with_weights:
         write_with(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         return [Path(output)]

@@ -24,11 +24,9 @@ within `PATH=VALUE`, with a note at the spec's own value that it replaced.
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
 import itertools
 import re
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final, Iterator, Sequence
 
@@ -443,23 +441,3 @@ def apply_flat(flat: Any, overrides: Sequence[Override], source: Any = None) -> 
     if problems:
         raise SpecError(_in_spec(problems, flat))
     return Overridden(flat, data, placed)
-
-
-# ------------------------------------------------------------------ the active overrides
-
-_ACTIVE: ContextVar[tuple[Override, ...]] = ContextVar("specc_overrides", default=())
-
-
-def active() -> tuple[Override, ...]:
-    """The overrides that `specc.load(path)` applies (set by the CLI's `--set`)."""
-    return _ACTIVE.get()
-
-
-@contextlib.contextmanager
-def applied(overrides: Sequence[Override]) -> Iterator[None]:
-    """Within this block, every spec file loaded gets these overrides."""
-    token = _ACTIVE.set(tuple(overrides))
-    try:
-        yield
-    finally:
-        _ACTIVE.reset(token)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, ClassVar, Final, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Final, Iterable, Sequence
 
 from pydantic import ValidationError
 
@@ -256,10 +256,11 @@ def expand_document(doc: Document) -> Document | ExpandedDocument:
     return flat
 
 
-def validate_document(doc: Document, overrides: Sequence[Any] = ()) -> Spec:
+def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any = None) -> Spec:
     """Overrides, expansion, models, then semantic checks; every problem collected into one
     SpecError. `overrides` (specc.overrides.Override) apply to the source where they name
-    something there, else (format 2) to the flat spec after expansion."""
+    something there, else (format 2) to the flat spec after expansion; `limits`
+    (specc.budget.Limits) is the size budget, None for the default one."""
     late: list = []
     if overrides:
         from specc.overrides import apply_source
@@ -285,7 +286,7 @@ def validate_document(doc: Document, overrides: Sequence[Any] = ()) -> Spec:
         raise SpecError(limit_errors(found)) from None
     if expanded:            # the checks would only repeat them (a left-out layer is unknown)
         raise SpecError(expanded)
-    problems = run_checks(spec)
+    problems = run_checks(spec, limits)
     if spec.weights is not None:
         from specc.weights import check_file
 
@@ -362,24 +363,21 @@ def _is_key(path: tuple) -> bool:
     return bool(path) and path[0] in ("loss", "loss_weights", "metrics", "inputs") and len(path) == 2
 
 
-def load(path: str | os.PathLike, overrides: Sequence[Any] | None = None) -> Spec:
-    """Read and validate a spec file; raises SpecError. `overrides` default to the active
-    ones (`specc.overrides.applied`, the CLI's `--set`)."""
-    if overrides is None:
-        from specc.overrides import active
-
-        overrides = active()
-    return validate_document(load_file(path), overrides)
+def load(path: str | os.PathLike, overrides: Sequence[Any] = (), limits: Any = None) -> Spec:
+    """Read and validate a spec file; raises SpecError. `overrides`: specc.overrides.Override
+    (`parse_all(["seed=3"])`); `limits`: a specc.budget.Limits."""
+    return validate_document(load_file(path), overrides, limits)
 
 
-def loads(text: str | bytes, file: str = "<string>", overrides: Sequence[Any] = ()) -> Spec:
-    return validate_document(load_text(text, file), overrides)
+def loads(text: str | bytes, file: str = "<string>", overrides: Sequence[Any] = (),
+          limits: Any = None) -> Spec:
+    return validate_document(load_text(text, file), overrides, limits)
 
 
-def _check_one(path: str) -> list[Diagnostic]:
+def _check_one(path: str, overrides: Sequence[Any] = (), limits: Any = None) -> list[Diagnostic]:
     """A file's errors; for a valid spec, its warnings (specc.rules)."""
     try:
-        spec = load(path)
+        spec = load(path, overrides, limits)
     except SpecError as exc:
         return list(exc.diagnostics)
     from specc.rules import spec_warnings
@@ -391,7 +389,7 @@ def _check_one(path: str) -> list[Diagnostic]:
 PARALLEL_FROM: Final = 200
 
 
-def _forked(paths: list[str]) -> tuple[int, int]:
+def _forked(paths: list[str], check: Callable[[str], list[Diagnostic]]) -> tuple[int, int]:
     """Check `paths` in a forked child that pickles its diagnostics into a pipe."""
     import pickle
 
@@ -402,7 +400,7 @@ def _forked(paths: list[str]) -> tuple[int, int]:
         try:
             os.close(read)
             with os.fdopen(write, "wb") as pipe:
-                pickle.dump([d for p in paths for d in _check_one(p)], pipe)
+                pickle.dump([d for p in paths for d in check(p)], pipe)
             code = 0
         finally:
             os._exit(code)
@@ -410,7 +408,8 @@ def _forked(paths: list[str]) -> tuple[int, int]:
     return pid, read
 
 
-def _collect(pid: int, read: int, paths: list[str]) -> list[Diagnostic]:
+def _collect(pid: int, read: int, paths: list[str],
+             check: Callable[[str], list[Diagnostic]]) -> list[Diagnostic]:
     import pickle
 
     with os.fdopen(read, "rb") as pipe:
@@ -418,10 +417,11 @@ def _collect(pid: int, read: int, paths: list[str]) -> list[Diagnostic]:
     _, status = os.waitpid(pid, 0)
     if status == 0:
         return pickle.loads(data)
-    return [d for p in paths for d in _check_one(p)]   # a worker died: check here instead
+    return [d for p in paths for d in check(p)]   # a worker died: check here instead
 
 
-def validate_paths(paths: Iterable[str], jobs: int = 0) -> list[Diagnostic]:
+def validate_paths(paths: Iterable[str], jobs: int = 0, overrides: Sequence[Any] = (),
+                   limits: Any = None) -> list[Diagnostic]:
     """Every diagnostic of every file, in file order; the CLI's `validate`.
 
     Many files are shared between this process and `jobs - 1` forked children (0: one job
@@ -429,16 +429,19 @@ def validate_paths(paths: Iterable[str], jobs: int = 0) -> list[Diagnostic]:
     validators Pydantic builds on first use instead of each building them again; a plain
     fork and a pipe cost less than a multiprocessing pool, which matters at ~0.3 ms a file.
     """
+    def check(path: str) -> list[Diagnostic]:
+        return _check_one(path, overrides, limits)
+
     paths = list(paths)
     jobs = jobs or (os.cpu_count() or 1)
     if jobs < 2 or len(paths) < PARALLEL_FROM or not hasattr(os, "fork"):
-        return [d for p in paths for d in _check_one(p)]
-    out = _check_one(paths[0])
+        return [d for p in paths for d in check(p)]
+    out = check(paths[0])
     rest = paths[1:]
     size = -(-len(rest) // jobs)
     chunks = [rest[i:i + size] for i in range(0, len(rest), size)]
-    children = [(_forked(chunk), chunk) for chunk in chunks[1:]]
-    out += [d for p in chunks[0] for d in _check_one(p)]
+    children = [(_forked(chunk, check), chunk) for chunk in chunks[1:]]
+    out += [d for p in chunks[0] for d in check(p)]
     for (pid, read), chunk in children:
-        out += _collect(pid, read, chunk)
+        out += _collect(pid, read, chunk, check)
     return out

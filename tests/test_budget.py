@@ -30,11 +30,10 @@ def spec_text(inputs: str, layers: list[str], tail: str = "outputs: [out]\nloss:
 
 
 def errors_of(text: str, **limits: int) -> list[Any]:
-    with budget.limits(**limits):
-        try:
-            specc.loads(text, "b.yaml")
-        except SpecError as exc:
-            return list(exc.diagnostics)
+    try:
+        specc.loads(text, "b.yaml", limits=budget.Limits(**limits))
+    except SpecError as exc:
+        return list(exc.diagnostics)
     return []
 
 
@@ -255,14 +254,9 @@ def test_a_penalty_on_a_huge_tensor_is_refused_before_fit() -> None:
     assert "'big' (RepeatVector): its output holds 400,000,000 values" in diags[0].message
 
 
-def test_shared_limits_and_parse_count() -> None:
-    assert budget.current() == budget.Limits(100_000_000, 100_000_000)
-    with budget.limits(max_params=5):
-        assert budget.current() == budget.Limits(5, 100_000_000)
-        with budget.limits(max_activation=7):
-            assert budget.current() == budget.Limits(5, 7)
-        assert budget.current().max_activation == 100_000_000
-    assert budget.current() == budget.Limits()
+def test_limits_and_parse_count() -> None:
+    assert budget.Limits() == budget.Limits(100_000_000, 100_000_000)
+    assert budget.Limits(max_params=5) == budget.Limits(5, 100_000_000)
     assert [budget.parse_count(t) for t in ("250M", "2.5e8", "250_000_000", "1k", "3G")] == [
         250_000_000, 250_000_000, 250_000_000, 1_000, 3_000_000_000]
     import argparse
@@ -283,7 +277,9 @@ def test_cli_budget_flags(capsys) -> None:
     assert main(["validate", "--max-activation", "10k", spec]) == 1   # conv1: 26*26*16
     assert "'conv1' (Conv2D): its output holds 10,816 values" in capsys.readouterr().out
     assert main(["explain", "--max-params", "1000", spec]) == 1
-    assert budget.current() == budget.Limits()            # the flag did not leak
+    specc.load(spec)          # the flag did not leak: a later load has the default budget
+    with pytest.raises(SpecError):
+        specc.load(spec, limits=budget.Limits(max_params=1000))
     with pytest.raises(SystemExit):
         main(["validate", "--max-params", "lots", spec])
 

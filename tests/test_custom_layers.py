@@ -116,10 +116,9 @@ def test_parameter_counts_reach_the_budget(transformer) -> None:
     assert sizes.of("transformer").params == 10_656
     assert sizes.total_params == 657_758
     with pytest.raises(SpecError) as err:
-        from specc.budget import limits
+        from specc.budget import Limits
 
-        with limits(max_params=600_000):
-            specc.loads(TEXT, "t.yaml")
+        specc.loads(TEXT, "t.yaml", limits=Limits(max_params=600_000))
     assert err.value.code == "budget"
 
 

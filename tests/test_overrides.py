@@ -172,6 +172,17 @@ def test_cli_expand_prints_the_result_and_validate_reports(capsys) -> None:
     assert "l2(rate=0.05)" in capsys.readouterr().out
 
 
+def test_a_cli_set_does_not_reach_a_later_load(capsys) -> None:
+    """Overrides travel with the call that takes them, not in process state."""
+    assert main(["validate", MNIST, "--set", "dense4.units=12"]) == 0
+    assert main(["validate", MNIST, "--set", "name=1"]) == 1
+    capsys.readouterr()
+    spec = specc.load(MNIST)
+    assert spec.layer_map()["dense4"].units != 12 and spec.name == "mnist_cnn"
+    changed = specc.load(MNIST, overrides=parse_all(["dense4.units=12"]))
+    assert changed.layer_map()["dense4"].units == 12
+
+
 def test_fit_sweep_writes_one_run_per_value_and_a_comparison(tmp_path, capsys) -> None:
     pytest.importorskip("keras")
     out = tmp_path / "sweep"

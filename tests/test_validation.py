@@ -150,10 +150,10 @@ def test_parallel_validation_survives_a_dying_worker(tmp_path: Path, monkeypatch
     parent = os.getpid()
     real = validation._check_one
 
-    def dies_in_children(path: str):
+    def dies_in_children(path: str, *settings):
         if os.getpid() != parent:
             raise RuntimeError("worker crash")
-        return real(path)
+        return real(path, *settings)
 
     monkeypatch.setattr(validation, "_check_one", dies_in_children)
     assert validation.validate_paths(files, jobs=2) == serial

@@ -158,6 +158,12 @@ class Spec(Strict):
     _document: Any = PrivateAttr(default=None)
 
     # Convenience views used by checks and lowering.
+    @property
+    def document(self) -> Any:
+        """The located document this spec was validated from (for format 2, the flat one
+        expansion made: its data is the flat spec); None for a spec made in Python."""
+        return self._document
+
     def layer_map(self) -> dict[str, object]:
         return {layer.name: layer for layer in self.layers}
 

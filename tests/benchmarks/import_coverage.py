@@ -28,13 +28,16 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+from specc.budget import Limits
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 #: Output agreement asked of a round trip (relative to the largest output value).
 RTOL: Final = 1e-6
 #: Input sizes tried, smallest first: architectures refuse inputs below their own minimum.
 SIZES: Final = (32, 75, 224, 331)
-
+#: The largest architectures hold more than the default budget of 100M parameters.
+BUDGET: Final = Limits(max_params=10**9)
 
 def source(name: str, full_size: bool) -> Any:
     import keras
@@ -74,8 +77,8 @@ def round_trip(name: str, folder: Path, full_size: bool) -> tuple[bool, str]:
     except importer.ImportRefused as exc:
         return False, "refused: " + summary(exc.lines)
     spec_path = folder / f"{name}.yaml"
-    importer.write(imported, spec_path)
-    built = specc.build(spec_path)
+    importer.write(imported, spec_path, limits=BUDGET)
+    built = specc.build(specc.load(spec_path, limits=BUDGET))
     importer.assign(built, imported)
     report = importer.compare(model, built, imported.in_spec)
     problems = []
@@ -106,12 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from specc import importer
 
-    from specc.budget import limits
-
     names = args.names or importer.applications()
     ok = 0
-    # The largest architectures hold more than the default budget of 100M parameters.
-    with tempfile.TemporaryDirectory() as folder, limits(max_params=10**9):
+    with tempfile.TemporaryDirectory() as folder:
         for name in names:
             t0 = time.perf_counter()
             try:
