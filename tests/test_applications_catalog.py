@@ -27,7 +27,6 @@ from typing import Any, Callable, Final, get_args
 import pytest
 from pydantic import ValidationError
 
-from specc.spec.base import FORMAT
 from specc.spec.layers import LAYER_TYPES
 
 ROOT: Final = Path(__file__).resolve().parents[1]
@@ -110,13 +109,11 @@ def arguments(values: dict[str, Any]) -> dict[str, Any]:
 
 def refusals(type_: str, config: dict[str, Any]) -> list[tuple[str, str]]:
     """(argument, message) for each argument the catalog refuses in this config."""
-    token = FORMAT.set(2)
     try:
-        LAYER_TYPES[type_].model_validate({"name": "x", "type": type_, **config})
+        LAYER_TYPES[type_].model_validate({"name": "x", "type": type_, **config},
+                                          context={"format": 2})
     except ValidationError as exc:
         return [(str(e["loc"][0]) if e["loc"] else "", e["msg"]) for e in exc.errors()]
-    finally:
-        FORMAT.reset(token)
     return []
 
 

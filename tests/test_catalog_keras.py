@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from specc import catalog
 from specc.catalog import ShapeProblem
-from specc.spec.base import FORMAT
 
 pytestmark = pytest.mark.keras
 
@@ -405,11 +404,8 @@ def test_rules_match_keras(type_: str, keras: Any) -> None:
     @given(data=st.data())
     def check(data: Any) -> None:
         args, shapes, dtype = drawn(data.draw, type_)
-        token = FORMAT.set(2)
-        try:
-            layer = definition.model.model_validate({"name": "x", "type": type_, **args})
-        finally:
-            FORMAT.reset(token)
+        layer = definition.model.model_validate({"name": "x", "type": type_, **args},
+                                                context={"format": 2})
         try:
             static = definition.shape(layer, shapes)
         except ShapeProblem as problem:

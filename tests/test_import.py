@@ -155,18 +155,13 @@ def test_initializer_objects_serialize_without_warnings() -> None:
     without Pydantic's "serialized value may not be as expected" warning."""
     import warnings
 
-    from specc.spec.base import FORMAT
     from specc.spec.layers import LAYER_TYPES
 
     init = {"type": "VarianceScaling", "scale": 2.0, "mode": "fan_out",
             "distribution": "truncated_normal"}
-    token = FORMAT.set(2)
-    try:
-        layer = LAYER_TYPES["Conv2D"].model_validate(
-            {"name": "c", "type": "Conv2D", "filters": 2, "kernel_size": 1,
-             "kernel_initializer": init})
-    finally:
-        FORMAT.reset(token)
+    layer = LAYER_TYPES["Conv2D"].model_validate(
+        {"name": "c", "type": "Conv2D", "filters": 2, "kernel_size": 1,
+         "kernel_initializer": init}, context={"format": 2})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         kwargs = layer.keras_kwargs()
