@@ -51,6 +51,7 @@ KERAS_TESTS: dict[str, set[str]] = {
         "test_build_writes_atomically_and_keeps_the_old_file",
         "test_build_refuses_to_overwrite_its_spec",
         "test_interrupted_save_leaves_no_stray_file"},
+    "test_data": {"test_cli_exit_2_one_line_nothing_written"},
     "test_distribute": {
         "test_two_replicas_equal_one_device", "test_masked_sequences_two_replicas_equal_one_device"},
     "test_custom_layers": {
