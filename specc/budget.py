@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Iterator, NamedTuple, Optional
 
 from specc import catalog
-from specc.shapes import Shape, ShapeProblem, forget, output_shape
+from specc.shapes import Shape, ShapeProblem, output_shape
 
 MAX_PARAMS: Final = 100_000_000
 MAX_ACTIVATION: Final = 100_000_000
@@ -155,9 +155,9 @@ class Budget:
 
 
 def measure(spec: Any, reads: dict[str, list[str]], deps: dict[str, list[str]] | None = None,
-            order: list[int] | None = None) -> Budget:
+            order: list[int] | None = None, memo: dict | None = None) -> Budget:
     """Sizes of a spec whose references and cycles are checked (`reads` from check_references;
-    `deps` adds call arguments, format 2)."""
+    `deps` adds call arguments, format 2; `memo`: shapes already computed, see output_shape)."""
     from specc.topology import topological_order
 
     sizes: list[Size] = []
@@ -174,7 +174,7 @@ def measure(spec: Any, reads: dict[str, list[str]], deps: dict[str, list[str]] |
         largest, what, exact = None, "its output", True
         if shapes and all(s is not None for s in shapes):
             try:
-                shape = output_shape(layer, shapes)
+                shape = output_shape(layer, shapes, memo)
             except ShapeProblem:
                 shape = None                        # check_shapes reports it
             count = params(layer, shapes)
@@ -190,7 +190,6 @@ def measure(spec: Any, reads: dict[str, list[str]], deps: dict[str, list[str]] |
             known[f"{layer.name}.{port}"] = (_units(layer),) if shape is not None else None
         sizes.append(Size(layer.name, layer.type, ("layers", i), shape, count, largest, what,
                           exact, _shares(layer)))
-    forget()                              # check_shapes' results, reused above: done with them
     return Budget(tuple(sizes))
 
 
@@ -219,12 +218,9 @@ def measure_spec(spec: Any) -> Budget:
 
 def of_context(ctx: Any) -> Budget:
     """The budget of a checked spec, computed once per checks run (rules share it)."""
-    cached = ctx.__dict__.get("_specc_budget")
-    if cached is None:
-        cached = measure(ctx.spec, ctx.reads, getattr(ctx, "deps", None),
-                         getattr(ctx, "order", None))     # check_shapes' graph order
-        ctx.__dict__["_specc_budget"] = cached
-    return cached
+    if ctx.budget is None:       # check_shapes' graph order and shapes
+        ctx.budget = measure(ctx.spec, ctx.reads, ctx.deps, ctx.order, ctx.shapes)
+    return ctx.budget
 
 
 # ---------------------------------------------------------------------------- the check

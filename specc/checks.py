@@ -398,7 +398,7 @@ def check_shapes(ctx: Context) -> Iterator[Problem]:
                    f"{_shapes(first)}", "shape")
             continue
         try:
-            known[layer.name] = output_shape(layer, shapes)
+            known[layer.name] = output_shape(layer, shapes, ctx.shapes)
         except ShapeProblem as problem:
             yield (("layers", i), f"layer {quote(layer.name)} ({layer.type}): {problem}",
                    "shape")

@@ -29,6 +29,13 @@ class Context:
     deps: dict[str, list[str]] = field(default_factory=dict)      # ... and call args, by layer
     order: list[int] | None = None        # layer indices in graph order (check_shapes)
     limits: Any = None                    # specc.budget.Limits; None: the default budget
+    shapes: dict = field(default_factory=dict)   # specc.shapes.output_shape's memo
+    budget: Any = None                    # specc.budget.of_context's result, made once
+
+    @cached_property
+    def layers(self) -> dict[str, Any]:
+        """Layer name -> layer."""
+        return self.spec.layer_map()
 
     @cached_property
     def input_names(self) -> list[str]:

@@ -35,10 +35,7 @@ def _shapes_read(ctx: Context, layer: Any) -> list[Optional[tuple]]:
 
 def _layers(ctx: Context) -> dict[str, Any]:
     """Layer name -> layer, once per checks run."""
-    found = ctx.__dict__.get("_specc_layers")
-    if found is None:
-        found = ctx.__dict__["_specc_layers"] = ctx.spec.layer_map()
-    return found
+    return ctx.layers
 
 
 # ------------------------------------------------------------------------------ dtypes

@@ -13,25 +13,21 @@ from typing import Any, Final
 from specc import catalog
 from specc.catalog.definition import Shape, ShapeProblem
 
-__all__ = ["Shape", "ShapeProblem", "forget", "output_shape"]
+__all__ = ["Shape", "ShapeProblem", "output_shape"]
 
-
-#: Results of output_shape since the last `forget()`: the size budget (specc.budget) walks the
-#: graph right after check_shapes and reuses them. (id(layer), shapes) -> (layer, shape); the
-#: layer is kept and compared, so another object that gets the same id never hits.
-_MEMO: dict[tuple, tuple[Any, Shape | None]] = {}
+#: At most this many results in one memo.
 _MEMO_SIZE: Final = 50_000
 
 
-def forget() -> None:
-    """Drop the remembered results (the budget calls it when its walk is done)."""
-    _MEMO.clear()
+def output_shape(layer: Any, shapes: list[Shape],
+                 memo: dict[tuple, tuple[Any, Shape | None]] | None = None) -> Shape | None:
+    """The layer's output shape, None when unknown; raises ShapeProblem.
 
-
-def output_shape(layer: Any, shapes: list[Shape]) -> Shape | None:
-    """The layer's output shape, None when unknown; raises ShapeProblem."""
+    `memo` (the checks' Context.shapes: the size budget walks the graph right after
+    check_shapes and reuses its results) maps (id(layer), shapes) -> (layer, shape); the layer
+    is kept and compared, so another object that gets the same id never hits."""
     key = (id(layer), *shapes)
-    hit = _MEMO.get(key)
+    hit = memo.get(key) if memo is not None else None
     if hit is not None and hit[0] is layer:
         return hit[1]
     definition = catalog.get(layer.type)
@@ -40,6 +36,6 @@ def output_shape(layer: Any, shapes: list[Shape]) -> Shape | None:
     if rule is None or layer.__dict__.get("data_format") == "channels_first":
         return None
     shape = rule(layer, shapes)
-    if len(_MEMO) < _MEMO_SIZE:
-        _MEMO[key] = (layer, shape)
+    if memo is not None and len(memo) < _MEMO_SIZE:
+        memo[key] = (layer, shape)
     return shape
