@@ -11,15 +11,17 @@ Tiers (markers registered in pyproject.toml):
 - `slow`: subprocess re-runs on JAX or PyTorch, two-process checks, big models, many Hypothesis
   examples (SLOW_TESTS below, or `@pytest.mark.slow`).
 
-The fast tier enforces its promise: a test after which Keras, TensorFlow, JAX or PyTorch is
+The fast tier runs the format 1 fuzz test with 500 examples instead of 2,000
+(FAST_TIER_EXAMPLES); the full suite runs them all. The fast tier enforces its promise: a test after which Keras, TensorFlow, JAX or PyTorch is
 found imported fails, naming the module to mark.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -170,6 +172,17 @@ def _keras_deselected(config: pytest.Config) -> bool:
         if compiled.evaluate(lambda name, **kwargs: name in marks):
             return False
     return True
+
+
+#: The fast tier's size for the Hypothesis runs whose size an environment variable sets (the
+#: full suite keeps each file's own default; a value set by the user is kept).
+FAST_TIER_EXAMPLES: Final = {"SPECC_FUZZ_EXAMPLES": "500"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _keras_deselected(config):
+        for name, value in FAST_TIER_EXAMPLES.items():
+            os.environ.setdefault(name, value)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
