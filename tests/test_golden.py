@@ -13,12 +13,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
 import specc
 from specc import golden
+from specc.budget import Limits
 from specc.cli import main
 from specc.data import int_bound
 
@@ -141,8 +142,12 @@ def test_cross_process_identical() -> None:
 def cached_probe(probe: ProbeFn, monkeypatch: pytest.MonkeyPatch) -> None:
     """golden.probe (as the command calls it) answered from this module's cache."""
     def cached(spec: str, strategy: str = "default", *, batch_size: int = golden.BATCH_SIZE,
-               data_seed: int = golden.DATA_SEED) -> golden.Probe:
-        assert (batch_size, data_seed) == (golden.BATCH_SIZE, golden.DATA_SEED)
+               data_seed: int = golden.DATA_SEED, overrides: tuple = (),
+               limits: Any = None) -> golden.Probe:
+        # the cache holds the spec as written, with the default budget
+        assert (batch_size, data_seed, tuple(overrides)) == (golden.BATCH_SIZE,
+                                                             golden.DATA_SEED, ())
+        assert limits is None or limits == Limits()
         return probe(spec, strategy)
 
     monkeypatch.setattr(golden, "probe", cached)
