@@ -327,7 +327,10 @@ def test_synthetic_float_or_bool_ids_are_ids_the_embedding_reads(dtype: str, bou
     ids = x["tokens"]
     assert ids.dtype == np.dtype(dtype)
     as_int = ids.astype("int64")
+    # Exact on purpose: no arithmetic, one array read back (ids < 2**11 are exact in float16
+    # and float32), so "whole numbers" is equality of the values with their truncation.
     if dtype != "bool":
-        assert np.array_equal(as_int, ids.astype("float64"))      # whole numbers
+        assert np.array_equal(as_int, ids.astype("float64"))
     assert as_int.min() >= 0 and as_int.max() < bound and len(np.unique(as_int)) > 1
+    # ... and the other float input is not rounded: some value differs from its rounding
     assert x["feats"].dtype == np.float32 and not np.array_equal(x["feats"], np.round(x["feats"]))

@@ -21,6 +21,7 @@ np = pytest.importorskip("numpy")
 h5py = pytest.importorskip("h5py")
 
 import specc  # noqa: E402
+from helpers import CONVNEXT_LAYERS  # noqa: E402
 from specc import importer  # noqa: E402
 from specc.cli import main  # noqa: E402
 
@@ -217,17 +218,9 @@ def test_stochastic_depth_from_a_keras_file(tmp_path: Path, capsys) -> None:
     assert_same_outputs(model, built)                      # inference: StochasticDepth is x
 
 
-VALIDATE_CONVNEXT_LAYERS: Final = """
+VALIDATE_CONVNEXT_LAYERS: Final = f"""
 import specc
-text = '''specc: 1
-name: m
-inputs: {x: {shape: [4, 4, 8]}}
-layers:
-  - {name: s, type: LayerScale, init_values: 1.0e-6, projection_dim: 8}
-  - {name: d, type: StochasticDepth, drop_path_rate: 0.1}
-outputs: [d]
-loss: mse
-'''
+text = {CONVNEXT_LAYERS!r}
 specc.loads(text, "ok.yaml")
 for bad, fixed in (("projection_dim: 8", "projection_dim: 6"),
                    ("drop_path_rate: 0.1", "drop_path_rate: 1.0")):

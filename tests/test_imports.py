@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
+from helpers import CONVNEXT_LAYERS, ROOT
 
 HEAVY = ("keras", "tensorflow", "jax", "torch")
 TRANSFORMER = ROOT / "specs" / "transformer"
@@ -22,17 +22,6 @@ layers:
   - {name: big, type: Dense, units: 1000000000}
   - {name: out, type: Dense, units: 2}
 outputs: [out]
-loss: mse
-"""
-
-CONVNEXT_LAYERS = """\
-specc: 1
-name: m
-inputs: {x: {shape: [4, 4, 8]}}
-layers:
-  - {name: s, type: LayerScale, init_values: 1.0e-6, projection_dim: 8}
-  - {name: d, type: StochasticDepth, drop_path_rate: 0.1}
-outputs: [d]
 loss: mse
 """
 
