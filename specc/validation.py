@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar, Final, Iterable, Sequence
 from pydantic import ValidationError
 
 from specc.checks import run_checks, run_cross_checks
-from specc.errors import MAX_QUOTE, Diagnostic, a_, Span, SpecError, did_you_mean, quote
+from specc.errors import MAX_QUOTE, Diagnostic, a_, SpecError, did_you_mean, quote
 from specc.loader import Document, load_file, load_text
 from specc.hints import key_hint, literal_hint, number_hint, suggest
 from specc.spec.base import Strict
@@ -258,9 +258,17 @@ def expand_document(doc: Document) -> Document | ExpandedDocument:
 
 def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any = None) -> Spec:
     """Overrides, expansion, models, then semantic checks; every problem collected into one
-    SpecError. `overrides` (specc.overrides.Override) apply to the source where they name
-    something there, else (format 2) to the flat spec after expansion; `limits`
-    (specc.budget.Limits) is the size budget, None for the default one."""
+    SpecError (at most MAX_ERRORS of them, specc.expand.limit_errors). `overrides`
+    (specc.overrides.Override) apply to the source where they name something there, else
+    (format 2) to the flat spec after expansion; `limits` (specc.budget.Limits) is the size
+    budget, None for the default one."""
+    try:
+        return _validate(doc, overrides, limits)
+    except SpecError as exc:
+        raise SpecError(limit_errors(exc.diagnostics)) from None
+
+
+def _validate(doc: Document, overrides: Sequence[Any], limits: Any) -> Spec:
     late: list = []
     if overrides:
         from specc.overrides import apply_source
@@ -283,7 +291,7 @@ def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any 
             found += [d for d in (diagnostic(flat, path, msg, code, _is_key(path))
                                   for path, msg, code in run_cross_checks(partial))
                       if (d.span, d.code) not in seen]
-        raise SpecError(limit_errors(found)) from None
+        raise SpecError(found) from None
     if expanded:            # the checks would only repeat them (a left-out layer is unknown)
         raise SpecError(expanded)
     problems = run_checks(spec, limits)
@@ -294,8 +302,8 @@ def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any 
         if why is not None:
             problems.append((("weights",), why, "weights"))
     if problems:
-        raise SpecError(limit_errors(dedupe(diagnostic(flat, path, msg, code, _is_key(path))
-                                            for path, msg, code in problems)))
+        raise SpecError(dedupe(diagnostic(flat, path, msg, code, _is_key(path))
+                               for path, msg, code in problems))
     spec._document = flat
     return spec
 
