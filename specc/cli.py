@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Final, Sequence
 
@@ -353,8 +354,6 @@ def _fit_sweep(args: argparse.Namespace, options: Options) -> int:
     """`--set PATH=A,B,...`: one run per value (the product of every list), each into its
     own sub-folder of --out, then one comparison table (sweep.csv) and plot (sweep.png)."""
     import specc
-    from dataclasses import replace
-
     from specc.overrides import sweep
 
     runs = sweep(options.overrides)
@@ -400,8 +399,6 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
     if args.data and not Path(args.data).is_file():
         raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
                          "the built-in synthetic data)")
-    from dataclasses import replace
-
     from specc.fit import Diverged, FitOptions, fit, read_data   # NumPy, not Keras
 
     fit_options = FitOptions(data=args.data, epochs=args.epochs, batch_size=args.batch_size,
@@ -836,8 +833,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"specc: error: {exc}", file=sys.stderr)
         return 2
     _quiet_tensorflow(args)
-    from dataclasses import replace
-
     from specc.config import plugins_imported
     from specc.overrides import parse_all
 
