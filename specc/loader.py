@@ -2,9 +2,7 @@
 
 The loader reads PyYAML's *events* (libyaml when available) and builds dicts, lists and
 scalars itself in one iterative pass: no PyYAML constructor or resolver ever runs, so no tag
-can construct anything.  The common case -- a valid file without anchors or tags -- is read
-from libyaml's node tree instead (composed in C; a little quicker), and anything there is to
-report sends the file to the event walk, so every result is the event walk's.  Plain scalars follow the YAML 1.2 core schema (`on`/`no` stay
+can construct anything.  Plain scalars follow the YAML 1.2 core schema (`on`/`no` stay
 strings).  Every problem (duplicate keys, tags, merge keys, ...) becomes a located diagnostic;
 all of them are raised together as one `SpecError`.  Sizes are bounded before anything large is
 built: bytes, line and scalar length, nesting depth, and values counted with aliases expanded.
@@ -56,8 +54,6 @@ if yaml.__with_libyaml__:
     from yaml.cyaml import CParser as _Parser  # type: ignore[attr-defined]
 else:  # pragma: no cover - depends on how PyYAML was built
     _Parser = yaml.SafeLoader  # type: ignore[assignment,misc]
-#: The common case reads libyaml's node tree (_build_fast); any other parser, events only.
-_LIBYAML: Final = _Parser if yaml.__with_libyaml__ else None
 
 
 # ---------------------------------------------------------------------------------- Document
@@ -187,10 +183,6 @@ def load_text(text: str | bytes, file: str) -> Document:
         text = text[1:]
     if len(text) > MAX_LINE:
         _check_lines(text, file)
-    if _Parser is _LIBYAML and "&" not in text and "!" not in text:
-        document = _build_fast(text, file)
-        if document is not None:
-            return document
     collector = Collector(file)
     parser = None
     try:
@@ -633,184 +625,6 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
         error(root_mark, f"a spec is a mapping at the top level, not {_kind(root)}", "top-level")
     collector.raise_if_any()
     return Document(file, root, _SpanMap(file, spans), _SpanMap(file, key_spans), aliases)
-
-
-# ----------------------------------------------------------------- libyaml's node tree
-
-
-if yaml.__with_libyaml__:
-
-    class _FastParser(_Parser):  # type: ignore[misc,valid-type]
-        """libyaml composes the node tree in C; the tag of each node says only how it was
-        written: plain, quoted, or tagged (a tag, or libyaml's non-specific '!')."""
-
-        def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-            if implicit is True or (implicit.__class__ is tuple and implicit[0]):
-                return _PLAIN_TAG
-            if implicit.__class__ is tuple and implicit[1]:
-                return _QUOTED_TAG
-            return _TAGGED
-
-        def descend_resolver(self, *args: Any) -> None:
-            pass
-
-        def ascend_resolver(self, *args: Any) -> None:
-            pass
-
-else:  # pragma: no cover - depends on how PyYAML was built
-    _FastParser = None  # type: ignore[assignment,misc]
-
-_PLAIN_TAG: Final = "specc:plain"
-_QUOTED_TAG: Final = "specc:quoted"
-_TAGGED: Final = "specc:tagged"
-
-
-class _Fallback(Exception):
-    """The node tree holds something only the event walk reports exactly."""
-
-
-def _build_fast(text: str, file: str) -> Document | None:
-    """The common case -- a valid, anchor-free file -- from libyaml's node tree.
-
-    Returns the Document `_build` would return, or None whenever anything there is to report
-    (a syntax error, a tag, a duplicate or non-string key, a merge key, a limit reached, a
-    second document, an empty file, a top level that is not a mapping): the event walk then
-    reads the text again and words every problem.  The caller leaves files with an anchor
-    ('&') or a tag ('!') to the event walk: no node here is shared, and libyaml's composer,
-    which resolves a scalar tagged '!' as if it were plain, never meets a tag.  Spans are
-    made from the node tree when first asked for (most valid files never need one).
-    """
-    parser = None
-    try:
-        parser = _FastParser(text)
-        root = parser.get_single_node()
-    except (yaml.YAMLError, UnicodeError, RecursionError, MemoryError, ValueError, TypeError):
-        return None
-    finally:
-        if parser is not None:
-            parser.dispose()
-    if root is None or root.__class__ is not yaml.MappingNode or root.tag is not _PLAIN_TAG:
-        return None
-    count = 1
-    max_nodes, max_scalar, max_depth = MAX_NODES, MAX_SCALAR, MAX_DEPTH
-    plain_get, missing, plain_tag, quoted_tag = _PLAIN.get, _MISSING, _PLAIN_TAG, _QUOTED_TAG
-    scalar_node, mapping_node = yaml.ScalarNode, yaml.MappingNode
-
-    def scalar(node: Any) -> Any:
-        value = node.value
-        if len(value) > max_scalar:
-            raise _Fallback
-        tag = node.tag
-        if tag is plain_tag:
-            resolved = plain_get(value, missing)
-            if resolved is not missing:
-                return resolved
-            try:
-                return _resolve_plain(value)
-            except _BadNumber:
-                raise _Fallback from None
-        if tag is quoted_tag:
-            return value
-        raise _Fallback
-
-    def container(node: Any, depth: int) -> Any:
-        nonlocal count
-        if depth > max_depth or node.tag is not plain_tag:
-            raise _Fallback
-        items = node.value
-        if node.__class__ is mapping_node:
-            count += 2 * len(items)
-            if count > max_nodes:
-                raise _Fallback
-            out: Any = {}
-            for key_node, value_node in items:
-                if key_node.__class__ is not scalar_node:
-                    raise _Fallback
-                key = scalar(key_node)
-                if key.__class__ is not str or key in out or (
-                        key == "<<" and key_node.tag is plain_tag):
-                    raise _Fallback
-                out[key] = (scalar(value_node) if value_node.__class__ is scalar_node
-                            else container(value_node, depth + 1))
-            return out
-        count += len(items)
-        if count > max_nodes:
-            raise _Fallback
-        return [scalar(item) if item.__class__ is scalar_node else container(item, depth + 1)
-                for item in items]
-
-    try:
-        data = container(root, 1)
-    except _Fallback:
-        return None
-    marks = _NodeMarks(root)
-    return Document(file, data, _SpanMap(file, marks.spans), _SpanMap(file, marks.key_spans), {})
-
-
-class _NodeMarks:
-    """path -> mark of each value and of each mapping key, made from a node tree on first use."""
-
-    __slots__ = ("_root", "_spans", "_key_spans")
-
-    def __init__(self, root: Any) -> None:
-        self._root = root
-        self._spans: dict[tuple[Any, ...], Any] | None = None
-        self._key_spans: dict[tuple[Any, ...], Any] = {}
-
-    @property
-    def spans(self) -> _LazyMarks:
-        return _LazyMarks(self, "_spans")
-
-    @property
-    def key_spans(self) -> _LazyMarks:
-        return _LazyMarks(self, "_key_spans")
-
-    def table(self, which: str) -> dict[tuple[Any, ...], Any]:
-        if self._spans is None:
-            spans: dict[tuple[Any, ...], Any] = {(): self._root.start_mark}
-            key_spans = self._key_spans
-
-            def walk(path: tuple[Any, ...], node: Any) -> None:  # (depth <= MAX_DEPTH)
-                if node.__class__ is yaml.MappingNode:
-                    for key_node, value_node in node.value:
-                        child = path + (_resolve_plain(key_node.value)
-                                        if key_node.tag is _PLAIN_TAG else key_node.value,)
-                        key_spans[child] = key_node.start_mark
-                        spans[child] = value_node.start_mark
-                        walk(child, value_node)
-                elif node.__class__ is yaml.SequenceNode:
-                    for index, item in enumerate(node.value):
-                        spans[path + (index,)] = item.start_mark
-                        walk(path + (index,), item)
-
-            walk((), self._root)
-            self._spans = spans
-            self._root = None
-        return getattr(self, which)
-
-
-class _LazyMarks(Mapping[Path, Any]):
-    """One of _NodeMarks' tables, made when first read."""
-
-    __slots__ = ("_owner", "_which")
-
-    def __init__(self, owner: _NodeMarks, which: str) -> None:
-        self._owner, self._which = owner, which
-
-    def _table(self) -> dict[tuple[Any, ...], Any]:
-        return self._owner.table(self._which)
-
-    def __getitem__(self, path: Path) -> Any:
-        return self._table()[path]
-
-    def __contains__(self, path: object) -> bool:
-        return path in self._table()
-
-    def __iter__(self) -> Iterator[Path]:
-        return iter(self._table())
-
-    def __len__(self) -> int:
-        return len(self._table())
 
 
 # ------------------------------------------------------------------- the parser's own limit

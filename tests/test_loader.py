@@ -667,7 +667,7 @@ def test_missing_files_and_directories(tmp_path: pathlib.Path) -> None:
         )  # fmt: skip
 
 
-# ------------------------------------------------- libyaml's node tree = the event walk
+# ------------------------------------------------- libyaml = PyYAML's pure-Python parser
 
 
 def _outcome(text: str | bytes) -> tuple:
@@ -703,58 +703,20 @@ def _variants(text: str) -> list[str]:
 
 @pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
 @pytest.mark.parametrize("case", CORPUS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_the_node_tree_gives_what_the_event_walk_gives(
+def test_libyaml_and_the_pure_python_parser_give_the_same(
         case: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each file of the examples and of the invalid cases, and variants of it (cut, doubled
-    lines, duplicate keys, ...): libyaml's node tree (the common path), libyaml's events,
-    and PyYAML's pure-Python parser give the same data, spans and diagnostics."""
-    fast_used = []
-    real = loader._build_fast
-
-    def spy(text: str, file: str) -> Document | None:
-        found = real(text, file)
-        fast_used.append(found is not None)
-        return found
-
-    monkeypatch.setattr(loader, "_build_fast", spy)
+    lines, duplicate keys, ...): libyaml's events and PyYAML's pure-Python parser give the same
+    data, spans and diagnostics (syntax errors aside: each parser words them its own way)."""
     raw = case.read_bytes()
     try:
         texts: list[str | bytes] = list(_variants(raw.decode("utf-8")))
     except UnicodeDecodeError:  # (the cases of binary files)
         texts = [raw]
     for text in texts:
-        fast = _outcome(text)
+        events = _outcome(text)
         with monkeypatch.context() as patch:
-            _event_walk_only(patch, type("Events", (loader._LIBYAML,), {}))
-            events = _outcome(text)
             _event_walk_only(patch, yaml.SafeLoader)
             python = _outcome(text)
-        assert fast == events, text
-        if fast[0] == "ok" or all(d[2] != "yaml-syntax" for d in fast[1] + python[1]):
-            assert fast == python, text  # (libyaml words syntax errors its own way)
-    if case.parent.name == "specs" and b"&" not in raw and b"!" not in raw:
-        assert fast_used[0], "a valid example is read from the node tree"
-
-
-@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
-@pytest.mark.parametrize("text", [
-    "a: ! x\n", "a: !!str x\n", "! {a: 1}\n", "a: &x 1\nb: *x\n", "a: *x\n", "<<: {a: 1}\n",
-    "'<<': 1\n", "a: 1\na: 2\n", "1: a\n", "? [a]\n: b\n", "a: 1e999\n", "[1, 2]\n", "x\n",
-    "", "a: 1\n---\nb: 2\n", "a: [" + "[" * 70 + "]" * 71 + "\n", "a: |\n  x\n", "a: 'x'\n",
-    "a: \"1\"\n", "a: ~\nb:\nc: null\nd: .nan\ne: 0x1f\nf: on\n", "a: " + "x" * 10_001 + "\n",
-])
-def test_the_node_tree_leaves_every_problem_to_the_event_walk(
-        text: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = _outcome(text)
-    _event_walk_only(monkeypatch, type("Events", (loader._LIBYAML,), {}))
-    assert fast == _outcome(text)
-
-
-def test_the_node_tree_counts_values_as_the_event_walk_does(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loader, "MAX_NODES", 8)
-    # the mapping, 2 keys, the list, its items, the last value: 8 values, then 9
-    at_limit, past = "a: [1, 2, 3]\nb: 4\n", "a: [1, 2, 3, 4]\nb: 5\n"
-    assert loader._build_fast(at_limit, F) is not None
-    assert loader._build_fast(past, F) is None
-    assert _outcome(past)[1][0][2] == "yaml-too-large"
+        if events[0] == "ok" or all(d[2] != "yaml-syntax" for d in events[1] + python[1]):
+            assert events == python, text
