@@ -235,8 +235,13 @@ def check_reachability(ctx: Context) -> Iterator[Problem]:
                    f"layer {quote(layer.name)} does not reach any output "
                    f"(outputs are: {_names(list(ctx.spec.outputs))})", "unreachable")
     for name in ctx.input_names:
-        if name not in needed:
-            yield ("inputs", name), f"input {quote(name)} is not read by any layer", "unused-input"
+        if name in needed:
+            continue
+        readers = [layer.name for layer in ctx.spec.layers if name in ctx.deps.get(layer.name, ())]
+        yield ("inputs", name), (
+            f"input {quote(name)} is read only by layers that reach no output "
+            f"({_names(readers)})" if readers else
+            f"input {quote(name)} is not read by any layer"), "unused-input"
 
 
 def check_penalty_targets(ctx: Context) -> Iterator[Problem]:
