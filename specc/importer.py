@@ -155,6 +155,13 @@ def keras_file(path: str | Path) -> Any:
             config = json.loads(archive.read(info))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not a .keras model file ({exc})") from None
+    top = config.get("class_name") if isinstance(config, dict) else None
+    if top not in _CONTAINERS or not isinstance((config.get("config") or {}).get("layers"),
+                                                list):
+        name = ((config.get("config") or {}) if isinstance(config, dict) else {}).get("name", "?")
+        raise ImportRefused([f"model {name!r} ({top}): a subclassed model has no graph to "
+                             "import (its call() is Python code); build it as a functional or "
+                             "Sequential model, or write its spec"])
     known = {*LAYER_TYPES, "InputLayer", *_CONTAINERS, *OPERATIONS}
     plugged = {(c.__module__, c.__name__) for c in registered_classes()}
     lines = [_refusal(name, cls, module) for name, cls, module in _config_layers(config)
@@ -432,11 +439,6 @@ class _Writer:
 
     def nested(self, model: Any, node: Any) -> None:
         """A model used as a layer: its layers are written in its place."""
-        if len(model._inbound_nodes) > 1:
-            self.refused.append(f"layer {model.name!r} ({type(model).__name__}): a nested model "
-                                f"called {len(model._inbound_nodes)} times (shared weights) has "
-                                "no spec form yet; write it as a format 2 block with `share:`")
-            return
         extra = {k: v for k, v in node.arguments.kwargs.items() if v is not None}
         if isinstance(extra.get("training"), bool):
             self.grouped.setdefault(_TRAINING.format(value=extra["training"]),
@@ -456,8 +458,13 @@ class _Writer:
         self.graph(model, top=False)
         for inner, t in zip(model.outputs, node.outputs):
             self.refs[id(t)] = self.refs[id(inner)]
-        self.result.notes.append(f"nested {type(model).__name__} {model.name!r}: written as "
-                                 "its layers")
+        calls = sum(1 for n in model._inbound_nodes if n.arguments.keras_tensors)
+        note = f"nested {type(model).__name__} {model.name!r}: written as its layers"
+        if calls > 1:
+            note += (f" (called {calls} times: the later calls are `share:`s of its layers, "
+                     "<layer>_call2, ...)")
+        if note not in self.result.notes:
+            self.result.notes.append(note)
 
     def reads(self, node: Any) -> Any:
         """The spec `from:` of a call: one reference or a list, in the call's order."""
@@ -634,8 +641,9 @@ class _Writer:
             self.refs[id(t)] = name if k == 0 else f"{name}.{ports[k - 1]}"
         if ports and len(outputs) > 1:
             self.result.format = 2
-        previous = self.layers[-1]["name"] if self.layers else next(iter(self.inputs), None)
-        if "from" in entry and entry["from"] == previous:
+        previous = (self.layers[-1]["name"] if self.layers else
+                    next(iter(self.inputs)) if len(self.inputs) == 1 else None)
+        if "from" in entry and entry["from"] == previous and previous is not None:
             del entry["from"]                  # it reads the previous entry (or the input)
         self.layers.append(entry)
 
@@ -722,13 +730,8 @@ def convert(model: Any, name: str | None = None) -> Imported:
     w.graph(model, top=True)
     if w.refused:
         raise ImportRefused(w.refused)
-    outputs = []
-    for t in model.outputs:
-        ref = w.refs[id(t)]
-        if ref in w.inputs or "." in ref:
-            raise ImportRefused([f"output {ref!r}: a model output must be a layer's first "
-                                 "output"])
-        outputs.append(ref)
+    outputs = _outputs(w, model)
+    _drop_unread_inputs(w, outputs)
     by_name = {e["name"]: e for e in w.layers}
     data: dict[str, Any] = {
         "specc": w.result.format,
@@ -743,6 +746,50 @@ def convert(model: Any, name: str | None = None) -> Imported:
         w.result.notes.append(f"{note}: {shown}")
     w.result.data = data
     return w.result
+
+
+def _outputs(w: _Writer, model: Any) -> list[str]:
+    """The spec's outputs: a layer, or a port (format 2); an input or a tensor returned twice
+    is passed through an Identity layer, which a spec can name as an output."""
+    outputs: list[str] = []
+    for t in model.outputs:
+        ref = w.refs[id(t)]
+        if ref in w.inputs or ref in outputs:
+            name = w.name(f"{ref.replace('.', '_')}_output")
+            w.layers.append({"name": name, "type": "Identity", "from": ref})
+            w.result.notes.append(f"output {ref!r}: returned through the Identity layer "
+                                  f"{name!r}")
+            ref = name
+        elif "." in ref:
+            w.result.format = 2                    # a port as an output
+        outputs.append(ref)
+    return outputs
+
+
+def _drop_unread_inputs(w: _Writer, outputs: list[str]) -> None:
+    """An input no layer reads has no spec form (a spec's inputs are all read): left out,
+    with a note (the spec's model then takes the other inputs)."""
+    read: set[str] = set(outputs)
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            read.add(value)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                collect(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                collect(v)
+
+    for entry in w.layers:
+        collect(entry.get("from"))
+        collect(entry.get("call"))
+    if w.layers and "from" not in w.layers[0] and len(w.inputs) == 1:
+        read.update(w.inputs)
+    for name in [n for n in w.inputs if n not in read]:
+        del w.inputs[name]
+        w.result.notes.append(f"input {name!r}: no layer reads it, so the spec leaves it out "
+                              "(its model takes the other inputs)")
 
 
 def _model_name(name: str) -> str:
@@ -854,6 +901,30 @@ def assign(built: Any, imported: Imported) -> None:
         built.get_layer(name).set_weights(arrays)
 
 
+def same_batch_outputs(source: Any, built: Any, seed: int = 0,
+                       batch: int = 2) -> tuple[list[Any], list[Any]]:
+    """The outputs (flattened, in the models' output order) of the source model and of the
+    spec's build on one random batch; the build gets the inputs its spec kept, by name."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    xs = [rng.standard_normal((batch, *[d or 8 for d in t.shape[1:]])).astype(str(t.dtype))
+          for t in source.inputs]
+    struct = getattr(source, "_inputs_struct", None)
+    fed = keras.tree.pack_sequence_as(struct, xs) if isinstance(struct, dict) else \
+        (xs if len(xs) > 1 else xs[0])
+    by_name = {t.name: x for t, x in zip(source.inputs, xs)}
+    wanted = [by_name.get(t.name) for t in built.inputs]
+    if any(x is None for x in wanted):             # renamed inputs: in order
+        wanted = xs[:len(built.inputs)]
+    got_src = keras.tree.flatten(source(fed, training=False))
+    got_spec = keras.tree.flatten(built(wanted if len(wanted) > 1 else wanted[0],
+                                        training=False))          # eager: no tracing
+    src = [np.asarray(a) for a in got_src]
+    return src, [np.asarray(a) for a in got_spec][:len(src)]    # declared outputs
+
+
 def compare(source: Any, built: Any, in_spec: Sequence[str] = (), seed: int = 0,
             batch: int = 2) -> dict[str, Any]:
     """Structure, parameter counts and outputs of the source model against the spec's build
@@ -874,14 +945,7 @@ def compare(source: Any, built: Any, in_spec: Sequence[str] = (), seed: int = 0,
                                    [tuple(int(d) for d in w.shape) for w in layer.weights])
         return out
 
-    rng = np.random.default_rng(seed)
-    xs = [rng.standard_normal((batch, *[d or 8 for d in t.shape[1:]])).astype(str(t.dtype))
-          for t in source.inputs]
-    got_src = source(xs if len(xs) > 1 else xs[0], training=False)
-    got_spec = built(xs if len(xs) > 1 else xs[0], training=False)     # eager: no tracing
-    src = [np.asarray(a) for a in (got_src if isinstance(got_src, (list, tuple)) else [got_src])]
-    spec = [np.asarray(a) for a in (got_spec if isinstance(got_spec, (list, tuple))
-                                    else [got_spec])][:len(src)]        # declared outputs
+    src, spec = same_batch_outputs(source, built, seed, batch)
     worst = 0.0
     for a, b in zip(src, spec):
         scale = max(float(np.max(np.abs(a))), 1e-30)
