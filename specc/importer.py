@@ -63,7 +63,7 @@ class Imported:
     data: dict[str, Any]
     #: spec layer name -> the Keras layer whose weights it takes (owners only, not shares)
     owners: dict[str, Any] = field(default_factory=dict)
-    #: layers whose statistics are written in the spec (no weights file entry)
+    #: layers whose statistics are written in the spec (no weights file entry); none today
     in_spec: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
     format: int = 1
@@ -587,17 +587,6 @@ class _Writer:
             args["layer"] = {"type": cls_name, **inner_args}
             problems += more
         return args, problems
-
-    def statistics(self, layer: Any) -> dict[str, Any]:
-        """An adapted Normalization's mean and variance, written into the spec."""
-        import numpy as np
-
-        mean = np.asarray(layer.mean).reshape(-1).tolist()
-        variance = np.asarray(layer.variance).reshape(-1).tolist()
-        self.result.notes.append(f"Normalization {layer.name!r}: its mean and variance are "
-                                 "written in the spec")
-        return {"mean": mean[0] if len(mean) == 1 else mean,
-                "variance": variance[0] if len(variance) == 1 else variance}
 
     def operation(self, op: Any, node: Any) -> None:
         """A raw keras.ops call between layers -> the catalog layer computing the same."""
