@@ -159,6 +159,7 @@ class _Composer:
         self.top = top
         self.root = project_root(top.file)
         self.problems: list[Diagnostic] = []
+        self.stopped = False
         self.docs: dict[str, Document] = {}            # real path -> document
         self.sites: dict[str, tuple[Diagnostic, ...]] = {}
         self.libraries: dict[str, dict[str, tuple[Any, _Where]]] = {}
@@ -170,6 +171,11 @@ class _Composer:
         except OSError:
             self.bytes = 0
         self.values = len(top.spans)
+
+    def bound(self, span: Span, message: str) -> None:
+        self.error(span, message, "too-large")
+        self.stopped = True
+        raise _Failed
 
     def error(self, span: Span, message: str, code: str = "include",
               notes: tuple[Diagnostic, ...] = ()) -> None:
@@ -214,9 +220,10 @@ class _Composer:
         return found
 
     def read(self, real: str, shown: str, value: str, site: Span, how: str) -> Document:
-        if len(self.docs) >= MAX_FILES:
-            self.error(site, f"the spec reads more than {MAX_FILES} files", "too-large")
+        if self.stopped:                # a bound is passed: reported once, nothing more read
             raise _Failed
+        if len(self.docs) >= MAX_FILES:
+            self.bound(site, f"the spec reads more than {MAX_FILES} files")
         try:
             info = os.stat(real)
         except OSError as exc:
@@ -228,9 +235,8 @@ class _Composer:
             raise _Failed
         self.bytes += info.st_size
         if self.bytes > loader.MAX_BYTES:
-            self.error(site, f"the spec and the files it reads hold more than "
-                       f"{loader.MAX_BYTES:,} bytes together (the one-file limit)", "too-large")
-            raise _Failed
+            self.bound(site, f"the spec and the files it reads hold more than "
+                       f"{loader.MAX_BYTES:,} bytes together (the one-file limit)")
         try:
             with open(real, "rb") as stream:
                 data = stream.read(loader.MAX_BYTES + 1)
@@ -245,10 +251,8 @@ class _Composer:
             raise _Failed from None
         self.values += len(doc.spans)
         if self.values > loader.MAX_NODES:
-            self.error(site, f"the spec and the files it reads hold more than "
-                       f"{loader.MAX_NODES:,} values together (the one-file limit)",
-                       "too-large")
-            raise _Failed
+            self.bound(site, f"the spec and the files it reads hold more than "
+                       f"{loader.MAX_NODES:,} values together (the one-file limit)")
         return doc
 
     def _shown(self, real: str) -> str:
@@ -600,15 +604,13 @@ def check_library(doc: Document) -> list[Diagnostic]:
     keys, its imports, and each block's definition as expansion reads it."""
     composer = _Composer(doc)
     blocks = composer.library(doc, (composer.top_real,))
-    problems = list(composer.problems)
-    if not problems:
-        from specc.expand import Expander
+    from specc.expand import Expander
 
-        located = ComposedDocument(doc, {"blocks": {n: v for n, (v, _) in blocks.items()}},
-                                   _Where(doc, (), {"blocks": _Where(doc, ("blocks",), {
-                                       n: w for n, (_, w) in blocks.items()})}),
-                                   composer.sites, [])
-        ex = Expander(located)  # type: ignore[arg-type]
-        ex.read_blocks(located.data["blocks"])
-        problems = ex.problems
-    return with_sites(problems, composer.sites)
+    located = ComposedDocument(doc, {"blocks": {n: v for n, (v, _) in blocks.items()}},
+                               _Where(doc, (), {"blocks": _Where(doc, ("blocks",), {
+                                   n: w for n, (_, w) in blocks.items()})}),
+                               composer.sites, [])
+    ex = Expander(located)  # type: ignore[arg-type]
+    ex.read_blocks(located.data["blocks"])
+    found = sorted([*composer.problems, *ex.problems], key=lambda d: (d.span, d.code))
+    return with_sites(found, composer.sites)
