@@ -386,3 +386,15 @@ def test_the_resnet_library_gives_resnet50_its_blocks() -> None:
     assert counts == {"conv2": 3, "conv3": 4, "conv4": 23, "conv5": 3}
     assert deep["name"] == "resnet101"
     assert to_yaml(deep).count("\n") > to_yaml(flat(SPECS / "resnet50.yaml")).count("\n")
+
+
+def test_the_readme_error_example_is_real(tmp_path: Path, monkeypatch) -> None:
+    readme = (SPECS.parent / "README.md").read_text()
+    shown = readme.split("(`blocks/mlp.yaml` has a misspelt key; `spec.yaml` imports it):\n\n"
+                         "```text\n", 1)[1].split("```", 1)[0]
+    write(tmp_path, {"spec.yaml": BASE, "blocks/mlp.yaml": LIB.replace("activation: relu",
+                                                                       "activaton: relu")})
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SpecError) as info:
+        specc.load("spec.yaml")
+    assert "\n".join(d.render() for d in info.value.diagnostics) + "\n" == shown
