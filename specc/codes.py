@@ -56,12 +56,16 @@ CODES: Final[tuple[Code, ...]] = (
             ("format", "a format 2 construct in a format 1 spec"),
             ("config", "the project configuration ([tool.specc] in pyproject.toml) is wrong"),
             ("bad-override", "a `--set PATH=VALUE` that cannot be applied"),
-            ("unknown-override", "a `--set` path that names nothing in the spec")),
+            ("unknown-override", "a `--set` path that names nothing in the spec"),
+            ("include", "a file named by `imports:` or `extends:` cannot be used: missing, "
+                        "not a regular file, or outside the project folder")),
     *_codes("expansion", "error",
             ("expression", "a `${...}` expression that does not parse or evaluate"),
             ("too-large", "expansion would make more than its bound (instances, expression "
-                          "steps, the size or depth of a value)"),
-            ("too-deep", "blocks used inside blocks deeper than the bound"),
+                          "steps, the size or depth of a value), or a spec reads too many "
+                          "files or bytes through `imports:` / `extends:`"),
+            ("too-deep", "blocks used inside blocks, or files read through `imports:` / "
+                         "`extends:`, deeper than the bound"),
             ("too-many-errors", "more problems than are reported; the rest are counted")),
     *_codes("references", "error",
             ("duplicate-name", "two layers, inputs or clauses with one name"),
@@ -70,7 +74,8 @@ CODES: Final[tuple[Code, ...]] = (
             ("arity", "a layer given more or fewer inputs than its type takes"),
             ("call-arg", "a `call:` argument the layer type does not take, or of the wrong "
                          "kind"),
-            ("cycle", "layers that read each other in a circle"),
+            ("cycle", "layers that read each other in a circle, or files that import or extend "
+                      "each other"),
             ("unreachable", "a layer no output depends on"),
             ("unused-input", "an input no layer reads"),
             ("bad-output", "an output that names an input, not a layer"),

@@ -177,8 +177,9 @@ def format1_problems(doc: Document) -> list[Diagnostic]:
         out.append(Diagnostic(span, f"{what} is a format 2 construct: declare `specc: 2` at "
                               "the top of the spec", "format"))
 
-    if "blocks" in data:
-        need(("blocks",), "`blocks:`")
+    for key in ("blocks", "imports", "extends"):
+        if key in data:
+            need((key,), f"`{key}:`")
     layers = data.get("layers")
     for i, entry in enumerate(layers if isinstance(layers, list) else []):
         if not isinstance(entry, dict):

@@ -244,13 +244,16 @@ def _check_version(doc: Document) -> int:
 
 def expand_document(doc: Document) -> Document | ExpandedDocument:
     """Format 2: blocks, repeats and shares expanded into the flat spec; format 1: as it is,
-    once no format 2 construct is found in it."""
+    once no format 2 construct is found in it. A format 2 spec's imports and base are put in
+    first (specc.compose)."""
     if _check_version(doc) == 1:
         problems = format1_problems(doc)
         if problems:
             raise SpecError(problems)
         return doc
-    flat = expand(doc)
+    from specc.compose import compose
+
+    flat = expand(compose(doc))
     if not flat.data.get("layers") and flat.problems:
         raise SpecError(flat.problems)
     return flat
@@ -259,13 +262,21 @@ def expand_document(doc: Document) -> Document | ExpandedDocument:
 def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any = None) -> Spec:
     """Overrides, expansion, models, then semantic checks; every problem collected into one
     SpecError (at most MAX_ERRORS of them, specc.expand.limit_errors). `overrides`
-    (specc.overrides.Override) apply to the source where they name something there, else
+    (specc.overrides.Override) apply to the source (its imports and base put in first,
+    specc.compose) where they name something there, else
     (format 2) to the flat spec after expansion; `limits` (specc.budget.Limits) is the size
     budget, None for the default one."""
+    from specc.compose import compose, with_sites
+
+    try:
+        doc = compose(doc)                       # `imports:` and `extends:` (format 2)
+    except SpecError as exc:
+        raise SpecError(limit_errors(exc.diagnostics)) from None
+    sites = getattr(doc, "sites", {})
     try:
         return _validate(doc, overrides, limits)
     except SpecError as exc:
-        raise SpecError(limit_errors(exc.diagnostics)) from None
+        raise SpecError(limit_errors(with_sites(exc.diagnostics, sites))) from None
 
 
 def _validate(doc: Document, overrides: Sequence[Any], limits: Any) -> Spec:
@@ -383,9 +394,15 @@ def loads(text: str | bytes, file: str = "<string>", overrides: Sequence[Any] = 
 
 
 def _check_one(path: str, overrides: Sequence[Any] = (), limits: Any = None) -> list[Diagnostic]:
-    """A file's errors; for a valid spec, its warnings (specc.rules)."""
+    """A file's errors; for a valid spec, its warnings (specc.rules); a block library's
+    errors (specc.compose.check_library)."""
     try:
-        spec = load(path, overrides, limits)
+        doc = load_file(path)
+        from specc.compose import check_library, is_library
+
+        if is_library(doc.data):
+            return check_library(doc)
+        spec = validate_document(doc, overrides, limits)
     except SpecError as exc:
         return list(exc.diagnostics)
     from specc.rules import spec_warnings

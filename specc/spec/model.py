@@ -257,6 +257,12 @@ def json_schema() -> dict[str, Any]:
         layers: Annotated[list[Union[AnyLayer, UseEntry, ShareEntry]], Field(min_length=1)]
         blocks: Optional[dict[Name, BlockDef]] = Field(
             None, description="Format 2: named, parameterized sub-graphs.")
+        imports: Optional[Union[str, list[str]]] = Field(
+            None, description="Format 2: block library files whose blocks this spec uses "
+                              "(paths relative to this file, inside the project).")
+        extends: Optional[str] = Field(
+            None, description="Format 2: a base spec this one overrides by name (a path "
+                              "relative to this file, inside the project).")
 
     from specc.custom_layers import registered
 
