@@ -294,6 +294,18 @@ MULTI_WORKER_WITHDRAWN: Final = (
     "--process-id I")
 
 
+def cmd_lsp(args: argparse.Namespace, options: Options) -> int:
+    if not _findable("pygls"):
+        raise UsageError('specc lsp needs pygls, which this install lacks: '
+                         'pip install "specc-keras[lsp]"')
+    from specc.lsp import serve
+
+    serve()
+    if sys.stdout.closed:            # pygls closes it when the client leaves
+        sys.stdout = open(os.devnull, "w")
+    return 0
+
+
 def _strategy(args: argparse.Namespace) -> tuple[object, tuple[int, int] | None]:
     """(tf.distribute strategy or None, this process's data share or None) for `specc fit`;
     `data_parallel` sets a keras.distribution (JAX), across processes with --coordinator."""
@@ -802,6 +814,11 @@ def make_parser() -> argparse.ArgumentParser:
     _add_budget(p)
     _add_set(p)
     p.set_defaults(func=cmd_golden)
+    p = sub.add_parser("lsp", help="the language server for editors (over stdio; the lsp "
+                       "extra)")
+    p.add_argument("--stdio", action="store_true", help="talk over stdin and stdout (the "
+                   "default and only transport; accepted because editors pass it)")
+    p.set_defaults(func=cmd_lsp)
     for name, command in sub.choices.items():     # every command: --verbose, defaults in --help
         command.formatter_class = _HelpFormatter
         if name in _KERAS_COMMANDS:

@@ -1,0 +1,74 @@
+"""`specc lsp`: the language server (pygls), over standard input and output.
+
+Each request is answered from the analysis of the document's latest text
+(specc.lsp.workspace); the features live in their own modules and this one only wires them
+to the protocol.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from specc import __version__
+from specc.lsp.analysis import Analysis
+from specc.lsp.workspace import Workspace
+
+
+class SpecServer(LanguageServer):
+    """A pygls server with the specc workspace beside pygls's own."""
+
+    def __init__(self) -> None:
+        super().__init__("specc", __version__,
+                         text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        self.specs = Workspace()
+
+    def analysis(self, uri: str) -> Optional[Analysis]:
+        return self.specs.get(uri)
+
+    def refresh(self, uri: str) -> None:
+        """Analyse the document's current text and publish its diagnostics."""
+        from specc.lsp.diagnostics import diagnostics
+
+        document = self.workspace.get_text_document(uri)
+        file = to_fs_path(uri) or uri
+        result = self.specs.update(uri, file, document.source)
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+            uri=uri, diagnostics=diagnostics(result, uri), version=document.version))
+
+
+server = SpecServer()
+
+
+@server.feature(lsp.INITIALIZED)
+def _initialized(ls: SpecServer, params: lsp.InitializedParams) -> None:
+    ls.specs.root = ls.workspace.root_path
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+def _did_open(ls: SpecServer, params: lsp.DidOpenTextDocumentParams) -> None:
+    ls.refresh(params.text_document.uri)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+def _did_change(ls: SpecServer, params: lsp.DidChangeTextDocumentParams) -> None:
+    ls.refresh(params.text_document.uri)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+def _did_close(ls: SpecServer, params: lsp.DidCloseTextDocumentParams) -> None:
+    ls.specs.close(params.text_document.uri)
+    ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+        uri=params.text_document.uri, diagnostics=[]))
+
+
+@server.feature(lsp.SHUTDOWN)
+def _shutdown(ls: SpecServer, params: Any) -> None:
+    ls.specs.shutdown()
+
+
+def serve() -> None:
+    """Serve over standard input and output until the client exits."""
+    server.start_io()
