@@ -48,7 +48,7 @@ async def open_text(client: LanguageClient, path: Path, text: str) -> list[lsp.D
             lsp.TextDocumentItem(uri, "yaml", version, text)))
     else:
         client.text_document_did_change(lsp.DidChangeTextDocumentParams(
-            lsp.VersionedTextDocumentIdentifier(uri, version),
+            lsp.VersionedTextDocumentIdentifier(version=version, uri=uri),
             [lsp.TextDocumentContentChangeWholeDocument(text)]))
     while True:
         params = await asyncio.wait_for(waiter, 60)
@@ -113,3 +113,114 @@ async def test_diagnostics_are_specc_validate(client: LanguageClient, validated,
 
 
 _SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning}
+
+
+CURSOR = "‸"
+
+
+def _cursor(text: str) -> tuple[str, lsp.Position]:
+    """The text without its cursor mark, and the mark's position."""
+    before = text[:text.index(CURSOR)]
+    line = before.count("\n")
+    return text.replace(CURSOR, "", 1), lsp.Position(line, len(before) - before.rfind("\n") - 1)
+
+
+def _edit(path: Path, old: str, new: str) -> str:
+    text = path.read_text()
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+async def complete(client: LanguageClient, path: Path, text: str) -> list[lsp.CompletionItem]:
+    text, pos = _cursor(text)
+    await open_text(client, path, text)
+    result = await client.text_document_completion_async(lsp.CompletionParams(
+        lsp.TextDocumentIdentifier(path.as_uri()), pos))
+    items = result.items if isinstance(result, lsp.CompletionList) else result or []
+    for item in items:                   # each replaces what was typed, up to the cursor
+        assert item.text_edit.range.end == pos
+    return items
+
+
+def _labels(items: list[lsp.CompletionItem]) -> list[str]:
+    return [i.label for i in items]
+
+
+async def test_diagnostics_follow_changes(client: LanguageClient, tmp_path) -> None:
+    path = tmp_path / "edited.yaml"
+    good = (SPECS / "cnn_sparsity.yaml").read_text()
+    assert await open_text(client, path, good) == []
+    bad = good.replace("layer: conv2,", "layer: conv3,")
+    [d] = await open_text(client, path, bad)
+    assert d.code == "unknown-ref" and "did you mean 'conv2'?" in d.message
+    line = bad.split("\n").index(next(l for l in bad.split("\n") if "layer: conv3" in l))
+    assert (d.range.start.line, d.range.start.character) == (line, bad.split("\n")[line].index(
+        "conv3"))
+    assert d.range.end.character - d.range.start.character == len("conv3")
+    assert await open_text(client, path, good) == []
+
+
+async def test_complete_layer_types_and_arguments(client: LanguageClient, tmp_path) -> None:
+    path = tmp_path / "types.yaml"
+    spec = SPECS / "cnn_sparsity.yaml"
+    types = await complete(client, path, _edit(spec, "type: Conv2D, filters: 16",
+                                               f"type: Con{CURSOR}"))
+    assert {"Conv1D", "Conv2D", "Conv3D", "Dense", "LSTM"} <= set(_labels(types))
+    conv = next(i for i in types if i.label == "Conv2D")
+    assert "keras.layers.Conv2D" in conv.documentation.value
+    assert "filters" in conv.documentation.value and "kernel_size" in conv.documentation.value
+    args = await complete(client, path, _edit(spec, "type: Dense, units: 5,",
+                                              f"type: Dense, units: 5, {CURSOR}"))
+    labels = _labels(args)
+    assert {"activation", "use_bias", "kernel_initializer", "from"} <= set(labels)
+    assert "units" not in labels and "name" not in labels     # already written
+    use_bias = next(i for i in args if i.label == "use_bias")
+    assert use_bias.documentation.value == "Whether the layer adds a bias vector."
+    assert use_bias.text_edit.new_text == "use_bias: "
+    padding = await complete(client, path, _edit(spec, "kernel_size: 3, activation: relu}",
+                                                 f"kernel_size: 3, padding: {CURSOR}}}"))
+    assert _labels(padding) == ["valid", "same"]
+
+
+async def test_complete_names_blocks_and_params(client: LanguageClient, tmp_path) -> None:
+    path = tmp_path / "names.yaml"
+    spec = SPECS / "cnn_sparsity.yaml"
+    refs = await complete(client, path, _edit(spec, "{name: pool, type: GlobalAveragePooling2D}",
+                                              f"{{name: pool, type: GlobalAveragePooling2D, "
+                                              f"from: [conv1, c{CURSOR}]}}"))
+    assert sorted(_labels(refs)) == ["conv1", "conv2", "image", "probs"]   # not `pool` itself
+    layer = await complete(client, path, _edit(spec, "layer: conv2,", f"layer: {CURSOR},"))
+    assert sorted(_labels(layer)) == ["conv1", "conv2", "image", "pool", "probs"]
+    outputs = await complete(client, path, _edit(spec, "outputs: [probs]", f"outputs: [{CURSOR}]"))
+    assert "probs" in _labels(outputs)
+    resnet = SPECS / "resnet50.yaml"
+    path = tmp_path / "resnet.yaml"
+    blocks = await complete(client, path, _edit(resnet, "{name: conv3, use: stage,",
+                                                f"{{name: conv3, use: {CURSOR}"))
+    assert sorted(_labels(blocks)) == ["bottleneck", "stage"]
+    params = await complete(client, path, _edit(
+        resnet, "with: {filters: 128, blocks: 4}", f"with: {{filters: 128, {CURSOR}}}"))
+    assert sorted(_labels(params)) == ["blocks", "stride"]
+    local = await complete(client, path, _edit(
+        resnet, "{name: bn1, type: BatchNormalization, epsilon: 1.001e-5}",
+        f"{{name: bn1, type: BatchNormalization, epsilon: 1.001e-5, from: {CURSOR}}}"))
+    assert sorted(_labels(local)) == sorted(["x", "proj", "proj_bn", "conv1", "relu1", "conv2",
+                                             "bn2", "relu2", "conv3", "bn3", "add", "out"])
+
+
+async def test_complete_kinds_losses_metrics(client: LanguageClient, tmp_path) -> None:
+    path = tmp_path / "words.yaml"
+    spec = SPECS / "cnn_sparsity.yaml"
+    kinds = await complete(client, path, _edit(spec, "kind: mean_abs", f"kind: {CURSOR}"))
+    assert _labels(kinds) == ["l1", "l2", "l1_l2", "mean_abs", "kl_sparsity", "decorrelation",
+                              "ar", "tar"]
+    from specc.penalties import lookup       # the catalog's formula, shown as written there
+
+    assert lookup("mean_abs").formula in next(i for i in kinds
+                                              if i.label == "mean_abs").documentation.value
+    losses = await complete(client, path, _edit(spec, "loss: categorical_crossentropy",
+                                                f"loss: cat{CURSOR}"))
+    assert {"categorical_crossentropy", "mse", "binary_crossentropy"} <= set(_labels(losses))
+    metrics = await complete(client, path, _edit(spec, "metrics: [accuracy]",
+                                                 f"metrics: [acc{CURSOR}"))
+    assert {"accuracy", "top_k_categorical_accuracy"} <= set(_labels(metrics))

@@ -15,6 +15,7 @@ from pygls.uris import to_fs_path
 from specc import __version__
 from specc.lsp.analysis import Analysis
 from specc.lsp.workspace import Workspace
+from specc.lsp.yamlindex import Pos
 
 
 class SpecServer(LanguageServer):
@@ -62,6 +63,25 @@ def _did_close(ls: SpecServer, params: lsp.DidCloseTextDocumentParams) -> None:
     ls.specs.close(params.text_document.uri)
     ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
         uri=params.text_document.uri, diagnostics=[]))
+
+
+def _at(ls: SpecServer, uri: str, position: lsp.Position) -> tuple[Optional[Analysis], Pos]:
+    """The document's analysis, and the position in code points."""
+    analysis = ls.analysis(uri)
+    if analysis is None:
+        return None, (0, 0)
+    return analysis, analysis.text.from_utf16((position.line, position.character))
+
+
+@server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(
+    trigger_characters=[" ", "[", ",", "{"]))
+def _completion(ls: SpecServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+    from specc.lsp.completion import complete
+
+    uri = params.text_document.uri
+    analysis, pos = _at(ls, uri, params.position)
+    items = complete(analysis, pos, ls.specs.valid.get(uri)) if analysis is not None else []
+    return lsp.CompletionList(is_incomplete=False, items=items)
 
 
 @server.feature(lsp.SHUTDOWN)

@@ -23,6 +23,9 @@ class Workspace:
     def __init__(self, root: Optional[str] = None) -> None:
         self.root = root
         self.analyses: dict[str, Analysis] = {}
+        #: Each document's last analysis with a valid spec (completion offers its names
+        #: while the text being typed does not validate).
+        self.valid: dict[str, Analysis] = {}
         self._plugins = ExitStack()
         self._configs: dict[Optional[Path], Options] = {}
         self._problems: dict[Optional[Path], list[Diagnostic]] = {}
@@ -57,10 +60,13 @@ class Workspace:
         if problems:
             result.diagnostics = [*problems, *result.diagnostics]
         self.analyses[uri] = result
+        if result.spec is not None:
+            self.valid[uri] = result
         return result
 
     def close(self, uri: str) -> None:
         self.analyses.pop(uri, None)
+        self.valid.pop(uri, None)
 
     def get(self, uri: str) -> Optional[Analysis]:
         return self.analyses.get(uri)
