@@ -224,3 +224,44 @@ async def test_complete_kinds_losses_metrics(client: LanguageClient, tmp_path) -
     metrics = await complete(client, path, _edit(spec, "metrics: [accuracy]",
                                                  f"metrics: [acc{CURSOR}"))
     assert {"accuracy", "top_k_categorical_accuracy"} <= set(_labels(metrics))
+
+
+async def hover_at(client: LanguageClient, path: Path, text: str) -> str:
+    """The hover text where the cursor mark is (the text is opened without the mark)."""
+    text, pos = _cursor(text)
+    await open_text(client, path, text)
+    result = await client.text_document_hover_async(lsp.HoverParams(
+        lsp.TextDocumentIdentifier(path.as_uri()), pos))
+    return result.contents.value if result is not None else ""
+
+
+async def test_hover_layer_shape_params_reads_clauses(client: LanguageClient) -> None:
+    # conv2 of cnn_sparsity: 3x3 'valid' on (16, 16, 8) -> (14, 14, 16); 3*3*8*16 + 16 weights
+    path = SPECS / "cnn_sparsity.yaml"
+    text = await hover_at(client, path, _edit(path, "{name: conv2,", f"{{name: con{CURSOR}v2,"))
+    assert "**conv2** · Conv2D" in text
+    assert f"(batch, 14, 14, 16) · params {3 * 3 * 8 * 16 + 16:,}" in text
+    assert "reads: conv1" in text and "penalty `conv2_sparsity`: mean_abs" in text
+    ref = await hover_at(client, path, _edit(path, "outputs: [probs]", f"outputs: [pr{CURSOR}obs]"))
+    assert f"(batch, 5) · params {16 * 5 + 5}" in ref      # GlobalAveragePooling2D -> 16
+
+
+async def test_hover_use_clause_argument(client: LanguageClient) -> None:
+    from specc.penalties import lookup
+
+    path = SPECS / "resnet50.yaml"
+    use = await hover_at(client, path, _edit(path, "{name: conv3, use: stage",
+                                             f"{{name: co{CURSOR}nv3, use: stage"))
+    # stage conv3: 4 bottlenecks of 10 layers, the first with 2 more (its projection)
+    assert "use of block `stage`" in use and "expands to 42 layers" in use
+    assert "last: `conv3.block4.out` (batch, 28, 28, 512)" in use
+    clause = await hover_at(client, path, _edit(path, "{name: energy, layer: out",
+                                                f"{{name: ene{CURSOR}rgy, layer: out"))
+    assert f"`{lookup('l2').formula}`" in clause
+    assert "`conv2.block1.energy`" in clause and "(16 in all)" in clause   # 3+4+6+3 instances
+    arg = await hover_at(client, path, _edit(path, "units: 1000", f"un{CURSOR}its: 1000"))
+    assert arg == "**units**: Size of the output's last axis."
+    block = await hover_at(client, path, _edit(path, "use: bottleneck", f"use: bottle{CURSOR}neck"))
+    # the parameters as written in the block's definition, and who uses it (stage's `block`)
+    assert "params: `filters`: int, `stride`: 1, `project`: false, `rate`: 1.0e-7" in block
+    assert "used by: block" in block

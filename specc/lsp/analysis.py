@@ -26,11 +26,23 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     spec: Any = None               # the validated Spec, None when the spec has errors
     options: Options = field(default_factory=Options)
+    _facts: Any = field(default=None, repr=False)
 
     @property
     def data(self) -> Any:
         """The source's plain data (scalars as strings), or None."""
         return self.index.data if self.index is not None else None
+
+    @property
+    def facts(self) -> Any:
+        """specc.lsp.facts.Facts of the valid spec (made on first use), or None."""
+        if self.spec is None:
+            return None
+        if self._facts is None:
+            from specc.lsp.facts import Facts
+
+            self._facts = Facts(self.spec)
+        return self._facts
 
     @property
     def flat(self) -> Any:

@@ -84,6 +84,15 @@ def _completion(ls: SpecServer, params: lsp.CompletionParams) -> lsp.CompletionL
     return lsp.CompletionList(is_incomplete=False, items=items)
 
 
+@server.feature(lsp.TEXT_DOCUMENT_HOVER)
+def _hover(ls: SpecServer, params: lsp.HoverParams) -> Optional[lsp.Hover]:
+    from specc.lsp.hover import hover
+
+    uri = params.text_document.uri
+    analysis, pos = _at(ls, uri, params.position)
+    return hover(analysis, pos, ls.specs.valid.get(uri)) if analysis is not None else None
+
+
 @server.feature(lsp.SHUTDOWN)
 def _shutdown(ls: SpecServer, params: Any) -> None:
     ls.specs.shutdown()
