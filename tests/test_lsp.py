@@ -265,3 +265,70 @@ async def test_hover_use_clause_argument(client: LanguageClient) -> None:
     # the parameters as written in the block's definition, and who uses it (stage's `block`)
     assert "params: `filters`: int, `stride`: 1, `project`: false, `rate`: 1.0e-7" in block
     assert "used by: block" in block
+
+
+def _apply(text: str, edits: list[lsp.TextEdit]) -> str:
+    """The text with the edits made (ASCII text: UTF-16 columns are characters)."""
+    lines = text.split("\n")
+    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character),
+                    reverse=True):
+        assert e.range.start.line == e.range.end.line
+        line = lines[e.range.start.line]
+        lines[e.range.start.line] = (line[:e.range.start.character] + e.new_text
+                                     + line[e.range.end.character:])
+    return "\n".join(lines)
+
+
+def _line_of(text: str, needle: str, occurrence: int = 0) -> int:
+    return [i for i, line in enumerate(text.split("\n")) if needle in line][occurrence]
+
+
+async def test_definition_and_references_respect_block_scopes(client: LanguageClient) -> None:
+    path = SPECS / "unet.yaml"
+    text = path.read_text()
+    marked = _edit(path, "from: [pool, residual]", f"from: [pool, resi{CURSOR}dual]")
+    clean, pos = _cursor(marked)
+    await open_text(client, path, clean)
+    doc = lsp.TextDocumentIdentifier(path.as_uri())
+    [target] = await client.text_document_definition_async(lsp.DefinitionParams(doc, pos))
+    defined = _line_of(text, "{name: residual, type: Conv2D")       # in block `down`
+    assert target.range.start == lsp.Position(defined, text.split("\n")[defined].index("residual"))
+    refs = await client.text_document_references_async(lsp.ReferenceParams(
+        text_document=doc, position=pos,
+        context=lsp.ReferenceContext(include_declaration=True)))
+    # block `up` has its own `residual`: not the same name
+    assert sorted(r.range.start.line for r in refs) == [defined, pos.line]
+    use = lsp.Position(_line_of(text, "use: down"), text.split("\n")[_line_of(text, "use: down")]
+                       .index("use: down") + 6)
+    [block] = await client.text_document_definition_async(lsp.DefinitionParams(doc, use))
+    assert block.range.start == lsp.Position(_line_of(text, "  down:"), 2)
+
+
+async def test_rename_layer_in_a_block_and_at_top_level(client: LanguageClient, tmp_path) -> None:
+    import specc
+
+    path = tmp_path / "unet.yaml"
+    text = (SPECS / "unet.yaml").read_text()
+    await open_text(client, path, text)
+    doc = lsp.TextDocumentIdentifier(path.as_uri())
+    line = _line_of(text, "{name: add, type: Add, from: [pool, residual]}")
+    pos = lsp.Position(line, text.split("\n")[line].index("add"))
+    prepared = await client.text_document_prepare_rename_async(lsp.PrepareRenameParams(doc, pos))
+    assert prepared is not None
+    edit = await client.text_document_rename_async(lsp.RenameParams(text_document=doc, position=pos, new_name="merge"))
+    edits = edit.changes[path.as_uri()]
+    assert len(edits) == 2                    # its name and the clause's `layer: add`
+    renamed = _apply(text, edits)
+    spec = specc.loads(renamed, str(path))
+    names = [layer.name for layer in spec.layers]
+    assert "down1.merge" in names and "down1.add" not in names and "up1.add" in names
+    assert [c.layer for c in spec.penalties][:1] == ["down1.merge"]
+    line = _line_of(text, "{name: classes")
+    pos = lsp.Position(line, text.split("\n")[line].index("classes"))
+    edit = await client.text_document_rename_async(lsp.RenameParams(text_document=doc, position=pos, new_name="logits"))
+    assert specc.loads(_apply(text, edit.changes[path.as_uri()]), str(path)).outputs == ["logits"]
+    block = lsp.Position(_line_of(text, "  up:"), 3)
+    edit = await client.text_document_rename_async(lsp.RenameParams(text_document=doc, position=block,
+                                                                  new_name="upsampler"))
+    renamed = specc.loads(_apply(text, edit.changes[path.as_uri()]), str(path))
+    assert len(renamed.layers) == len(specc.loads(text, str(path)).layers)

@@ -183,7 +183,7 @@ def _reference(data: Any, ref: str, scope: Path, facts: Any) -> str:
     if not scope and facts is not None and ref in facts.layers:
         return layer_text(facts, ref)
     known = names.definitions(data, scope)
-    head = names.head(ref, known)
+    head = names.head(ref, known, names.repeated(data, scope))
     if head is None:
         return ""
     where = known[head]

@@ -54,7 +54,13 @@ def blocks(data: Any) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def head(ref: str, known: dict[str, Path]) -> str | None:
+def repeated(data: Any, scope: Path) -> set[str]:
+    """Names of the entries in `scope` that have `repeat:` (they make name1 .. nameN)."""
+    return {e["name"] for _, e in entries(data, scope)
+            if isinstance(e.get("name"), str) and e.get("repeat") is not None}
+
+
+def head(ref: str, known: dict[str, Path], repeats: set[str] = frozenset()) -> str | None:
     """The defined name a reference starts with: `conv2.block1.out` -> conv2, `block2` of a
     repeated entry `block` -> block; None when it names nothing written in the source."""
     if ref in known:
@@ -63,7 +69,7 @@ def head(ref: str, known: dict[str, Path]) -> str | None:
     if first in known:
         return first
     stem = first.rstrip("0123456789")
-    return stem if stem != first and stem in known else None
+    return stem if stem != first and stem in repeats else None
 
 
 def references(data: Any) -> Iterator[tuple[Path, str, Path]]:

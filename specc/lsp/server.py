@@ -93,6 +93,46 @@ def _hover(ls: SpecServer, params: lsp.HoverParams) -> Optional[lsp.Hover]:
     return hover(analysis, pos, ls.specs.valid.get(uri)) if analysis is not None else None
 
 
+@server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+def _definition(ls: SpecServer, params: lsp.DefinitionParams) -> list[lsp.Location]:
+    from specc.lsp.symbols import locations, symbol_at
+
+    uri = params.text_document.uri
+    analysis, pos = _at(ls, uri, params.position)
+    symbol = symbol_at(analysis, pos) if analysis is not None else None
+    return locations(analysis, uri, symbol, definition=True) if symbol is not None else []
+
+
+@server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
+def _references(ls: SpecServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
+    from specc.lsp.symbols import locations, symbol_at
+
+    uri = params.text_document.uri
+    analysis, pos = _at(ls, uri, params.position)
+    symbol = symbol_at(analysis, pos) if analysis is not None else None
+    if symbol is None:
+        return []
+    return locations(analysis, uri, symbol,
+                     definition=None if params.context.include_declaration else False)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
+def _prepare_rename(ls: SpecServer, params: lsp.PrepareRenameParams) -> Optional[lsp.Range]:
+    from specc.lsp.symbols import prepare
+
+    analysis, pos = _at(ls, params.text_document.uri, params.position)
+    return prepare(analysis, pos) if analysis is not None else None
+
+
+@server.feature(lsp.TEXT_DOCUMENT_RENAME, lsp.RenameOptions(prepare_provider=True))
+def _rename(ls: SpecServer, params: lsp.RenameParams) -> Optional[lsp.WorkspaceEdit]:
+    from specc.lsp.symbols import rename
+
+    uri = params.text_document.uri
+    analysis, pos = _at(ls, uri, params.position)
+    return rename(analysis, uri, pos, params.new_name) if analysis is not None else None
+
+
 @server.feature(lsp.SHUTDOWN)
 def _shutdown(ls: SpecServer, params: Any) -> None:
     ls.specs.shutdown()

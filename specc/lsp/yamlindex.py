@@ -71,6 +71,7 @@ class Index:
     scalars: list[Scalar] = field(default_factory=list)
     ends: dict[Pos, Pos] = field(default_factory=dict)   # node start -> the smallest node's end
     data: Any = None                                     # the plain data, scalars as strings
+    _by_path: Optional[dict] = field(default=None, repr=False)
 
     def at(self, pos: Pos) -> Optional[Scalar]:
         """The scalar under the cursor (a key before a value when both touch it)."""
@@ -85,10 +86,10 @@ class Index:
         return self.ends.get(start)
 
     def find(self, path: Path, key: bool = False) -> Optional[Scalar]:
-        for s in self.scalars:
-            if s.path == path and s.key == key:
-                return s
-        return None
+        """The scalar at `path` (its key, with `key`); None when it is not a scalar."""
+        if self._by_path is None:
+            self._by_path = {(s.path, s.key): s for s in self.scalars}
+        return self._by_path.get((path, key))
 
     def __iter__(self) -> Iterator[Scalar]:
         return iter(self.scalars)
