@@ -332,3 +332,49 @@ async def test_rename_layer_in_a_block_and_at_top_level(client: LanguageClient, 
                                                                   new_name="upsampler"))
     renamed = specc.loads(_apply(text, edit.changes[path.as_uri()]), str(path))
     assert len(renamed.layers) == len(specc.loads(text, str(path)).layers)
+
+
+def _suggesting() -> list[Path]:
+    return [p for p in _broken()
+            if "did you mean" in p.with_name(p.name.replace(".yaml", ".errors.txt")).read_text()]
+
+
+@pytest.mark.parametrize("path", _suggesting(), ids=lambda p: p.name)
+async def test_every_did_you_mean_has_a_quick_fix(client: LanguageClient, path: Path) -> None:
+    """Each did-you-mean diagnostic offers one fix; made, it takes that diagnostic away."""
+    import re
+
+    text = path.read_text(encoding="utf-8-sig")
+    diags = [d for d in await open_text(client, path, text) if "did you mean" in d.message]
+    assert diags
+    for d in diags:
+        await open_text(client, path, text)
+        doc = lsp.TextDocumentIdentifier(path.as_uri())
+        actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+            text_document=doc, range=d.range,
+            context=lsp.CodeActionContext(diagnostics=[d])))
+        assert len(actions) == 1, d.message
+        [edit] = actions[0].edit.changes[path.as_uri()]
+        wanted = re.search(r"did you mean '([^']+)'", d.message).group(1)
+        assert edit.new_text == wanted
+        refused = text.split("\n")[edit.range.start.line][
+            edit.range.start.character:edit.range.end.character]
+        assert f"'{refused}'" in d.message or f'"{refused}"' in d.message
+        after = await open_text(client, path, _apply(text, [edit]))
+        assert d.message not in [a.message for a in after]
+    await open_text(client, path, text)
+
+
+async def test_quick_fix_for_a_typed_typo(client: LanguageClient, tmp_path) -> None:
+    path = tmp_path / "typo.yaml"
+    text = _edit(SPECS / "cnn_sparsity.yaml", "kernel_size: 3, padding: same",
+                 "kernel_sise: 3, padding: sme")
+    diags = await open_text(client, path, text)
+    doc = lsp.TextDocumentIdentifier(path.as_uri())
+    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+        text_document=doc, range=diags[0].range, context=lsp.CodeActionContext(diagnostics=diags)))
+    assert sorted(a.title for a in actions) == ["Replace 'kernel_sise' with 'kernel_size'",
+                                                "Replace 'sme' with 'same'"]
+    fixed = _apply(text, [e for a in actions for e in a.edit.changes[path.as_uri()]])
+    assert fixed == (SPECS / "cnn_sparsity.yaml").read_text()
+    assert await open_text(client, path, fixed) == []

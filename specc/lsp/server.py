@@ -133,6 +133,19 @@ def _rename(ls: SpecServer, params: lsp.RenameParams) -> Optional[lsp.WorkspaceE
     return rename(analysis, uri, pos, params.new_name) if analysis is not None else None
 
 
+@server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(
+    code_action_kinds=[lsp.CodeActionKind.QuickFix]))
+def _code_action(ls: SpecServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    from specc.lsp.diagnostics import SOURCE
+    from specc.lsp.fixes import fixes
+
+    uri = params.text_document.uri
+    analysis = ls.analysis(uri)
+    if analysis is None:
+        return []
+    return fixes(analysis, uri, [d for d in params.context.diagnostics if d.source == SOURCE])
+
+
 @server.feature(lsp.SHUTDOWN)
 def _shutdown(ls: SpecServer, params: Any) -> None:
     ls.specs.shutdown()
