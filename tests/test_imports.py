@@ -44,6 +44,16 @@ CASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "load a spec with a lazy layer plugin": (
         "import specc, transformer_layers\n"
         "specc.load('specs/transformer/transformer_text.yaml')", ("transformer_layers_keras",)),
+    "the language server on the example specs": (
+        # every feature module, and the transformer spec's plugin from [tool.specc]
+        "import pathlib, pkgutil, importlib, specc.lsp\n"
+        "for m in pkgutil.iter_modules(specc.lsp.__path__):\n"
+        "    importlib.import_module(f'specc.lsp.{m.name}')\n"
+        "from specc.lsp.workspace import Workspace\n"
+        "w = Workspace()\n"
+        "for p in sorted(pathlib.Path('specs').rglob('*.yaml')):\n"
+        "    a = w.update(p.resolve().as_uri(), str(p.resolve()), p.read_text())\n"
+        "    assert a.spec is not None, a.diagnostics", ("transformer_layers_keras",)),
     "validate ConvNeXt's layers (no --plugin)": (
         f"import specc\nspecc.loads({CONVNEXT_LAYERS!r}, 'ok.yaml')", ()),
 }

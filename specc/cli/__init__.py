@@ -18,7 +18,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final, Sequence
 
-from specc.cli import build, expand, explain, fit, golden, importing, plot, schema, validate
+from specc.cli import (build, expand, explain, fit, golden, importing, lsp, plot, schema,
+                       validate)
 from specc.cli.backend import BACKENDS, check_installed, quiet_tensorflow, select_backend
 from specc.cli.common import HelpFormatter, render
 from specc.config import Options
@@ -27,7 +28,8 @@ from specc.errors import SpecError, UsageError
 #: The commands in the order --help lists them: name -> module.
 COMMANDS: Final[dict[str, ModuleType]] = {
     getattr(module, "NAME", module.__name__.rsplit(".", 1)[1]): module
-    for module in (validate, schema, build, fit, plot, explain, expand, importing, golden)}
+    for module in (validate, schema, build, fit, plot, explain, expand, importing, golden,
+                   lsp)}
 
 
 def _read_paths(args: argparse.Namespace) -> list[str]:

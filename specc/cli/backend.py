@@ -68,7 +68,7 @@ def backend_name(args: argparse.Namespace, options: Options) -> str | None:
                              f"(choose from {', '.join(BACKENDS)})")
     if name is None:
         name = options.backend
-    if name is not None and not _findable(BACKENDS[name]):
+    if name is not None and not findable(BACKENDS[name]):
         cpu = (" (for a CPU-only torch, first: pip install torch --index-url "
                "https://download.pytorch.org/whl/cpu)" if name == "torch" else "")
         raise UsageError(f"backend {name}: the {BACKENDS[name]} package is not installed "
@@ -90,7 +90,7 @@ def check_installed(command: str, backend: str | None) -> None:
     needs = ["keras", "numpy", *(("tensorflow",) if backend in (None, "tensorflow") else ()),
              *_NEEDS.get(command, ())]
     for module in needs:
-        if not _findable(module):
+        if not findable(module):
             raise UsageError(f"specc {command} needs {module}, which this install lacks "
                              f"(the plain install is validation only): pip install \"{extra}\"")
 
@@ -109,11 +109,11 @@ def start_backend(options: Options) -> None:
     for module in ("tensorflow", *(() if backend == "tensorflow" else (BACKENDS.get(backend,
                                                                                    backend),)),
                    "keras"):
-        if module == "keras" or _findable(module):
+        if module == "keras" or findable(module):
             import_quietly(module)
 
 
-def _findable(module: str) -> bool:
+def findable(module: str) -> bool:
     import importlib.util  # noqa: the submodule
 
     try:

@@ -1,0 +1,68 @@
+"""One open spec, analysed: specc's own pipeline run on the editor's text.
+
+The same stages as `specc validate` (specc.validation._check_one): load the text, validate the
+document with the project's size budget, and for a valid spec its warnings (specc.rules). The
+analysis keeps what the other features read: the diagnostics, the validated spec (and the
+flat document a format 2 spec expanded to), and the text's index of ranges.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from specc.config import Options
+from specc.errors import Diagnostic, SpecError
+from specc.lsp.yamlindex import Index, Text, index
+
+
+@dataclass
+class Analysis:
+    """What the server knows about one version of one document."""
+
+    file: str                      # the file name diagnostics carry
+    source: str
+    text: Text
+    index: Optional[Index]         # None when the text is not well-formed YAML
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    spec: Any = None               # the validated Spec, None when the spec has errors
+    options: Options = field(default_factory=Options)
+    _facts: Any = field(default=None, repr=False)
+
+    @property
+    def data(self) -> Any:
+        """The source's plain data (scalars as strings), or None."""
+        return self.index.data if self.index is not None else None
+
+    @property
+    def facts(self) -> Any:
+        """specc.lsp.facts.Facts of the valid spec (made on first use), or None."""
+        if self.spec is None:
+            return None
+        if self._facts is None:
+            from specc.lsp.facts import Facts
+
+            self._facts = Facts(self.spec)
+        return self._facts
+
+    @property
+    def flat(self) -> Any:
+        """The document the spec was validated from (format 2: the expanded one)."""
+        return self.spec.document if self.spec is not None else None
+
+
+def analyse(source: str, file: str, options: Options) -> Analysis:
+    """Validate `source` as the spec file `file` (plugins already imported by the caller)."""
+    from specc.loader import load_text
+    from specc.validation import validate_document
+
+    result = Analysis(file, source, Text(source), index(source), options=options)
+    try:
+        spec = validate_document(load_text(source, file), options.overrides, options.limits)
+    except SpecError as exc:
+        result.diagnostics = list(exc.diagnostics)
+        return result
+    from specc.rules import spec_warnings
+
+    result.spec = spec
+    result.diagnostics = spec_warnings(spec)
+    return result

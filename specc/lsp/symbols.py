@@ -1,0 +1,134 @@
+"""Go to definition, find references and rename, for layer names (and inputs) and block names.
+
+A layer name belongs to a scope (specc.lsp.names): the top level, or one block's definition.
+Its occurrences are where it is defined (an entry's `name`, an input's key, a block's
+`inputs`) and every reference that starts with it in the same scope: `from:`, `share:`, a
+clause's `layer:`, `outputs`, `call:`, `freeze`, a weight clause's `layers`, a per-output
+`loss`/`loss_weights`/`metrics` key; a dotted path `conv2.block1.out` or a repeat's
+`block2` counts by its first word, and a rename replaces only that word. A block's
+occurrences are its key under `blocks:` and every `use:` of it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Optional
+
+from lsprotocol import types as lsp
+
+from specc.lsp import names
+from specc.lsp.analysis import Analysis
+from specc.lsp.diagnostics import to_range
+from specc.lsp.yamlindex import Path, Pos, Scalar
+from specc.spec.base import NAME_PATTERN
+
+_NAME: Final = re.compile(NAME_PATTERN)
+
+
+@dataclass(frozen=True)
+class Symbol:
+    kind: str          # "layer" (a layer, a block instance or an input) or "block"
+    scope: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    start: Pos
+    end: Pos
+    definition: bool
+
+
+def symbol_at(analysis: Analysis, pos: Pos) -> Optional[Symbol]:
+    if analysis.index is None:
+        return None
+    s = analysis.index.at(pos)
+    if s is None:
+        return None
+    data, path = analysis.data, s.path
+    if s.key and len(path) == 2 and path[0] == "blocks":
+        return Symbol("block", (), s.value)
+    if not s.key and path[-1:] == ("use",):
+        return Symbol("block", (), s.value)
+    scope = names.scope_of(path)
+    known = names.definitions(data, scope)
+    if not s.key and path[len(scope):][:1] == ("layers",) and path[-1:] == ("name",) \
+            and len(path) == len(scope) + 3:
+        return Symbol("layer", scope, s.value)
+    if s.key and len(path) == 2 and path[0] == "inputs" or (
+            scope and not s.key and path[len(scope):][:1] == ("inputs",)):
+        return Symbol("layer", scope, s.value)
+    refs = {p: (text, sc) for p, text, sc in names.references(data)}
+    refs.update({p: (text, ()) for p, text in names.keyed_references(data)})
+    if path in refs and refs[path][0] == s.value:
+        head = names.head(s.value, known, names.repeated(data, scope))
+        if head is not None:
+            return Symbol("layer", scope, head)
+    return None
+
+
+def occurrences(analysis: Analysis, symbol: Symbol) -> list[Occurrence]:
+    data, index = analysis.data, analysis.index
+    if index is None:
+        return []
+    out: list[Occurrence] = []
+
+    def add(scalar: Optional[Scalar], definition: bool, length: Optional[int] = None) -> None:
+        if scalar is None:
+            return
+        line, col = scalar.start
+        if analysis.text.line(line)[col:col + 1] in ("'", '"'):
+            col += 1                                  # a quoted scalar: the word inside
+        size = len(symbol.name) if length is None else length
+        out.append(Occurrence((line, col), (line, col + size), definition))
+
+    if symbol.kind == "block":
+        add(index.find(("blocks", symbol.name), key=True), True)
+        for path, block in names.uses(data):
+            if block == symbol.name:
+                add(index.find(path), False)
+        return out
+    known = names.definitions(data, symbol.scope)
+    repeats = names.repeated(data, symbol.scope)
+    where = known.get(symbol.name)
+    if where is not None and where != symbol.scope:
+        add(index.find(where, key=where[:1] == ("inputs",) and not symbol.scope), True)
+    for path, text, scope in names.references(data):
+        if scope == symbol.scope and names.head(text, known, repeats) == symbol.name:
+            add(index.find(path), False)
+    if not symbol.scope:
+        for path, text in names.keyed_references(data):
+            if names.head(text, known, repeats) == symbol.name:
+                add(index.find(path, key=True), False)
+    return out
+
+
+def locations(analysis: Analysis, uri: str, symbol: Symbol,
+              definition: Optional[bool] = None) -> list[lsp.Location]:
+    return [lsp.Location(uri, to_range(analysis, o.start, o.end))
+            for o in occurrences(analysis, symbol)
+            if definition is None or o.definition == definition]
+
+
+def rename(analysis: Analysis, uri: str, pos: Pos, new: str) -> Optional[lsp.WorkspaceEdit]:
+    """Every occurrence of the name at `pos` replaced by `new` (which must be a plain name)."""
+    symbol = symbol_at(analysis, pos)
+    if symbol is None:
+        return None
+    if not _NAME.fullmatch(new):
+        raise ValueError(f"{new!r} is not a valid name: use letters, digits and '_' (at most "
+                         "64), starting with a letter or '_'")
+    edits = [lsp.TextEdit(to_range(analysis, o.start, o.end), new)
+             for o in occurrences(analysis, symbol)]
+    return lsp.WorkspaceEdit(changes={uri: edits})
+
+
+def prepare(analysis: Analysis, pos: Pos) -> Optional[lsp.Range]:
+    """The range of the name a rename at `pos` would change, or None."""
+    symbol = symbol_at(analysis, pos)
+    if symbol is None:
+        return None
+    for o in occurrences(analysis, symbol):
+        if o.start <= pos <= o.end:
+            return to_range(analysis, o.start, o.end)
+    return None
