@@ -14,6 +14,7 @@ from specc import catalog
 from specc.budget import check_budget, has_weights, of_context
 from specc.context import Context, Problem
 from specc.errors import Diagnostic, Span, quote
+from specc.spec.model import LossSpec
 
 if TYPE_CHECKING:
     from specc.spec.model import Spec
@@ -376,10 +377,12 @@ def check_loss_metrics(ctx: Context) -> Iterator[Problem]:
     reported: set[tuple] = set()
     for out, names in per_output.items():
         loss = _loss_name(spec.loss_for(out))
-        if loss is None:
-            continue
+        if loss is None or not isinstance(spec.loss_for(out), (str, LossSpec)):
+            continue                        # a plugin's loss: the targets it reads are its own
         wants = LOSS_TARGETS.get(loss, DENSE)
         for k, metric in enumerate(names):
+            if not isinstance(metric, str):
+                continue                    # a plugin's metric, likewise
             takes = METRIC_TARGETS.get(metric, DENSE)
             path = ("metrics", out, k) if keyed else ("metrics", k)
             if takes is None or takes == wants or path in reported:
