@@ -19,7 +19,7 @@ from typing import Any, Callable, ClassVar, Final, Literal, Optional, Union, get
 
 from pydantic import BaseModel, create_model
 
-from specc.penalties import PluginError, load_entry_points
+from specc.penalties import PluginError
 from specc.spec.base import Strict
 
 KINDS: Final = ("loss", "metric")
@@ -130,25 +130,32 @@ def _fields(where: str, target: Any, args: Optional[type[BaseModel]]) -> dict[st
             raise ValueError(f"{where}: args may not define {clash[0]!r} (specc sets it)")
         return {}
     if isinstance(target, str):
-        return {}                                     # named lazily: no arguments
-    import typing
+        # a one-file plugin's class read from its source: its __init__'s arguments; else
+        # ("module:attr") none
+        params = getattr(target, "params", None) or []
+        qualname = target.partition(":")[2]
+    else:
+        import typing
 
-    function = target.__init__ if inspect.isclass(target) else target
-    params = list(inspect.signature(function).parameters.values())
-    skip = 1 if inspect.isclass(target) else 2        # self; y_true, y_pred
-    try:
-        hints = typing.get_type_hints(function, include_extras=True)
-    except Exception as exc:                          # an annotation that does not resolve
-        raise ValueError(f"{where}: cannot read the annotations of {target.__qualname__} "
-                         f"({exc}); give args=") from None
+        function = target.__init__ if inspect.isclass(target) else target
+        skip = 1 if inspect.isclass(target) else 2        # self; y_true, y_pred
+        qualname = target.__qualname__
+        try:
+            hints = typing.get_type_hints(function, include_extras=True)
+        except Exception as exc:                          # an annotation that does not resolve
+            raise ValueError(f"{where}: cannot read the annotations of {qualname} "
+                             f"({exc}); give args=") from None
+        params = [(p.name, hints.get(p.name), p.default)
+                  for p in list(inspect.signature(function).parameters.values())[skip:]
+                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     fields: dict[str, Any] = {}
-    for p in params[skip:]:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in RESERVED:
+    for name, hint, default in params:
+        if name in RESERVED:
             continue
-        if p.name not in hints:
-            raise ValueError(f"{where}: argument {p.name!r} of {target.__qualname__} has no "
+        if hint is None:
+            raise ValueError(f"{where}: argument {name!r} of {qualname} has no "
                              "annotation; annotate it or give args=")
-        fields[p.name] = (hints[p.name], ... if p.default is p.empty else p.default)
+        fields[name] = (hint, ... if default is inspect.Parameter.empty else default)
     return fields
 
 
@@ -163,6 +170,8 @@ def lookup(kind: str, name: str) -> Optional[CustomObject]:
     found = _REGISTRY[kind].get(name)
     if found is None and not _entry_points_loaded[kind]:
         _entry_points_loaded[kind] = True
+        from specc.plugin_source import load_entry_points
+
         load_entry_points(ENTRY_POINT_GROUPS[kind], _BROKEN[kind])
         found = _REGISTRY[kind].get(name)
     broken = _BROKEN[kind]

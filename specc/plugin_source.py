@@ -38,7 +38,15 @@ _LIGHT_MODULES: dict[str, str] = {}
 
 
 class Deferred(str):
-    """A class or function of a one-file plugin, left out at validation: "module:Name"."""
+    """A class or function of a one-file plugin, left out at validation: "module:Name".
+
+    `params`: for a class, the arguments of the `__init__` written in it, read from the
+    source: (name, annotation, default or inspect.Parameter.empty), the annotation and
+    default evaluated without the left-out names; None where they cannot be (a registration
+    then needs `args=`), with `why` saying why."""
+
+    params: Any = None
+    why: str = ""
 
 
 class Unavailable:
@@ -255,6 +263,11 @@ def _run_light(module: types.ModuleType, tree: ast.Module, file: str) -> None:
             continue
         if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             value: Any = Deferred(f"{name}:{stmt.name}")
+            if isinstance(stmt, ast.ClassDef):
+                try:
+                    value.params = _init_params(stmt, namespace, file, flags)
+                except _NoParams as exc:
+                    value.why = str(exc)
             for decorator in reversed(stmt.decorator_list):
                 register = _registration(decorator, namespace, tainted - deferred)
                 if register is None:
@@ -281,3 +294,69 @@ def _run_light(module: types.ModuleType, tree: ast.Module, file: str) -> None:
 def _is_registration_call(stmt: ast.stmt, namespace: dict, tainted: set[str]) -> bool:
     value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
     return isinstance(value, ast.Call) and _registration(value, namespace, tainted) is not None
+
+
+class _NoParams(Exception):
+    pass
+
+
+def _init_params(cls: ast.ClassDef, namespace: dict, file: str, flags: int) -> list[tuple]:
+    """The arguments of the `__init__` written in a class (none when it has none), from its
+    source: annotations and defaults evaluated in the module as read so far."""
+    import inspect
+
+    init = next((n for n in cls.body if isinstance(n, ast.FunctionDef)
+                 and n.name == "__init__"), None)
+    if init is None:
+        return []
+    a = init.args
+    positional = [*a.posonlyargs, *a.args][1:]                    # self left out
+    defaults: list[Any] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    pairs = [*zip(positional, defaults), *zip(a.kwonlyargs, a.kw_defaults)]
+
+    def value(node: ast.AST, what: str) -> Any:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and what == "annotation":
+            node = ast.parse(node.value, mode="eval").body        # a string annotation
+        try:
+            return eval(compile(ast.Expression(node), file, "eval", flags=flags,
+                                dont_inherit=True), namespace)
+        except Exception as exc:
+            raise _NoParams(f"the {what} of argument {arg.arg!r} of {cls.name}.__init__ "
+                            f"({ast.unparse(node)}) cannot be evaluated without importing "
+                            f"Keras ({type(exc).__name__}: {exc})") from None
+
+    out = []
+    for arg, default in pairs:
+        if arg.annotation is None:
+            out.append((arg.arg, None, inspect.Parameter.empty if default is None
+                        else value(default, "default")))
+            continue
+        out.append((arg.arg, value(arg.annotation, "annotation"),
+                    inspect.Parameter.empty if default is None else value(default, "default")))
+    return out
+
+
+def load_entry_points(group: str, broken: list[str]) -> list[str]:
+    """Import the plugins installed under an entry-point group (specc.layers, specc.losses,
+    specc.metrics): one naming a module is loaded as `load` loads one (a one-file plugin
+    without Keras); `module:attr` is imported. A failure is remembered in `broken`, one line
+    each, and the others still load (as specc.penalties.load_entry_points)."""
+    from importlib.metadata import entry_points
+
+    loaded = []
+    for ep in entry_points(group=group):
+        try:
+            if ep.attr:
+                ep.load()
+            else:
+                load(ep.module)
+        except (Exception, SystemExit) as exc:      # the plugin's own bug, not specc's
+            dist = getattr(ep, "dist", None)
+            origin = f" of {dist.name} {dist.version}" if dist is not None else ""
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+            reason = reason if len(reason) <= 160 else reason[:157] + "..."
+            broken.append(f"the installed plugin {ep.name!r} (entry point {ep.value}{origin}) "
+                          f"cannot be imported ({reason}); fix or uninstall it")
+            continue
+        loaded.append(ep.name)
+    return loaded
