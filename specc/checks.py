@@ -302,6 +302,7 @@ def log_keys(spec: Spec) -> dict[str, str]:
     per_output = metrics if isinstance(metrics, dict) else {o: metrics for o in spec.outputs}
     for out, names in per_output.items():
         for m in names:
+            m = m if isinstance(m, str) else m.type      # a plugin's metric: by its name
             keys[f"{out}_{m}" if multi else m] = "a metric"
     for out, weight in zip(spec.outputs, spec.output_weights()):
         if isinstance(weight, dict):

@@ -71,6 +71,8 @@ def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
     head = loc[0] if loc else None
     if len(loc) == 1:
         return Spec
+    if head in ("loss", "metrics"):              # a loss or metric with arguments
+        return _object_model(loc, data)
     if head == "layers" and isinstance(data, dict):
         try:
             layer = data["layers"][loc[1]]
@@ -88,6 +90,34 @@ def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
         from specc.spec.clauses import Clause
         return Clause
     return None
+
+
+def _object_model(loc: tuple, data: Any) -> type[Strict] | None:
+    """The model of the loss or metric entry that holds the key at the end of `loc`."""
+    from specc import custom_losses
+    from specc.spec.model import LossSpec
+
+    entry = data
+    for part in _data_path(loc[:-1], data, False)[0]:
+        entry = entry[part]
+    kind = entry.get("type") if isinstance(entry, dict) else None
+    if not isinstance(kind, str):
+        return None
+    found = custom_losses.lookup("loss" if loc[0] == "loss" else "metric", kind)
+    if found is not None:
+        return found.model
+    return LossSpec if loc[0] == "loss" and kind in custom_losses.catalog_names("loss") else None
+
+
+def _object_words(path: tuple) -> tuple[list[str], str]:
+    """For a word refused under `loss` or `metrics`: the names plugins registered, and the
+    note saying where custom ones come from."""
+    if not path or path[0] not in ("loss", "metrics"):
+        return [], ""
+    from specc import custom_losses
+
+    kind = "loss" if path[0] == "loss" else "metric"
+    return sorted(custom_losses.registered_names(kind)), custom_losses.unknown_note(kind)
 
 
 def _data_path(loc: tuple, data: Any, missing: bool) -> tuple[tuple, bool]:
@@ -177,11 +207,12 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         key = "type" if path and path[0] == "layers" else "kind"   # the unions' discriminators
         return f"missing required key {key!r}", "missing-key"
     if kind == "literal_error":
-        choices = _literal_choices(ctx)
+        plugged, note = _object_words(path)
+        choices = _literal_choices(ctx) + plugged
         listed = (f"; expected one of: {', '.join(choices)}" if len(choices) <= 12
                   else f" ({len(choices)} choices; see the schema)")
-        return (f"{field}: invalid value {quote(value)}"
-                f"{suggest(value, choices)}{listed}",
+        hint = suggest(value, choices)
+        return (f"{field}: invalid value {quote(value)}{hint}{listed}{'' if hint else note}",
                 "bad-value")
     if kind == "string_pattern_mismatch":
         return (f"{field}: {quote(value)} is not a valid name: use letters, digits and '_' "
@@ -212,9 +243,15 @@ def _diagnostics(exc: ValidationError, doc: Document) -> list[Diagnostic]:
         err, exists = errs[0]
         if len(errs) > 1 and all(e["type"] in _TYPE_WORDS for e, _ in errs):
             words = list(dict.fromkeys(_TYPE_WORDS[e["type"]] for e, _ in errs))
+            plugged, note = _object_words(path)
+            value = err.get("input")
+            hint = (suggest(value, [*_literal_choices(next(
+                (e.get("ctx") or {} for e, _ in errs if e["type"] == "literal_error"), {})),
+                *plugged]) if plugged and isinstance(value, str)
+                else literal_hint(e for e, _ in errs))
             msg, code = (f"{_label(path, doc.data)}: expected {' or '.join(words)}, got "
-                         f"{_type_name(err.get('input'))} {quote(err.get('input'))}"
-                         f"{literal_hint(e for e, _ in errs)}", "bad-type")
+                         f"{_type_name(value)} {quote(value)}{hint}"
+                         f"{note if isinstance(value, str) and not hint else ''}", "bad-type")
         else:
             msg, code = _message(err, path, doc.data)
         if err["type"] in ("union_tag_invalid", "unknown_kind"):

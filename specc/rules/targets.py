@@ -8,6 +8,7 @@ from specc.budget import of_context
 from specc.context import Context, Problem
 from specc.errors import quote
 from specc.rules.common import loss_name
+from specc.spec.model import LossSpec
 
 
 #: What a target (y) looks like. "ids": a class id per sample, shape (batch,) or (batch, 1);
@@ -61,10 +62,12 @@ def check_loss_metrics(ctx: Context) -> Iterator[Problem]:
     reported: set[tuple] = set()
     for out, names in per_output.items():
         loss = loss_name(spec.loss_for(out))
-        if loss is None:
-            continue
+        if loss is None or not isinstance(spec.loss_for(out), (str, LossSpec)):
+            continue                        # a plugin's loss: the targets it reads are its own
         wants = LOSS_TARGETS.get(loss, DENSE)
         for k, metric in enumerate(names):
+            if not isinstance(metric, str):
+                continue                    # a plugin's metric, likewise
             takes = METRIC_TARGETS.get(metric, DENSE)
             path = ("metrics", out, k) if keyed else ("metrics", k)
             if takes is None or takes == wants or path in reported:
