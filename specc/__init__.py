@@ -138,6 +138,7 @@ def __getattr__(name: str) -> Any:
 def _register_keras_objects() -> None:
     import specc.runtime.objects  # noqa: F401  (registers the specc Keras classes)
     import specc.runtime.plugin_objects  # noqa: F401  (the plugin loss and metric wrappers)
+    import specc.runtime.pairs  # noqa: F401  (and the pair penalties' layers)
 
 
 class _AfterKeras(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -88,6 +88,8 @@ CODES: Final[tuple[Code, ...]] = (
             ("no-activation", "`at: pre_activation` on a layer with no activation to split "
                               "off"),
             ("no-match", "a weight clause's layer globs match no layer with such weights"),
+            ("pair-same", "a pair penalty that names one tensor twice"),
+            ("pair-via", "a pair penalty `via: activity_regularizer`, which sees one tensor"),
             ("weights", "a `weights:` file that is missing, not HDF5 or does not fit")),
     *_codes("rules", "error",
             ("shape", "shapes that do not fit (a kernel larger than its input, a merge of "
@@ -96,6 +98,8 @@ CODES: Final[tuple[Code, ...]] = (
             ("rank", "a tensor of the wrong rank for the layer"),
             ("axis", "an axis out of range, the batch axis, or repeated"),
             ("time-axis", "a sequence penalty (`ar`, `tar`) on a tensor without a time axis"),
+            ("pair-shape", "a pair penalty's two tensors differ in shape, or have no class "
+                           "axis for distillation"),
             ("rescaling", "a Rescaling list whose length fits neither one nor every channel"),
             ("loss", "a loss that cannot read its output's targets"),
             ("metric", "a metric that does not read what its output's loss reads"),

@@ -86,6 +86,9 @@ def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
         return InputSpec
     if head == "weight_penalties":
         return WeightClause
+    if head == "pair_penalties" and len(loc) >= 3:
+        from specc.spec.clauses import PairClause
+        return PairClause
     if head == "penalties" and len(loc) >= 3:
         from specc.spec.clauses import Clause
         return Clause

@@ -167,7 +167,9 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
                                              or hasattr(getattr(clause, k, None), "schedule")})
         spec = spec.model_copy(update={"penalties": [zero(c) for c in spec.penalties],
                                        "weight_penalties": [zero(c) for c in
-                                                            spec.weight_penalties]})
+                                                            spec.weight_penalties],
+                                       "pair_penalties": [zero(c) for c in
+                                                          spec.pair_penalties]})
     graph = specc.lower(spec, args.via)
     if args.data and not Path(args.data).is_file():
         raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
@@ -198,5 +200,5 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
     print(f"wrote {out}/: history.csv, history.json, tensorboard/, model.keras, losses.png")
     if done is not None:
         done.append(({o.dotted: o.choices[0].text for o in options.overrides}, result,
-                     [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]))
+                     graph.term_names))
     return 0

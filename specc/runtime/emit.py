@@ -57,6 +57,10 @@ def _make_layer(node: Node) -> keras.layers.Layer:
         return PenaltyTap([t.config() for t in node.taps], name=node.name)
     if node.op == "OutputTap":
         return OutputTap([t.config() for t in node.taps], name=node.name)
+    if node.op in ("PairTap", "PairOutputTap"):
+        from specc.runtime import pairs
+
+        return getattr(pairs, node.op)([t.config() for t in node.taps], name=node.name)
     kwargs = _objects(node.kwargs)
     regs = {arg: WeightPenalty([t.config() for t in ts]) for arg, ts in node.weight_regs.items()}
     if node.op == "Bidirectional":
@@ -133,7 +137,7 @@ def meta(graph: Graph) -> dict[str, Any]:
     for node in graph.nodes:
         if node.activity:
             activity.append([node.name, [t.name for t in node.activity]])
-        if node.op == "PenaltyTap":
+        if node.op in ("PenaltyTap", "PairTap"):     # each records its values (one a clause)
             taps.append([node.name, [t.name for t in node.taps]])
     outputs = []
     for index, tap in enumerate(graph.tap_outputs):
@@ -148,7 +152,7 @@ def meta(graph: Graph) -> dict[str, Any]:
         "taps": taps,
         "outputs": outputs,
         "weights": [w.name for w in graph.weight_terms],
-        "order": [t.name for t in graph.terms] + [w.name for w in graph.weight_terms],
+        "order": graph.term_names,
         **({"loss_weights": scheduled} if scheduled else {}),
     }
 

@@ -10,7 +10,7 @@ from pydantic import (Discriminator, Field, PlainValidator, PrivateAttr, Tag, Va
 from pydantic_core import PydanticCustomError
 
 from specc.spec.base import DType, LayerRef, LayerSpec, Name, SharedCall, Strict
-from specc.spec.clauses import ActivationClause, AnyWeightClause, Scheduled
+from specc.spec.clauses import ActivationClause, AnyPairClause, AnyWeightClause, Scheduled
 from specc.spec.layers import LAYER_TYPES, AnyLayer
 
 FORMAT_VERSION = 1
@@ -168,6 +168,9 @@ class Spec(Strict):
         "mapping output -> weight; each a number or a schedule of the optimizer step.")
     penalties: list[ActivationClause] = Field(default_factory=list)
     weight_penalties: list[AnyWeightClause] = Field(default_factory=list)
+    pair_penalties: list[AnyPairClause] = Field(
+        default_factory=list, description="Penalties between two layers' outputs (feature "
+        "matching, distillation), each `layers: [s, t]`.")
     optimizer: Union[Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax",
                              "nadam", "ftrl", "lion", "lamb"], Optimizer] = "adam"
     metrics: Union[list[Metric], dict[LayerRef, list[Metric]]] = Field(default_factory=list)
