@@ -198,7 +198,7 @@ def test_a_backend_starts_in_the_quiet_window(backend: str, imported: list[str],
 
     calls: list[str] = []
     monkeypatch.setattr(starting, "import_quietly", calls.append)
-    monkeypatch.setattr(starting, "_findable", lambda module: True)
+    monkeypatch.setattr(starting, "findable", lambda module: True)
     monkeypatch.delitem(sys.modules, "keras", raising=False)
     monkeypatch.setenv("KERAS_BACKEND", backend)
     starting.start_backend(Options())
