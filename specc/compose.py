@@ -160,11 +160,14 @@ class _Composer:
         self.root = project_root(top.file)
         self.problems: list[Diagnostic] = []
         self.stopped = False
+        self.resolved: dict[tuple[str, str], tuple[str, str, bool]] = {}
+        self.reals: dict[str, str] = {}                 # shown file -> real path
         self.docs: dict[str, Document] = {}            # real path -> document
         self.sites: dict[str, tuple[Diagnostic, ...]] = {}
         self.libraries: dict[str, dict[str, tuple[Any, _Where]]] = {}
         real = os.path.realpath(top.file) if os.path.exists(top.file) else top.file
         self.top_real = real
+        self.reals[top.file] = real
         self.docs[real] = top
         try:
             self.bytes = os.path.getsize(real)
@@ -193,9 +196,14 @@ class _Composer:
                        f"file), not {quote(value)}", "bad-type")
             raise _Failed
         folder = os.path.dirname(doc.file)          # "" for text: the current folder
-        shown = os.path.normpath(os.path.join(folder, value))
-        real = os.path.realpath(shown)
-        if os.path.commonpath([real, self.root]) != self.root:
+        resolved = self.resolved.get((folder, value))
+        if resolved is None:                    # one file imported 10,000 times: one lookup
+            shown = os.path.normpath(os.path.join(folder, value))
+            real = os.path.realpath(shown)
+            resolved = self.resolved[(folder, value)] = (
+                shown, real, os.path.commonpath([real, self.root]) == self.root)
+        shown, real, inside_root = resolved
+        if not inside_root:
             inside = os.path.commonpath([os.path.abspath(shown), self.root]) == self.root
             self.error(site, f"{quote(value)} is {'a link to a file ' if inside else ''}"
                        f"outside the project folder {self.root}: "
@@ -213,6 +221,7 @@ class _Composer:
             raise _Failed
         if real not in self.docs:
             self.docs[real] = self.read(real, shown, value, site, how)
+            self.reals[self.docs[real].file] = real
         found = self.docs[real]
         note = Diagnostic(site, f"{'imported' if how == 'imported' else 'extended'} here",
                           "include", "note")
@@ -284,7 +293,12 @@ class _Composer:
         paths = [(raw, (IMPORTS,))] if isinstance(raw, str) else \
             [(p, (IMPORTS, i)) for i, p in enumerate(raw)]
         out: dict[str, tuple[Any, _Where]] = {}
+        seen: set[str] = set()
         for value, where in paths:
+            if isinstance(value, str) and value in seen:   # the same path again: nothing new
+                continue
+            if isinstance(value, str):
+                seen.add(value)
             try:
                 lib = self.open(doc, where, value, stack, "imported")
             except _Failed:
@@ -296,7 +310,7 @@ class _Composer:
                                if isinstance(lib.data, dict) and "layers" in lib.data else ""),
                            "bad-value")
                 continue
-            blocks = self.library(lib, (*stack, os.path.realpath(lib.file)))
+            blocks = self.library(lib, (*stack, self.real(lib)))
             for name, (value_, place) in blocks.items():
                 if name in out:
                     if not out[name][1].same(place):
@@ -312,8 +326,11 @@ class _Composer:
                 out[name] = (value_, place)
         return out
 
+    def real(self, doc: Document) -> str:
+        return self.reals.get(doc.file) or os.path.realpath(doc.file)
+
     def library(self, doc: Document, stack: tuple[str, ...]) -> dict[str, tuple[Any, _Where]]:
-        real = os.path.realpath(doc.file)
+        real = self.real(doc)
         if real in self.libraries:
             return self.libraries[real]
         data = doc.data
@@ -380,7 +397,7 @@ class _Composer:
                     "not a format 2 spec (`specc: 2`)")
             self.error(doc.span((EXTENDS,)), f"{quote(data[EXTENDS])} is {what}", "bad-value")
             raise _Failed
-        base_data, base_where = self.spec(base_doc, (*stack, os.path.realpath(base_doc.file)))
+        base_data, base_where = self.spec(base_doc, (*stack, self.real(base_doc)))
         return self.merge(base_data, base_where, own, here)
 
     # --- merging by name --------------------------------------------------------------------
