@@ -266,8 +266,12 @@ def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any 
     specc.compose) where they name something there, else
     (format 2) to the flat spec after expansion; `limits` (specc.budget.Limits) is the size
     budget, None for the default one."""
-    from specc.compose import compose, with_sites
+    from specc.compose import compose, is_library, with_sites
 
+    if is_library(doc.data):
+        raise SpecError.at(doc.span(()), "this file is a block library (`blocks:` and no "
+                           "inputs, layers or outputs), not a spec: a spec uses its blocks "
+                           "with `imports:`", "top-level")
     try:
         doc = compose(doc)                       # `imports:` and `extends:` (format 2)
     except SpecError as exc:

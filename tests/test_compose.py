@@ -398,3 +398,16 @@ def test_the_readme_error_example_is_real(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(SpecError) as info:
         specc.load("spec.yaml")
     assert "\n".join(d.render() for d in info.value.diagnostics) + "\n" == shown
+
+
+def test_overrides_apply_to_the_merged_spec_and_a_library_is_not_a_spec(tmp_path: Path) -> None:
+    from specc.overrides import parse_all
+
+    write(tmp_path, {"base.yaml": BASE, "blocks/mlp.yaml": LIB})
+    child = write(tmp_path, {"child.yaml": "specc: 2\nextends: base.yaml\nlayers:\n"
+                                           "  - {name: h2, with: {units: 32}}\n"})
+    spec = specc.load(child, overrides=parse_all(["h2.with.units=7", "h1.fc.units=5"]))
+    units = {layer.name: getattr(layer, "units", None) for layer in spec.layers}
+    assert units["h2.fc"] == 7 and units["h1.fc"] == 5
+    [d] = problems(tmp_path / "blocks" / "mlp.yaml")
+    assert (d.code, d.line) == ("top-level", 1) and "block library" in d.message
