@@ -134,6 +134,16 @@ def with_sites(diagnostics: Iterable[Diagnostic],
     return out
 
 
+def sites_of(doc: Any) -> Mapping[str, tuple[Diagnostic, ...]]:
+    """The include-site notes of the composed document under `doc` (an expanded or overridden
+    document wraps it), for `with_sites`; empty for a spec of one file."""
+    for _ in range(8):
+        if isinstance(doc, ComposedDocument):
+            return doc.sites
+        doc = getattr(doc, "source", None) or getattr(doc, "inner", None)
+    return {}
+
+
 # ------------------------------------------------------------------------------ the project
 
 

@@ -411,7 +411,9 @@ def _check_one(path: str, overrides: Sequence[Any] = (), limits: Any = None) -> 
         return list(exc.diagnostics)
     from specc.rules import spec_warnings
 
-    return spec_warnings(spec)
+    from specc.compose import sites_of, with_sites
+
+    return with_sites(spec_warnings(spec), sites_of(spec.document))
 
 
 #: Below this many files, worker processes cost more than they save.

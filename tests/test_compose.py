@@ -411,3 +411,15 @@ def test_overrides_apply_to_the_merged_spec_and_a_library_is_not_a_spec(tmp_path
     assert units["h2.fc"] == 7 and units["h1.fc"] == 5
     [d] = problems(tmp_path / "blocks" / "mlp.yaml")
     assert (d.code, d.line) == ("top-level", 1) and "block library" in d.message
+
+
+def test_a_warning_in_a_base_has_a_note_at_the_extends(tmp_path: Path) -> None:
+    write(tmp_path, {"base.yaml": BASE + "penalties:\n  - {name: e, layer: out, kind: l2, "
+                                         "rate: 1.0e-4, reduction: sum}\n",
+                     "blocks/mlp.yaml": LIB})
+    child = write(tmp_path, {"child.yaml": "specc: 2\nextends: base.yaml\n"})
+    found = _check_one(str(child))
+    assert found and all(d.severity == "warning" for d in found)
+    assert at(found[0]).startswith("base.yaml:14:")
+    assert [(at(n), n.message) for n in found[0].notes][-1:] == [("child.yaml:2:10",
+                                                                  "extended here")]
