@@ -423,3 +423,11 @@ def test_a_warning_in_a_base_has_a_note_at_the_extends(tmp_path: Path) -> None:
     assert at(found[0]).startswith("base.yaml:14:")
     assert [(at(n), n.message) for n in found[0].notes][-1:] == [("child.yaml:2:10",
                                                                   "extended here")]
+
+
+def test_the_readme_counts_the_example_lines() -> None:
+    readme = " ".join((SPECS.parent / "README.md").read_text().split())
+    for path in ("resnet50.yaml", "blocks/resnet.yaml"):
+        lines = len((SPECS / path).read_text().splitlines())
+        assert f"{lines}-line library `specs/{path}`" in readme or \
+            f"`specs/{path}` is ResNet50 in {lines} lines" in readme
