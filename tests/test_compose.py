@@ -431,3 +431,12 @@ def test_the_readme_counts_the_example_lines() -> None:
         lines = len((SPECS / path).read_text().splitlines())
         assert f"{lines}-line library `specs/{path}`" in readme or \
             f"`specs/{path}` is ResNet50 in {lines} lines" in readme
+
+
+def test_a_directive_in_a_spec_that_extends_nothing_says_where_it_works() -> None:
+    text = BASE.replace("imports: [blocks/mlp.yaml]\n", "").replace(
+        "use: mlp, with: {units: 16}}", "type: Dense, units: 4, delete: true}", 1)
+    with pytest.raises(SpecError) as info:
+        specc.loads(text, "f.yaml")
+    d = info.value.diagnostics[0]                 # (h2 uses a block no longer imported)
+    assert d.code == "unknown-key" and "it is read in a spec that says `extends:`" in d.message
