@@ -48,7 +48,7 @@ _LISTS: Final = ("layers", "penalties", "weight_penalties")
 #: Mappings merged key by key (the per-output forms of loss, loss_weights and metrics).
 _MAPS: Final = ("inputs", "blocks", "loss", "loss_weights", "metrics")
 #: Keys of an overriding entry merged key by key rather than replaced.
-_ENTRY_MAPS: Final = ("with", "call", "params")
+_ENTRY_MAPS: Final = ("with", "call")
 #: What makes an entry what it is: changing one of them needs `replace: true`.
 _KINDS: Final = ("type", "use", "share", "kind")
 #: Top-level keys that make a file a spec rather than a block library.
@@ -202,8 +202,10 @@ class _Composer:
         site = doc.span(where)
         key = IMPORTS if how == "imported" else EXTENDS
         if not isinstance(value, str) or not value.strip() or "\0" in value:
+            one = (" (one base per spec; a base may extend another)"
+                   if how == "extended" and isinstance(value, list) else "")
             self.error(site, f"`{key}:` names a file by its path (a string, relative to this "
-                       f"file), not {quote(value)}", "bad-type")
+                       f"file), not {quote(value)}{one}", "bad-type")
             raise _Failed
         folder = os.path.dirname(doc.file)          # "" for text: the current folder
         resolved = self.resolved.get((folder, value))
@@ -492,6 +494,28 @@ class _Composer:
             node = node.next
         return values, _Where(cw.doc, cw.path, kids)
 
+    def directives(self, value: dict, place: _Where, named: dict[str, _Node]) -> dict:
+        """An overriding entry's `delete`, `replace`, `after`, `before`, checked."""
+        doc, path = place.doc, place.path
+        directives = {d: value[d] for d in DIRECTIVES if d in value}
+        for flag in ("delete", "replace"):
+            if flag in directives and not isinstance(directives[flag], bool):
+                self.error(doc.span(path + (flag,)), f"`{flag}:` is true or false, not "
+                           f"{quote(directives[flag])}", "bad-type")
+                raise _Skip
+        for anchor in ("after", "before"):
+            given = directives.get(anchor)
+            if anchor in directives and not (isinstance(given, str) and given in named):
+                self.error(doc.span(path + (anchor,)), f"`{anchor}:` names an entry of the "
+                           f"base: no entry is named {quote(given)}"
+                           f"{did_you_mean(str(given), list(named))}", "unknown-ref")
+                raise _Skip
+        if "after" in directives and "before" in directives:
+            self.error(doc.key_span(path + ("before",)), "give `after:` or `before:`, not both",
+                       "bad-value")
+            raise _Skip
+        return directives
+
     def merge_entry(self, value: Any, place: _Where, named: dict[str, _Node],
                     head: _Node) -> None:
         doc, path = place.doc, place.path
@@ -504,24 +528,8 @@ class _Composer:
             _Node(value, place).link_before(head)
             return
         name = value["name"]
-        directives = {d: value[d] for d in DIRECTIVES if d in value}
+        directives = self.directives(value, place, named)
         body = {k: v for k, v in value.items() if k not in DIRECTIVES}
-        for flag in ("delete", "replace"):
-            if flag in directives and not isinstance(directives[flag], bool):
-                self.error(doc.span(path + (flag,)), f"`{flag}:` is true or false, not "
-                           f"{quote(directives[flag])}", "bad-type")
-                raise _Skip
-        for anchor in ("after", "before"):
-            if anchor in directives and directives[anchor] not in named:
-                given = directives[anchor]
-                self.error(doc.span(path + (anchor,)), f"`{anchor}:` names an entry of the "
-                           f"base: no entry is named {quote(given)}"
-                           f"{did_you_mean(str(given), list(named))}", "unknown-ref")
-                raise _Skip
-        if "after" in directives and "before" in directives:
-            self.error(doc.key_span(path + ("before",)), "give `after:` or `before:`, not both",
-                       "bad-value")
-            raise _Skip
         target = named.get(name)
         if directives.get("delete"):
             extra = [k for k in body if k != "name"]

@@ -320,6 +320,8 @@ def test_the_bytes_of_all_files_together_are_bounded(tmp_path: Path, monkeypatch
     ("{name: h1, delete: yes}", "`delete:` is true or false", "bad-type"),
     ("{name: n, type: Dense, units: 1, after: h22}", "no entry is named 'h22' (did you mean 'h2'",
      "unknown-ref"),
+    ("{name: n, type: Dense, units: 1, after: [h1]}", "no entry is named ['h1']",
+     "unknown-ref"),
     ("{name: n, type: Dense, units: 1, after: h1, before: h2}", "not both", "bad-value"),
     ("{type: Dense, units: 1, after: h1}", "`after:` needs the `name:`", "missing-key"),
 ])
