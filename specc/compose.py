@@ -630,8 +630,21 @@ def compose(doc: Document) -> Document | ComposedDocument:
         data = where = None
     if composer.problems:
         raise SpecError(with_sites(composer.problems, composer.sites))
+    _rebase_weights(data, where, doc)
     files = [d.file for d in composer.docs.values()]
     return ComposedDocument(doc, data, where, composer.sites, files)
+
+
+def _rebase_weights(data: dict, where: _Where, top: Document) -> None:
+    """`weights: FILE` is relative to the file that writes it; the composed spec is read as
+    the top spec's, so a relative path a base wrote is rewritten relative to the top spec."""
+    value, doc = data.get("weights"), where.child("weights").doc
+    if doc is top or not isinstance(value, str) or not value or os.path.isabs(value) \
+            or value.startswith("~"):
+        return
+    written = os.path.join(os.path.dirname(os.path.abspath(doc.file)), value)
+    data["weights"] = os.path.relpath(written, os.path.dirname(os.path.abspath(top.file))
+                                      if os.path.exists(top.file) else os.getcwd())
 
 
 def check_library(doc: Document) -> list[Diagnostic]:

@@ -442,3 +442,18 @@ def test_a_directive_in_a_spec_that_extends_nothing_says_where_it_works() -> Non
         specc.loads(text, "f.yaml")
     d = info.value.diagnostics[0]                 # (h2 uses a block no longer imported)
     assert d.code == "unknown-key" and "it is read in a spec that says `extends:`" in d.message
+
+
+def test_a_weights_file_named_by_a_base_is_the_base_folder_s(tmp_path: Path) -> None:
+    from specc.weights import HDF5_SIGNATURE
+
+    write(tmp_path, {"base/base.yaml": BASE.replace("[blocks/mlp.yaml]", "[../blocks/mlp.yaml]")
+                     + "weights: base.weights.h5\n", "blocks/mlp.yaml": LIB,
+                     "pyproject.toml": "[tool.specc]\n"})
+    (tmp_path / "base" / "base.weights.h5").write_bytes(HDF5_SIGNATURE + b"\0" * 8)
+    child = write(tmp_path, {"variants/child.yaml": "specc: 2\nextends: ../base/base.yaml\n"})
+    spec = specc.load(child)
+    assert spec.weights == os.path.join("..", "base", "base.weights.h5")
+    child.write_text("specc: 2\nextends: ../base/base.yaml\nweights: mine.weights.h5\n")
+    [d] = problems(child)                    # the spec's own path: relative to itself
+    assert at(d) == "child.yaml:3:10" and "variants/mine.weights.h5" in d.message
