@@ -306,8 +306,12 @@ def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any 
     specc.compose) where they name something there, else
     (format 2) to the flat spec after expansion; `limits` (specc.budget.Limits) is the size
     budget, None for the default one."""
-    from specc.compose import compose, with_sites
+    from specc.compose import compose, is_library, with_sites
 
+    if is_library(doc.data):
+        raise SpecError.at(doc.span(()), "this file is a block library (`blocks:` and no "
+                           "inputs, layers or outputs), not a spec: a spec uses its blocks "
+                           "with `imports:`", "top-level")
     try:
         doc = compose(doc)                       # `imports:` and `extends:` (format 2)
     except SpecError as exc:
@@ -447,7 +451,9 @@ def _check_one(path: str, overrides: Sequence[Any] = (), limits: Any = None) -> 
         return list(exc.diagnostics)
     from specc.rules import spec_warnings
 
-    return spec_warnings(spec)
+    from specc.compose import sites_of, with_sites
+
+    return with_sites(spec_warnings(spec), sites_of(spec.document))
 
 
 #: Below this many files, worker processes cost more than they save.
