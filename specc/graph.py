@@ -147,7 +147,7 @@ class Graph:
         doc = self.spec._document
         if doc is None:
             return Diagnostic(Span("<spec>"), message, code)
-        from specc.expand import diagnostic
+        from specc.provenance import diagnostic
 
         return diagnostic(doc, path, message, code)
 

@@ -11,19 +11,18 @@ from typing import Any, Callable, ClassVar, Final, Iterable, Sequence
 
 from pydantic import ValidationError
 
+from specc import custom_layers as _custom
+from specc import penalties as catalog
 from specc.checks import run_checks, run_cross_checks
-from specc.errors import MAX_QUOTE, Diagnostic, a_, SpecError, did_you_mean, quote
-from specc.loader import Document, load_file, load_text
+from specc.errors import MAX_QUOTE, Diagnostic, SpecError, a_, did_you_mean, quote
+from specc.expand import expand, format1_problems
 from specc.hints import key_hint, literal_hint, number_hint, suggest
-from specc.spec.base import Strict
+from specc.loader import Document, load_file, load_text
+from specc.provenance import ExpandedDocument, dedupe, diagnostic, limit_errors
+from specc.spec.base import OBJECT_TYPES, PATH_PATTERN, LayerSpec, Strict
 from specc.spec.clauses import WeightClause
 from specc.spec.layers import LAYER_TYPES
-from specc.expand import (ExpandedDocument, dedupe, diagnostic, expand, format1_problems,
-                          limit_errors)
-from specc.spec.base import OBJECT_TYPES, PATH_PATTERN, LayerSpec
 from specc.spec.model import FORMAT_VERSIONS, InputSpec, Spec
-from specc import penalties as catalog
-from specc import custom_layers as _custom
 
 _TYPE_WORDS: Final = {
     "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number",
@@ -301,7 +300,7 @@ def expand_document(doc: Document) -> Document | ExpandedDocument:
 
 def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any = None) -> Spec:
     """Overrides, expansion, models, then semantic checks; every problem collected into one
-    SpecError (at most MAX_ERRORS of them, specc.expand.limit_errors). `overrides`
+    SpecError (at most MAX_ERRORS of them, specc.provenance.limit_errors). `overrides`
     (specc.overrides.Override) apply to the source (its imports and base put in first,
     specc.compose) where they name something there, else
     (format 2) to the flat spec after expansion; `limits` (specc.budget.Limits) is the size

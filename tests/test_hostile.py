@@ -11,8 +11,9 @@ import pytest
 import specc
 from specc import expand, expr
 from specc.errors import Diagnostic, Span, SpecError
-from specc.expand import dedupe, to_yaml
+from specc.expand import to_yaml
 from specc.loader import load_text
+from specc.provenance import MAX_ERRORS, dedupe
 from specc.validation import expand_document
 from specc.weights import check_file, resolve
 
@@ -124,19 +125,19 @@ def test_a_value_at_the_bounds_is_allowed() -> None:
 
 
 def test_the_error_count_is_bounded() -> None:
-    n = expand.MAX_ERRORS + 200
+    n = MAX_ERRORS + 200
     text = HEAD + "layers:\n" + "".join(
         f"  - {{name: l{k}, type: Dense, units: \"${{nope{k}}}\"}}\n" for k in range(n)) + \
         "  - {name: out, type: Dense, units: 1}\n" + TAIL
     found = errors(text)
-    assert len(found) == expand.MAX_ERRORS + 1
+    assert len(found) == MAX_ERRORS + 1
     assert found[-1].code == "too-many-errors" and "1,000" in found[-1].message
     # the same bound on the schema's errors (after expansion)
     text = HEAD + "layers:\n" + "".join(
         f"  - {{name: l{k}, type: Dense, units: a, use_bias: 3}}\n" for k in range(n // 2 + 1)) \
         + "  - {name: out, type: Dense, units: 1}\n" + TAIL
     found = errors(text)
-    assert len(found) == expand.MAX_ERRORS + 1 and found[-1].code == "too-many-errors"
+    assert len(found) == MAX_ERRORS + 1 and found[-1].code == "too-many-errors"
     assert "202 more" in found[-1].message
 
 
