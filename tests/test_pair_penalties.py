@@ -423,3 +423,36 @@ def test_orthogonal_on_a_bias_is_a_located_error() -> None:
                         'rate: 0.01}')
     got = errors(text)
     assert len(got) == 1 and "bad-value" in got[0] and "a bias is a vector" in got[0], got
+
+
+FORMAT_2 = """specc: 2
+name: distill2
+inputs: {x: {shape: [8]}}
+blocks:
+  mlp:
+    params: {width: 8}
+    layers:
+      - {name: h, type: Dense, units: "${width}", activation: relu}
+      - {name: logits, type: Dense, units: 4}
+layers:
+  - {name: teacher, use: mlp, with: {width: 32}, from: x}
+  - {name: student, use: mlp, from: x}
+outputs: [student]
+loss: {type: categorical_crossentropy, from_logits: true}
+freeze: ["teacher.*"]
+pair_penalties:
+  - {name: distill, layers: [student, teacher], kind: distillation, temperature: 4.0, rate: 0.9}
+  - {name: hint, layers: [student.h, teacher.logits], kind: cosine, rate: 0.1}
+"""
+
+
+def test_format_2_names_paths_and_block_uses() -> None:
+    """A block use names its output (as in `outputs:`); a path names a layer inside one.
+    The teacher feeds no output: the clause that reads it keeps it."""
+    spec = loads(FORMAT_2.replace("student.h, teacher.logits", "student.logits, teacher.logits"),
+                 "f2.yaml")
+    assert [c.layers for c in spec.pair_penalties] == [["student.logits", "teacher.logits"]] * 2
+    got = errors(FORMAT_2)
+    assert got == ["18:26 pair-shape: pair penalty 'hint': 'student.h' (batch, 8) and "
+                   "'teacher.logits' (batch, 4) differ in shape; cosine compares them element "
+                   "by element (put a Dense or a Reshape on one side to match the other)"]
