@@ -782,6 +782,11 @@ def expand(doc: Document) -> ExpandedDocument:
         if isinstance(value, dict) and key != "loss" or (
                 key == "loss" and isinstance(value, dict) and "type" not in value):
             flat[key] = {resolve(k): v for k, v in value.items()}
+    pairs = data.get("pair_penalties")
+    if isinstance(pairs, list):         # top level only: a pair names two paths (or uses)
+        flat["pair_penalties"] = [
+            {**c, "layers": [resolve(r) for r in c["layers"]]}
+            if isinstance(c, dict) and isinstance(c.get("layers"), list) else c for c in pairs]
     for section in ("penalties", "weight_penalties"):
         own = data.get(section, [])
         if not isinstance(own, list):

@@ -203,8 +203,17 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         if path and path[0] == "layers":
             return (f"unknown layer type {quote(tag)}{suggest(tag, _custom.known_types())} "
                     f"{_custom.unknown_type_note()}", "unknown-type")
-        return (f"unknown penalty kind {quote(tag)}{suggest(tag, catalog.known_kinds())} "
-                f"(known: {', '.join(catalog.known_kinds())})", "unknown-kind")
+        section = path[0] if path else "penalties"
+        known = (list(catalog.PAIR_CATALOG) if section == "pair_penalties" else
+                 list(catalog.WEIGHT_FORMULAS) if section == "weight_penalties" else
+                 catalog.known_kinds())
+        if section == "penalties" and tag in catalog.PAIR_CATALOG:
+            return (f"penalty kind {quote(tag)} compares two tensors: write the clause under "
+                    "`pair_penalties:`, with `layers: [s, t]` instead of `layer:`",
+                    "unknown-kind")
+        where = {"pair_penalties": " pair", "weight_penalties": " weight"}.get(section, "")
+        return (f"unknown{where} penalty kind {quote(tag)}{suggest(tag, known)} "
+                f"(known: {', '.join(known)})", "unknown-kind")
     if kind in ("union_tag_not_found", "missing_kind"):
         key = "type" if path and path[0] == "layers" else "kind"   # the unions' discriminators
         return f"missing required key {key!r}", "missing-key"

@@ -1,6 +1,6 @@
 """The one YAML writer: a spec as the text a person writes (`specc expand`, `specc import`).
 
-Top-level keys in block style; `layers`, `penalties` and `weight_penalties` one flow mapping
+Top-level keys in block style; `layers` and the clause lists one flow mapping
 per line; other mappings (`inputs`, `blocks`) one key per line, nested mappings in block
 style down to `nest` levels. Scalars are written so that both YAML 1.2 (specc's reader) and
 YAML 1.1 (PyYAML) read them back as the same value: floats always with a `.` and a signed
@@ -14,7 +14,7 @@ import re
 from typing import Any, Final, Sequence
 
 #: Sections written one flow mapping per entry, like the example specs.
-ENTRY_LISTS: Final = ("layers", "penalties", "weight_penalties")
+ENTRY_LISTS: Final = ("layers", "penalties", "weight_penalties", "pair_penalties")
 _PLAIN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 #: Plain words some YAML reader takes for a boolean or null (YAML 1.1 and 1.2, any case).
 _RESERVED: Final = re.compile(r"(?i:y|n|yes|no|on|off|true|false|null)")
