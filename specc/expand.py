@@ -101,15 +101,22 @@ class ExpandedDocument:
 def _in_chain(doc: Document, where: Path, chain: tuple[Use, ...], message: str, code: str,
               severity: str = "error") -> Diagnostic:
     inner = chain[-1]
-    notes = [Diagnostic(doc.span(use.site), f"'{use.name}' is an instance of block "
-                        f"'{use.block}', made here", code, "note") for use in chain[1:]]
     definition = doc.span(where)
-    notes.append(Diagnostic(definition, f"in the definition of block '{inner.block}'",
-                            code, "note"))
     # The same problem in another instance: the same place in the definition, the same
     # message once the instance's own names (`s1.b2.c1`, `layers[7]`) are taken out of it.
     generic = _LAYER_INDEX.sub("layers[]", message.replace(inner.name + ".", ""))
-    return Diagnostic(doc.span(chain[0].site),
+    site = doc.span(chain[0].site)
+    if definition.file != site.file:     # a block from another file (specc.compose): there
+        return Diagnostic(definition, f"{message} in '{inner.name}' (block '{inner.block}')",
+                          code, severity, tuple(
+                              Diagnostic(doc.span(use.site), f"'{use.name}' is an instance "
+                                         f"of block '{use.block}', made here", code, "note")
+                              for use in chain), group=(definition, code, generic))
+    notes = [Diagnostic(doc.span(use.site), f"'{use.name}' is an instance of block "
+                        f"'{use.block}', made here", code, "note") for use in chain[1:]]
+    notes.append(Diagnostic(definition, f"in the definition of block '{inner.block}'",
+                            code, "note"))
+    return Diagnostic(site,
                       f"{message} in '{inner.name}' (block '{inner.block}')", code, severity,
                       tuple(notes), group=(definition, code, generic))
 
