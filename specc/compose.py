@@ -28,6 +28,7 @@ from typing import Any, Final, Iterable, Mapping, Sequence
 
 from specc import loader
 from specc.errors import Diagnostic, Span, SpecError, did_you_mean, quote
+from specc.expand import MAX_ERRORS
 from specc.loader import Document
 
 Path = tuple
@@ -193,12 +194,20 @@ class _Composer:
     def error(self, span: Span, message: str, code: str = "include",
               notes: tuple[Diagnostic, ...] = ()) -> None:
         self.problems.append(Diagnostic(span, message, code, notes=notes))
+        if len(self.problems) >= MAX_ERRORS and not self.stopped:   # 50,000 missing files
+            self.problems.append(Diagnostic(span, f"more than {MAX_ERRORS:,} problems: "
+                                            "reading stopped here (fix the ones above first)",
+                                            "too-many-errors"))
+            self.stopped = True
+            raise _Failed
 
     # --- files ----------------------------------------------------------------------------
 
     def open(self, doc: Document, where: Path, value: Any, stack: tuple[str, ...],
              how: str) -> Document:
         """The document `value` (a path written at `where` in `doc`) names; raises _Failed."""
+        if self.stopped:                # a bound is passed: reported once, nothing more read
+            raise _Failed
         site = doc.span(where)
         key = IMPORTS if how == "imported" else EXTENDS
         if not isinstance(value, str) or not value.strip() or "\0" in value:
@@ -241,8 +250,6 @@ class _Composer:
         return found
 
     def read(self, real: str, shown: str, value: str, site: Span, how: str) -> Document:
-        if self.stopped:                # a bound is passed: reported once, nothing more read
-            raise _Failed
         if len(self.docs) >= MAX_FILES:
             self.bound(site, f"the spec reads more than {MAX_FILES} files")
         try:

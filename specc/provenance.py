@@ -78,19 +78,28 @@ class ExpandedDocument:
 
 
 def in_chain(doc: Document, where: Path, chain: tuple[Use, ...], message: str, code: str,
-              severity: str = "error") -> Diagnostic:
+             severity: str = "error") -> Diagnostic:
+    """A problem found in a block instance: at the outermost use site, with notes down to the
+    definition; for a block from another file (specc.compose), at the definition there, with
+    notes at each use."""
     inner = chain[-1]
-    notes = [Diagnostic(doc.span(use.site), f"'{use.name}' is an instance of block "
-                        f"'{use.block}', made here", code, "note") for use in chain[1:]]
     definition = doc.span(where)
-    notes.append(Diagnostic(definition, f"in the definition of block '{inner.block}'",
-                            code, "note"))
     # The same problem in another instance: the same place in the definition, the same
     # message once the instance's own names (`s1.b2.c1`, `layers[7]`) are taken out of it.
     generic = _LAYER_INDEX.sub("layers[]", message.replace(inner.name + ".", ""))
-    return Diagnostic(doc.span(chain[0].site),
-                      f"{message} in '{inner.name}' (block '{inner.block}')", code, severity,
-                      tuple(notes), group=(definition, code, generic))
+    site = doc.span(chain[0].site)
+    if definition.file != site.file:
+        return Diagnostic(definition, f"{message} in '{inner.name}' (block '{inner.block}')",
+                          code, severity, tuple(
+                              Diagnostic(doc.span(use.site), f"'{use.name}' is an instance "
+                                         f"of block '{use.block}', made here", code, "note")
+                              for use in chain), group=(definition, code, generic))
+    notes = [Diagnostic(doc.span(use.site), f"'{use.name}' is an instance of block "
+                        f"'{use.block}', made here", code, "note") for use in chain[1:]]
+    notes.append(Diagnostic(definition, f"in the definition of block '{inner.block}'",
+                            code, "note"))
+    return Diagnostic(site, f"{message} in '{inner.name}' (block '{inner.block}')", code,
+                      severity, tuple(notes), group=(definition, code, generic))
 
 
 _LAYER_INDEX: Final = re.compile(r"layers\[\d+\]")

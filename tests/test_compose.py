@@ -210,9 +210,9 @@ def test_a_problem_in_a_library_points_into_it_with_a_note_at_the_import(tmp_pat
     lib = LIB.replace("activation: relu", "activaton: relu")
     spec = write(tmp_path, {"base.yaml": BASE, "blocks/mlp.yaml": lib})
     found = problems(spec)
-    assert [(at(d), d.code) for d in found] == [("base.yaml:7:5", "unknown-key")]
+    assert [(at(d), d.code) for d in found] == [("mlp.yaml:7:63", "unknown-key")]
     assert "and 1 other instance" in found[0].message           # h1 and h2
-    assert [at(n) for n in found[0].notes] == ["mlp.yaml:7:63", "base.yaml:3:11"]
+    assert [at(n) for n in found[0].notes] == ["base.yaml:7:5", "base.yaml:3:11"]
     assert found[0].notes[-1].message == "imported here"
     (tmp_path / "blocks/mlp.yaml").write_text(LIB.replace("params: {", "params: [", 1))
     [d] = problems(spec)

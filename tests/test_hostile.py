@@ -236,3 +236,12 @@ def errors_of(path) -> list[Diagnostic]:
     with pytest.raises(SpecError) as info:
         specc.load(path)
     return list(info.value.diagnostics)
+
+
+def test_thousands_of_missing_files_stop_at_the_error_bound(tmp_path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(USER.replace("[PATHS]", "\n" + "".join(f"  - m{k}.yaml\n"
+                                                           for k in range(5000))))
+    found = errors_of(spec)
+    assert len(found) == expand.MAX_ERRORS + 1
+    assert found[-1].code == "too-many-errors" and {d.code for d in found[:-1]} == {"include"}
