@@ -378,3 +378,17 @@ async def test_quick_fix_for_a_typed_typo(client: LanguageClient, tmp_path) -> N
     fixed = _apply(text, [e for a in actions for e in a.edit.changes[path.as_uri()]])
     assert fixed == (SPECS / "cnn_sparsity.yaml").read_text()
     assert await open_text(client, path, fixed) == []
+
+
+async def test_complete_an_instance_path(client: LanguageClient, tmp_path) -> None:
+    """After `conv2.`, the layers block use conv2 expanded to (the last valid version's)."""
+    path = tmp_path / "paths.yaml"
+    resnet = SPECS / "resnet50.yaml"
+    await open_text(client, path, resnet.read_text())
+    items = await complete(client, path, _edit(resnet, "{name: avg_pool, type: GlobalAveragePooling2D}",
+                                               f"{{name: avg_pool, type: GlobalAveragePooling2D, "
+                                               f"from: conv2.{CURSOR}}}"))
+    labels = _labels(items)
+    # stage conv2: 3 bottlenecks of 10 layers, the first with 2 more (its projection)
+    assert len(labels) == 32 and all(n.startswith("conv2.block") for n in labels)
+    assert "conv2.block3.out" in labels

@@ -44,6 +44,12 @@ class Analysis:
             self._facts = Facts(self.spec)
         return self._facts
 
+    def warm(self) -> None:
+        """Compute now what hover reads (shapes, counts, reads) of a valid spec."""
+        facts = self.facts
+        if facts is not None:
+            facts.sizes, facts.reads  # noqa: B018 - cached on first access
+
     @property
     def flat(self) -> Any:
         """The document the spec was validated from (format 2: the expanded one)."""

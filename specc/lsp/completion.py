@@ -143,10 +143,10 @@ def _names(c: Cursor, scope: tuple, valid: Optional[Analysis]) -> list[Item]:
     itself = entry.get("name") if isinstance(entry, dict) else None
     items = [(n, "input" if p[len(scope):][:1] != ("layers",) else "layer", "")
              for n, p in own.items() if n and n != itself]
-    if not scope and valid is not None and valid.spec is not None:   # instances' layers
-        seen = set(own)
-        for layer in valid.spec.layers:
-            if layer.name not in seen:
-                seen.add(layer.name)
-                items.append((layer.name, f"{layer.type} (expanded)", ""))
+    if not scope and valid is not None and valid.spec is not None and "." in c.prefix:
+        # the layers of the instance typed so far (`conv2.` -> conv2.block1.conv1, ...),
+        # from the last valid version: offered once a dot asks for them
+        stem = c.prefix.rsplit(".", 1)[0] + "."
+        return [(layer.name, f"{layer.type} (expanded)", "") for layer in valid.spec.layers
+                if layer.name.startswith(stem)]
     return items

@@ -38,6 +38,7 @@ class SpecServer(LanguageServer):
         result = self.specs.update(uri, file, document.source)
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=uri, diagnostics=diagnostics(result, uri), version=document.version))
+        result.warm()           # after publishing: shapes ready for the first hover
 
 
 server = SpecServer()
@@ -74,7 +75,7 @@ def _at(ls: SpecServer, uri: str, position: lsp.Position) -> tuple[Optional[Anal
 
 
 @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(
-    trigger_characters=[" ", "[", ",", "{"]))
+    trigger_characters=[" ", "[", ",", "{", "."]))
 def _completion(ls: SpecServer, params: lsp.CompletionParams) -> lsp.CompletionList:
     from specc.lsp.completion import complete
 
