@@ -7,12 +7,24 @@ flat document a format 2 spec expanded to), and the text's index of ranges.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Final, Optional
 
 from specc.config import Options
 from specc.errors import Diagnostic, SpecError
 from specc.lsp.yamlindex import Index, Text, index
+
+
+#: A YAML document is taken for a spec when a top-level key of a spec starts one of its lines,
+#: or its yaml-language-server line names specc's schema: editors start the server for every
+#: YAML file, and a CI workflow or a compose file should get no "missing `specc: 1`".
+_SPEC: Final = re.compile(r"^\ufeff?(?:(?:specc|inputs|layers|outputs|blocks)[ \t]*:|"
+                          r"#\s*yaml-language-server:.*specc)", re.MULTILINE)
+
+
+def is_spec(source: str) -> bool:
+    return _SPEC.search(source) is not None
 
 
 @dataclass
@@ -57,11 +69,14 @@ class Analysis:
 
 
 def analyse(source: str, file: str, options: Options) -> Analysis:
-    """Validate `source` as the spec file `file` (plugins already imported by the caller)."""
+    """Validate `source` as the spec file `file` (plugins already imported by the caller);
+    a document that is not a spec (`is_spec`) is indexed only."""
     from specc.loader import load_text
     from specc.validation import validate_document
 
     result = Analysis(file, source, Text(source), index(source), options=options)
+    if not is_spec(source):
+        return result
     try:
         spec = validate_document(load_text(source, file), options.overrides, options.limits)
     except SpecError as exc:
