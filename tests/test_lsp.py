@@ -404,3 +404,29 @@ async def test_complete_an_instance_path(client: LanguageClient, tmp_path) -> No
     # stage conv2: 3 bottlenecks of 10 layers, the first with 2 more (its projection)
     assert len(labels) == 32 and all(n.startswith("conv2.block") for n in labels)
     assert "conv2.block3.out" in labels
+
+
+async def test_complete_ports(client: LanguageClient, tmp_path) -> None:
+    """An LSTM with return_state has the ports state_h and state_c (Keras: [output, h, c])."""
+    path = tmp_path / "ports.yaml"
+    seq2seq = SPECS / "seq2seq.yaml"
+    await open_text(client, path, seq2seq.read_text())
+    inside = await complete(client, path, _edit(seq2seq, "outputs: [lstm.state_h, lstm.state_c]",
+                                                f"outputs: [lstm.state_h, {CURSOR}]"))
+    assert {"lstm.state_h", "lstm.state_c"} <= set(_labels(inside))
+    top = await complete(client, path, _edit(
+        seq2seq, "from: [decoder_inputs, encoder.lstm.state_h, encoder.lstm.state_c]",
+        f"from: [decoder_inputs, encoder.{CURSOR}]"))
+    assert {"encoder.lstm", "encoder.lstm.state_h", "encoder.lstm.state_c"} <= set(_labels(top))
+
+
+async def test_rename_refuses_a_name_that_is_not_one(client: LanguageClient) -> None:
+    path = SPECS / "cnn_sparsity.yaml"
+    text = path.read_text()
+    await open_text(client, path, text)
+    line = _line_of(text, "{name: conv2")
+    pos = lsp.Position(line, text.split("\n")[line].index("conv2"))
+    with pytest.raises(Exception, match="not a valid name"):
+        await client.text_document_rename_async(lsp.RenameParams(
+            text_document=lsp.TextDocumentIdentifier(path.as_uri()), position=pos,
+            new_name="conv 2"))

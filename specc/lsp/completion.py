@@ -143,10 +143,20 @@ def _names(c: Cursor, scope: tuple, valid: Optional[Analysis]) -> list[Item]:
     itself = entry.get("name") if isinstance(entry, dict) else None
     items = [(n, "input" if p[len(scope):][:1] != ("layers",) else "layer", "")
              for n, p in own.items() if n and n != itself]
+    for _, e in names.entries(c.data, scope):         # ports: `lstm.state_h`
+        model = vocab.layer_model(e.get("type"))
+        if isinstance(e.get("name"), str) and e.get("return_state") == "true" and model:
+            items += [(f"{e['name']}.{port}", f"port of {e['type']}", "")
+                      for port in getattr(model, "state_ports", ())]
     if not scope and valid is not None and valid.spec is not None and "." in c.prefix:
-        # the layers of the instance typed so far (`conv2.` -> conv2.block1.conv1, ...),
-        # from the last valid version: offered once a dot asks for them
+        # the layers (and ports) of the instance typed so far (`conv2.` -> conv2.block1.conv1,
+        # ...), from the last valid version: offered once a dot asks for them
         stem = c.prefix.rsplit(".", 1)[0] + "."
-        return [(layer.name, f"{layer.type} (expanded)", "") for layer in valid.spec.layers
-                if layer.name.startswith(stem)]
+        out = []
+        for layer in valid.spec.layers:
+            if layer.name.startswith(stem):
+                out.append((layer.name, f"{layer.type} (expanded)", ""))
+                out += [(f"{layer.name}.{port}", f"port of {layer.type}", "")
+                        for port in layer.ports()]
+        return out
     return items
