@@ -430,3 +430,18 @@ async def test_rename_refuses_a_name_that_is_not_one(client: LanguageClient) -> 
         await client.text_document_rename_async(lsp.RenameParams(
             text_document=lsp.TextDocumentIdentifier(path.as_uri()), position=pos,
             new_name="conv 2"))
+
+
+async def test_columns_are_the_clients_utf16_units(client: LanguageClient, tmp_path) -> None:
+    """After an astral character (two UTF-16 units), a column is one more than in code points."""
+    path = tmp_path / "emoji.yaml"
+    text = _edit(SPECS / "cnn_sparsity.yaml", "{name: probs, type: Dense, units: 5, activation: softmax}",
+                 '{name: probs, type: Dense, units: 5, activation: "😀", use_bias: yess}')
+    diags = await open_text(client, path, text)
+    line = _line_of(text, "use_bias: yess")
+    source = text.split("\n")[line]
+    col = source.index("yess")
+    [bias] = [d for d in diags if "use_bias" in d.message]
+    assert (bias.range.start.line, bias.range.start.character) == (
+        line, len(source[:col].encode("utf-16-le")) // 2) == (line, col + 1)
+    assert bias.range.end.character == bias.range.start.character + len("yess")

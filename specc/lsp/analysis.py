@@ -68,13 +68,14 @@ class Analysis:
         return self.spec.document if self.spec is not None else None
 
 
-def analyse(source: str, file: str, options: Options) -> Analysis:
+def analyse(source: str, file: str, options: Options, encoding: str = "utf-16") -> Analysis:
     """Validate `source` as the spec file `file` (plugins already imported by the caller);
-    a document that is not a spec (`is_spec`) is indexed only."""
+    a document that is not a spec (`is_spec`) is indexed only. `encoding`: the protocol's
+    position encoding agreed with the client."""
     from specc.loader import load_text
     from specc.validation import validate_document
 
-    result = Analysis(file, source, Text(source), index(source), options=options)
+    result = Analysis(file, source, Text(source, encoding), index(source), options=options)
     if not is_spec(source):
         return result
     try:

@@ -35,7 +35,9 @@ class SpecServer(LanguageServer):
 
         document = self.workspace.get_text_document(uri)
         file = to_fs_path(uri) or uri
-        result = self.specs.update(uri, file, document.source)
+        agreed = self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16
+        encoding = str(getattr(agreed, "value", agreed))
+        result = self.specs.update(uri, file, document.source, encoding)
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=uri, diagnostics=diagnostics(result, uri), version=document.version))
         result.warm()           # after publishing: shapes ready for the first hover

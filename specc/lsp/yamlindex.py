@@ -26,24 +26,41 @@ else:  # pragma: no cover - depends on how PyYAML was built
 
 
 class Text:
-    """A document's lines, for turning code-point columns into UTF-16 ones and back."""
+    """A document's lines, for turning code-point columns into the client's units and back:
+    the position encoding agreed at initialization (UTF-16 unless the client chose UTF-8 or
+    UTF-32)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, encoding: str = "utf-16") -> None:
         self.lines = source.split("\n")
+        self.encoding = encoding
 
     def line(self, n: int) -> str:
         return self.lines[n] if 0 <= n < len(self.lines) else ""
 
+    def _units(self, c: str) -> int:
+        if self.encoding == "utf-8":
+            return len(c.encode("utf-8", "surrogatepass"))
+        if self.encoding == "utf-32":
+            return 1
+        return 2 if ord(c) > 0xFFFF else 1
+
     def to_utf16(self, pos: Pos) -> Pos:
+        """`pos` (code points) in the client's units (named for the protocol's default)."""
         line, col = pos
         head = self.line(line)[:col]
-        return line, col + sum(1 for c in head if ord(c) > 0xFFFF)
+        if head.isascii():
+            return line, col
+        return line, sum(self._units(c) for c in head)
 
     def from_utf16(self, pos: Pos) -> Pos:
+        """A position in the client's units, in code points."""
         line, units = pos
+        text = self.line(line)
+        if text.isascii():
+            return line, min(units, len(text))
         col = 0
-        for c in self.line(line):
-            units -= 2 if ord(c) > 0xFFFF else 1
+        for c in text:
+            units -= self._units(c)
             if units < 0:
                 break
             col += 1
