@@ -254,6 +254,8 @@ async def test_hover_layer_shape_params_reads_clauses(client: LanguageClient) ->
     assert "**conv2** · Conv2D" in text
     assert f"(batch, 14, 14, 16) · params {3 * 3 * 8 * 16 + 16:,}" in text
     assert "reads: conv1" in text and "penalty `conv2_sparsity`: mean_abs" in text
+    on = await hover_at(client, path, _edit(path, "layer: conv2,", f"layer: co{CURSOR}nv2,"))
+    assert on == text                                   # a clause's `layer:` is the layer
     ref = await hover_at(client, path, _edit(path, "outputs: [probs]", f"outputs: [pr{CURSOR}obs]"))
     assert f"(batch, 5) · params {16 * 5 + 5}" in ref      # GlobalAveragePooling2D -> 16
 

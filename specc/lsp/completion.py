@@ -109,7 +109,7 @@ def _values(c: Cursor, valid: Optional[Analysis]) -> list[Item]:
         weight = "weight_penalties" in keys
         kinds = vocab.weight_kinds() if weight else vocab.penalty_kinds()
         return [(k, "penalty kind", f"`{f}`") for k, f in kinds.items()]
-    if section == "loss" or (last == "type" and section == "loss"):
+    if section == "loss":
         return [(x, "loss", "") for x in vocab.losses()]
     if section == "metrics":
         return [(x, "metric", "") for x in vocab.metrics()]

@@ -43,6 +43,8 @@ def describe(s: Scalar, data: Any, facts: Any) -> str:
     if s.key:
         return _key(s, data, scope, rel)
     last = keys[-1] if keys else ""
+    if last in names.REF_KEYS or last in ("outputs", "freeze") or "call" in keys:
+        return _reference(data, s.value, scope, facts)      # a clause's `layer:` too
     if rel[:1] in (("penalties",), ("weight_penalties",)) and len(rel) >= 2:
         return _clause(data, (*scope, *rel[:2]), facts)
     if rel[:1] == ("layers",) and len(rel) == 3 and last == "name":
@@ -51,8 +53,6 @@ def describe(s: Scalar, data: Any, facts: Any) -> str:
         return f"**{s.value}** · layer type\n\n{vocab.describe_type(s.value)}"
     if last == "use":
         return _block(data, s.value, facts)
-    if last in names.REF_KEYS or last in ("outputs", "freeze") or "call" in keys:
-        return _reference(data, s.value, scope, facts)
     return ""
 
 
