@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = ["load", "loads", "build", "lower", "load_model", "SpecError", "Diagnostic", "Span",
-           "register_penalty", "register_layer", "VIAS", "__version__"]
+           "register_penalty", "register_layer", "register_loss", "register_metric", "VIAS",
+           "__version__"]
 
 
 def load(path: str | os.PathLike, *, overrides: Sequence[Any] = (),
@@ -78,19 +79,50 @@ def load_model(path: str | os.PathLike, safe_mode: bool = True, **kwargs: Any) -
     from specc.runtime.deep import deep_call, saved_layers
     from specc.runtime.plugins import check_saved_classes, import_all
 
+    from specc.plugin_source import realize_all
+
+    realize_all()                      # one-file plugins read from their source: import them
     import_all()                       # the registered layer classes, lazily given by name
     check_saved_classes(path)          # one that no plugin registers: one line, no traceback
     return deep_call(keras.saving.load_model, path, safe_mode=safe_mode,
                      layers=saved_layers(path), **kwargs)
 
 
-def register_layer(type: str, layer: Any, **options: Any) -> Any:
+def register_layer(type: str, layer: Any = None, **options: Any) -> Any:
     """Register a custom Keras layer class under a spec type name (see
-    specc.custom_layers.register_layer for the options: args, shape, params, weights, ...)."""
+    specc.custom_layers.register_layer for the options: args, shape, params, weights, ...).
+    Without `layer`, a class decorator (it returns the class unchanged)."""
     from specc.custom_layers import register_layer as _register
 
-    return _register(type, layer, _caller=sys._getframe(1).f_globals.get("__name__", "?"),
-                     **options)
+    caller = sys._getframe(1).f_globals.get("__name__", "?")
+    if layer is None:
+        def decorate(cls: Any) -> Any:
+            _register(type, cls, _caller=caller, **options)
+            return cls
+
+        return decorate
+    return _register(type, layer, _caller=caller, **options)
+
+
+def register_loss(name: str, loss: Any = None, *, args: Any = None) -> Any:
+    """Register a custom loss under a name a spec writes as `loss: NAME` or `loss: {type:
+    NAME, ...}`: a function `fn(y_true, y_pred, **arguments)`, a keras.losses.Loss class, or
+    "module:attr" (imported when a model is built); without `loss`, a decorator. `args`: a
+    Pydantic model of its arguments (None: from the annotated signature). See
+    specc.custom_losses.register."""
+    from specc.custom_losses import register
+
+    return register("loss", name, loss, args=args,
+                    _caller=sys._getframe(1).f_globals.get("__name__", "?"))
+
+
+def register_metric(name: str, metric: Any = None, *, args: Any = None) -> Any:
+    """Register a custom metric (a function `fn(y_true, y_pred, **arguments)` averaged over
+    the samples, a keras.metrics.Metric class, or "module:attr"); as register_loss."""
+    from specc.custom_losses import register
+
+    return register("metric", name, metric, args=args,
+                    _caller=sys._getframe(1).f_globals.get("__name__", "?"))
 
 
 def __getattr__(name: str) -> Any:
@@ -105,6 +137,8 @@ def __getattr__(name: str) -> Any:
 
 def _register_keras_objects() -> None:
     import specc.runtime.objects  # noqa: F401  (registers the specc Keras classes)
+    import specc.runtime.plugin_objects  # noqa: F401  (the plugin loss and metric wrappers)
+    import specc.runtime.pairs  # noqa: F401  (and the pair penalties' layers)
 
 
 class _AfterKeras(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -12,6 +12,7 @@ from specc import catalog
 from specc.catalog import BOOLEAN_CALL_ARGS
 from specc.context import Context, Problem
 from specc.errors import a_, did_you_mean, quote
+from specc.pairs import check_pair_shapes, check_pair_targets, pair_layers
 from specc.topology import call_refs, layer_reads, split_port, topological_order
 from specc.rules import RULES
 from specc.spec.model import Spec
@@ -69,7 +70,7 @@ def check_duplicate_names(ctx: Context) -> Iterator[Problem]:
         else:
             seen[layer.name] = f"layers[{i}]"
     clauses: dict[str, str] = {}
-    for section in ("penalties", "weight_penalties"):
+    for section in ("penalties", "weight_penalties", "pair_penalties"):
         for i, clause in enumerate(getattr(ctx.spec, section)):
             if clause.name in clauses:
                 yield ((section, i, "name"),
@@ -221,6 +222,8 @@ def check_reachability(ctx: Context) -> Iterator[Problem]:
     needed: set[str] = set()
     layers = ctx.spec.layer_map()
     todo = [split_port(o, layers)[0] for o in ctx.spec.outputs]
+    # a pair penalty reads its layers: a teacher branch that only feeds one is used
+    todo += [split_port(r, layers)[0] for r in pair_layers(ctx.spec)]
     while todo:
         name = todo.pop()
         if name in needed:
@@ -235,8 +238,13 @@ def check_reachability(ctx: Context) -> Iterator[Problem]:
                    f"layer {quote(layer.name)} does not reach any output "
                    f"(outputs are: {_names(list(ctx.spec.outputs))})", "unreachable")
     for name in ctx.input_names:
-        if name not in needed:
-            yield ("inputs", name), f"input {quote(name)} is not read by any layer", "unused-input"
+        if name in needed:
+            continue
+        readers = [layer.name for layer in ctx.spec.layers if name in ctx.deps.get(layer.name, ())]
+        yield ("inputs", name), (
+            f"input {quote(name)} is read only by layers that reach no output "
+            f"({_names(readers)})" if readers else
+            f"input {quote(name)} is not read by any layer"), "unused-input"
 
 
 def check_penalty_targets(ctx: Context) -> Iterator[Problem]:
@@ -297,6 +305,7 @@ def log_keys(spec: Spec) -> dict[str, str]:
     per_output = metrics if isinstance(metrics, dict) else {o: metrics for o in spec.outputs}
     for out, names in per_output.items():
         for m in names:
+            m = m if isinstance(m, str) else m.type      # a plugin's metric: by its name
             keys[f"{out}_{m}" if multi else m] = "a metric"
     for out, weight in zip(spec.outputs, spec.output_weights()):
         if isinstance(weight, dict):
@@ -313,7 +322,8 @@ def rate_keys(clause: object) -> list[tuple[str, str]]:
 
 def check_clause_names(ctx: Context) -> Iterator[Problem]:
     keys = log_keys(ctx.spec)
-    clauses = [(section, i, clause) for section in ("penalties", "weight_penalties")
+    clauses = [(section, i, clause)
+               for section in ("penalties", "weight_penalties", "pair_penalties")
                for i, clause in enumerate(getattr(ctx.spec, section))]
     rates = {key: (field, clause.name) for _, _, clause in clauses
              for field, key in rate_keys(clause)}
@@ -444,12 +454,14 @@ CHECKS: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_cycles,
     check_reachability,
     check_penalty_targets,
+    check_pair_targets,
     check_losses,
     check_clause_names,
     check_weight_globs,
     check_freeze,
     check_shapes,
     *RULES,             # specc.rules: dtypes, ranks, axes, losses/metrics, the budget
+    check_pair_shapes,
 )
 
 
@@ -470,7 +482,8 @@ def run_checks(spec: Spec, limits: Any = None) -> list[Problem]:
 #: The checks that need names and references only: they also run on a spec whose layers'
 #: own arguments have errors (`partial_spec`), so that one run reports every problem.
 CROSS_CHECKS: Final = (check_shares, check_duplicate_names, check_references, check_outputs,
-                       check_cycles, check_penalty_targets, check_clause_names)
+                       check_cycles, check_penalty_targets, check_pair_targets,
+                       check_clause_names)
 
 
 def run_cross_checks(spec: Spec) -> list[Problem]:

@@ -56,12 +56,16 @@ CODES: Final[tuple[Code, ...]] = (
             ("format", "a format 2 construct in a format 1 spec"),
             ("config", "the project configuration ([tool.specc] in pyproject.toml) is wrong"),
             ("bad-override", "a `--set PATH=VALUE` that cannot be applied"),
-            ("unknown-override", "a `--set` path that names nothing in the spec")),
+            ("unknown-override", "a `--set` path that names nothing in the spec"),
+            ("include", "a file named by `imports:` or `extends:` cannot be used: missing, "
+                        "not a regular file, or outside the project folder")),
     *_codes("expansion", "error",
             ("expression", "a `${...}` expression that does not parse or evaluate"),
             ("too-large", "expansion would make more than its bound (instances, expression "
-                          "steps, the size or depth of a value)"),
-            ("too-deep", "blocks used inside blocks deeper than the bound"),
+                          "steps, the size or depth of a value), or a spec reads too many "
+                          "files or bytes through `imports:` / `extends:`"),
+            ("too-deep", "blocks used inside blocks, or files read through `imports:` / "
+                         "`extends:`, deeper than the bound"),
             ("too-many-errors", "more problems than are reported; the rest are counted")),
     *_codes("references", "error",
             ("duplicate-name", "two layers, inputs or clauses with one name"),
@@ -70,7 +74,8 @@ CODES: Final[tuple[Code, ...]] = (
             ("arity", "a layer given more or fewer inputs than its type takes"),
             ("call-arg", "a `call:` argument the layer type does not take, or of the wrong "
                          "kind"),
-            ("cycle", "layers that read each other in a circle"),
+            ("cycle", "layers that read each other in a circle, or files that import or extend "
+                      "each other"),
             ("unreachable", "a layer no output depends on"),
             ("unused-input", "an input no layer reads"),
             ("bad-output", "an output that names an input, not a layer"),
@@ -83,6 +88,8 @@ CODES: Final[tuple[Code, ...]] = (
             ("no-activation", "`at: pre_activation` on a layer with no activation to split "
                               "off"),
             ("no-match", "a weight clause's layer globs match no layer with such weights"),
+            ("pair-same", "a pair penalty that names one tensor twice"),
+            ("pair-via", "a pair penalty `via: activity_regularizer`, which sees one tensor"),
             ("weights", "a `weights:` file that is missing, not HDF5 or does not fit")),
     *_codes("rules", "error",
             ("shape", "shapes that do not fit (a kernel larger than its input, a merge of "
@@ -91,6 +98,8 @@ CODES: Final[tuple[Code, ...]] = (
             ("rank", "a tensor of the wrong rank for the layer"),
             ("axis", "an axis out of range, the batch axis, or repeated"),
             ("time-axis", "a sequence penalty (`ar`, `tar`) on a tensor without a time axis"),
+            ("pair-shape", "a pair penalty's two tensors differ in shape, or have no class "
+                           "axis for distillation"),
             ("rescaling", "a Rescaling list whose length fits neither one nor every channel"),
             ("loss", "a loss that cannot read its output's targets"),
             ("metric", "a metric that does not read what its output's loss reads"),

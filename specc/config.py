@@ -32,7 +32,7 @@ from specc.errors import Diagnostic, Span, SpecError, did_you_mean, quote
 
 #: The keys of [tool.specc] and what each holds (for messages).
 KEYS: Final = {
-    "plugins": "a list of module names",
+    "plugins": "a list of module names or .py files",
     "plugin_paths": "a list of folders, relative to pyproject.toml",
     "max_params": "a count (an integer, or a string such as \"250M\")",
     "max_activation": "a count (an integer, or a string such as \"100M\")",
@@ -228,8 +228,9 @@ def read(path: str | os.PathLike) -> Options:
                 f"{did_you_mean(key, KEYS)} (known: {', '.join(KEYS)})", "unknown-key"))
             continue
         try:
-            if key == "plugins":
-                values[key] = _strings(value)
+            if key == "plugins":       # a module name, or a file relative to this one
+                values[key] = tuple(str((base / p).resolve()) if p.endswith(".py") else p
+                                    for p in _strings(value))
             elif key == "plugin_paths":
                 values[key] = tuple((base / p).resolve() for p in _strings(value))
             elif key in ("max_params", "max_activation"):
@@ -275,34 +276,47 @@ def plugins_imported(options: Options) -> Iterator[None]:
     forgotten, so that `specc.cli.main` called twice in one process (a test suite, a
     notebook) leaves no project's plugins behind. A module that cannot be imported is a
     usage error naming where it was configured."""
-    import importlib
-
-    from specc import custom_layers, penalties
+    from specc import custom_layers, custom_losses, penalties, plugin_source
     from specc.errors import UsageError
 
     saved_path = list(sys.path)
-    for folder in reversed(options.plugin_paths):
+    modules = []
+    folders = list(options.plugin_paths)
+    for entry in options.plugins:          # a .py file: its folder first, then its name
+        if entry.endswith(".py"):
+            folders.append(Path(entry).resolve().parent)
+            modules.append((entry, Path(entry).stem))
+        else:
+            modules.append((entry, entry))
+    for folder in reversed(folders):
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
     types, kinds = custom_layers.registered_names(), set(penalties._PLUGINS)
+    objects = {k: custom_losses.registered_names(k) for k in custom_losses.KINDS}
     imported: list[str] = []
     added_types: frozenset[str] = frozenset()
     added_kinds: set[str] = set()
+    added_objects: dict[str, frozenset[str]] = {}
     try:
-        for name in options.plugins:
+        for entry, name in modules:
             fresh = name not in sys.modules
             try:
-                importlib.import_module(name)
+                if entry.endswith(".py") and not Path(entry).is_file():
+                    raise ImportError(f"no file {entry}")
+                plugin_source.load(name)   # a one-file plugin: read without Keras
             except ImportError as exc:
-                configured = options.source is not None and name in options.configured_plugins
+                configured = options.source is not None and entry in options.configured_plugins
                 where = f"{options.source} [tool.specc] plugins" if configured else "--plugin"
                 folders = (f"; looked first in {', '.join(map(str, options.plugin_paths))}"
                            if options.plugin_paths else "")
-                raise UsageError(f"{where} {name}: cannot import it ({exc}{folders})") from None
+                raise UsageError(f"{where} {entry}: cannot import it ({exc}{folders})") \
+                    from None
             if fresh:
                 imported.append(name)
         added_types = custom_layers.registered_names() - types
         added_kinds = set(penalties._PLUGINS) - kinds
+        added_objects = {k: custom_losses.registered_names(k) - objects[k]
+                         for k in custom_losses.KINDS}
         yield
     finally:
         if imported:
@@ -310,6 +324,10 @@ def plugins_imported(options: Options) -> Iterator[None]:
                 custom_layers.unregister_layer(t)
             for k in added_kinds:
                 penalties.unregister_penalty(k)
+            for kind, names in added_objects.items():
+                for n in names:
+                    custom_losses.unregister(kind, n)
             for name in imported:
+                plugin_source.forget(name)
                 sys.modules.pop(name, None)
         sys.path[:] = saved_path

@@ -24,7 +24,8 @@ from specc import catalog
 from specc.catalog import LAYER_TYPES
 from specc.catalog.args import ActivationArg, Layer
 from specc.catalog.definition import LayerDef, ShapeProblem
-from specc.penalties import PluginError, load_entry_points
+from specc.penalties import PluginError
+from specc.plugin_source import load_entry_points
 from specc.spec.base import LayerSpec
 
 #: Installed packages declare their layer plugin modules here (pyproject: [project.entry-points]).
@@ -117,10 +118,11 @@ def register_layer(type: str, layer: Union[type, str], *, args: Optional[type[Ba
         if not _CLASS_PATH.match(layer):
             raise ValueError(f"register_layer({type!r}): layer {layer!r} is not "
                              "'module:Class'")
-        if args is None:
+        if args is None and getattr(layer, "params", None) is None:
+            why = getattr(layer, "why", "") or ("its signature cannot be read without "
+                                                "importing it")
             raise ValueError(f"register_layer({type!r}): a class given as {layer!r} needs "
-                             "args= (a Pydantic model of its arguments): its signature cannot "
-                             "be read without importing it")
+                             f"args= (a Pydantic model of its arguments): {why}")
     elif not inspect.isclass(layer):
         raise ValueError(f"register_layer({type!r}): layer must be a class or 'module:Class'")
     low, high = (inputs, inputs) if isinstance(inputs, int) else tuple(inputs)
@@ -213,25 +215,32 @@ def _fields(type: str, layer: Any, args: Optional[type[BaseModel]],
             raise ValueError(f"register_layer({type!r}): args may not define {clash[0]!r} "
                              "(specc sets it)")
         return {}
-    import typing
+    if isinstance(layer, str):        # a one-file plugin's class, read from its source
+        params = list(layer.params)     # type: ignore[attr-defined]
+        qualname = layer.partition(":")[2]
+    else:
+        import typing
 
-    init = layer.__init__
-    try:
-        hints = typing.get_type_hints(init, include_extras=True)
-    except Exception as exc:          # an annotation that does not resolve
-        raise ValueError(f"register_layer({type!r}): cannot read the annotations of "
-                         f"{layer.__qualname__}.__init__ ({exc}); give args=") from None
+        init = layer.__init__
+        qualname = layer.__qualname__
+        try:
+            hints = typing.get_type_hints(init, include_extras=True)
+        except Exception as exc:          # an annotation that does not resolve
+            raise ValueError(f"register_layer({type!r}): cannot read the annotations of "
+                             f"{qualname}.__init__ ({exc}); give args=") from None
+        params = [(p.name, hints.get(p.name), p.default)
+                  for p in list(inspect.signature(init).parameters.values())[1:]
+                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     fields: dict[str, Any] = {}
-    for p in list(inspect.signature(init).parameters.values())[1:]:
-        if (p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in taken
-                or p.name.endswith("_regularizer")):   # penalties reach those (weights=)
+    for name, hint, default in params:
+        if name in taken or name.endswith("_regularizer"):   # penalties reach those (weights=)
             continue
-        if p.name not in hints:
-            raise ValueError(f"register_layer({type!r}): argument {p.name!r} of "
-                             f"{layer.__qualname__}.__init__ has no annotation; annotate it "
-                             "or give args=")
-        annotation = ActivationArg if p.name == "activation" else hints[p.name]
-        fields[p.name] = (annotation, ... if p.default is p.empty else p.default)
+        if hint is None:
+            raise ValueError(f"register_layer({type!r}): argument {name!r} of "
+                             f"{qualname}.__init__ has no annotation; annotate it or give "
+                             "args=")
+        annotation = ActivationArg if name == "activation" else hint
+        fields[name] = (annotation, ... if default is inspect.Parameter.empty else default)
     return fields
 
 

@@ -177,8 +177,9 @@ def format1_problems(doc: Document) -> list[Diagnostic]:
         out.append(Diagnostic(span, f"{what} is a format 2 construct: declare `specc: 2` at "
                               "the top of the spec", "format"))
 
-    if "blocks" in data:
-        need(("blocks",), "`blocks:`")
+    for key in ("blocks", "imports", "extends"):
+        if key in data:
+            need((key,), f"`{key}:`")
     layers = data.get("layers")
     for i, entry in enumerate(layers if isinstance(layers, list) else []):
         if not isinstance(entry, dict):
@@ -920,30 +921,12 @@ def expand(doc: Document) -> ExpandedDocument:
     return ExpandedDocument(doc, flat, ex.origins, dedupe(ex.problems))
 
 
-#: Sections printed as one flow mapping per entry, like the example specs.
-_ENTRY_LISTS: Final = ("layers", "penalties", "weight_penalties")
-
-
 def to_yaml(data: dict) -> str:
     """The flat spec as YAML a person can read (one line per layer and clause), and that
-    loads back into the same data (`specc expand` prints it)."""
-    import yaml
+    loads back into the same data (`specc expand` prints it): specc.yaml_writer's."""
+    from specc.yaml_writer import dump
 
-    def flow(value: Any) -> str:
-        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False,
-                              width=1 << 30, allow_unicode=True).strip()
-
-    lines = ["# the flat form of a format 2 spec, written by `specc expand`"]
-    for key, value in data.items():
-        if key in _ENTRY_LISTS and isinstance(value, list) and value:
-            lines.append(f"{key}:")
-            lines.extend(f"  - {flow(item)}" for item in value)
-        elif isinstance(value, dict) and value and key != "optimizer":
-            lines.append(f"{key}:")
-            lines.extend(f"  {flow({k: v})[1:-1]}" for k, v in value.items())
-        else:
-            lines.append(flow({key: value})[1:-1])
-    return "\n".join(lines) + "\n"
+    return dump(data, ["the flat form of a format 2 spec, written by `specc expand`"])
 
 
 def _block_ref_hint(path: Path) -> str:

@@ -39,7 +39,7 @@ def _loss_name(loss: Any) -> str:
 def composition(graph: Graph) -> list[str]:
     """One line per term of `loss = task_loss + Σ clauses`, with where and how each attaches."""
     spec = graph.spec
-    names = [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]
+    names = graph.term_names
     lines = ["loss = " + " + ".join(["task_loss", *names]) + ("" if names else " (no penalties)")]
     task = " + ".join(f"{_num(w)} · {_loss_name(spec.loss_for(o))}({o})"
                       for o, w in zip(graph.outputs, spec.output_weights()))
@@ -55,11 +55,19 @@ def composition(graph: Graph) -> list[str]:
         where = "before its activation" if t.at == "pre_activation" else "output"
         lines.append(f"  {t.name} = {t.kind}({_params(t.params)}) on {t.layer} [{where}], "
                      f"via {t.via}: {formula}")
+    for p in graph.pair_terms:
+        s, t = p.layers
+        params = {k: v for k, v in p.params.items() if k != "stop_gradient"}
+        grad = (f"no gradient through t" if p.params.get("stop_gradient", True)
+                else "gradient through both")
+        lines.append(f"  {p.name} = {p.kind}({_params(params)}) of s = {s}, t = {t} [{grad}], "
+                     f"via {p.via}: {catalog.PAIR_CATALOG[p.kind].formula}")
     for w in graph.weight_terms:
         targets = ", ".join(f"{node}.{_weight_label(arg)}" for node, arg in w.targets)
         lines.append(f"  {w.name} = weight {w.kind}({_params(w.params)}) on {targets}: "
                      f"{catalog.WEIGHT_FORMULAS[w.kind]}")
-    if any(_scheduled(t.params) for t in [*graph.terms, *graph.weight_terms]) or \
+    if any(_scheduled(t.params) for t in [*graph.terms, *graph.pair_terms,
+                                          *graph.weight_terms]) or \
             _scheduled(dict(enumerate(spec.output_weights()))):
         lines.append("  t = the optimizer step (optimizer.iterations: updates already applied, "
                      "0 during the first); clip(x, 0, 1) = min(max(x, 0), 1)")
@@ -99,8 +107,14 @@ def explain(graph: Graph, limits: Any = None) -> str:
                     "activity": "identity carrying the activity_regularizer of "
                                 + ", ".join(t.name for t in n.activity),
                     "tap": "add_loss of " + ", ".join(t.name for t in n.taps),
-                    "output_tap": "extra output for " + ", ".join(t.name for t in n.taps)}
-            out.append(f"  {n.name} ({n.op}) after {n.reads[0]}: {what[n.role]}")
+                    "output_tap": "extra output for " + ", ".join(t.name for t in n.taps),
+                    "pair_tap": "add_loss of " + ", ".join(t.name for t in n.taps)
+                                + " from " + " and ".join(n.reads[1:]),
+                    "pair_output_tap": "extra output for " + ", ".join(t.name for t in n.taps)
+                                       + " (both tensors, stacked on axis 1)"}
+            where = (f"after {n.reads[0]}" if n.role != "pair_output_tap"
+                     else f"reading {n.reads[0]} and {n.reads[1]}")
+            out.append(f"  {n.name} ({n.op}) {where}: {what[n.role]}")
     targets = weight_targets(graph)
     if targets:
         out += ["", "weight penalties hit:", *("  " + line for line in targets)]

@@ -335,7 +335,7 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
     record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     write_atomic(out / "history.json", (json.dumps(record, indent=2) + "\n").encode())
     save_model(model, out / "model.keras")
-    terms = [t.name for t in graph.terms] + [w.name for w in graph.weight_terms]
+    terms = graph.term_names
     plot(record, terms, out / "losses.png", f"{graph.name}: loss by term")
     if share is not None and share[1] > 1:     # each process holds a share of the data only
         return FitResult(record, [], out)

@@ -88,8 +88,7 @@ def probe(spec_path: str | os.PathLike, strategy: str = "default", *,
                                            return_dict=True)
 
     summary, logs = deep_call(run, layers=len(graph.nodes))
-    keys = ["loss", "task_loss", *(p.name for p in spec.penalties),
-            *(w.name for w in spec.weight_penalties)]
+    keys = ["loss", "task_loss", *graph.term_names]
     if len(graph.outputs) > 1:
         keys += [f"{o}_loss" for o in graph.outputs]
     values = {k: float(logs[k]) for k in keys if k in logs}

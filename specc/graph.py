@@ -32,6 +32,9 @@ SUFFIX: Final = {
     ("add_loss", "pre_activation"): "{layer}_preact_penalty",
     ("output", "output"): "{layer}_penalty_out",
     ("output", "pre_activation"): "{layer}_preact_penalty_out",
+    # pair clauses: named from the clause (a pair has no one layer)
+    "pair": "{layer}_pair",
+    "pair_out": "{layer}_pair_out",
 }
 
 
@@ -57,6 +60,20 @@ class Term:
 
 
 @dataclass(frozen=True)
+class PairTerm:
+    """One pair clause, lowered: the term of two tensors s, t (specc.penalties.PAIR_CATALOG)."""
+
+    name: str
+    kind: str
+    params: dict[str, Any]
+    via: Via
+    layers: tuple[str, str]
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "params": dict(self.params), "pair": True}
+
+
+@dataclass(frozen=True)
 class WeightTerm:
     name: str
     kind: str
@@ -76,9 +93,11 @@ class Node:
     kwargs: dict[str, Any]
     reads: tuple[str, ...]
     origin: int                               # index of the spec layer it comes from
-    role: Literal["layer", "activation", "activity", "tap", "output_tap"] = "layer"
+    role: Literal["layer", "activation", "activity", "tap", "output_tap", "pair_tap",
+                  "pair_output_tap"] = "layer"
     activity: tuple[Term, ...] = ()           # clauses on this node's activity_regularizer
-    taps: tuple[Term, ...] = ()               # clauses of a PenaltyTap / OutputTap
+    taps: tuple[Any, ...] = ()                # clauses of a PenaltyTap / OutputTap (Term),
+    #                                           of a PairTap / PairOutputTap (PairTerm)
     weight_regs: dict[str, tuple[WeightTerm, ...]] = field(default_factory=dict)
     shares: str | None = None                 # call the Keras layer of this node instead
     call: dict[str, Any] = field(default_factory=dict)   # call argument -> tensor key(s)
@@ -114,6 +133,13 @@ class Graph:
     sources: dict[str, str] = field(default_factory=dict)   # clause -> node whose output it sees
     compile: Compile | None = None
     origins: tuple[tuple[str, str], ...] = ()   # (name, type) of each spec layer, by index
+    pair_terms: tuple[PairTerm, ...] = ()     # every pair clause, in spec order
+
+    @property
+    def term_names(self) -> list[str]:
+        """Every clause's name, in the order the terms are summed (and logged)."""
+        return [*(t.name for t in self.terms), *(t.name for t in self.pair_terms),
+                *(w.name for w in self.weight_terms)]
 
     def diagnose(self, path: tuple, message: str, code: str) -> Diagnostic:
         """A problem found while building, located at `path` in the spec (in a block instance:
@@ -151,6 +177,7 @@ class _Lowering:
 
     def __init__(self, spec: Spec, via: Via | None) -> None:
         self.spec = spec
+        self.via = via
         self.layers = layers = spec.layer_map()
         self.terms = tuple(
             Term(c.name, c.kind, c.params, via or c.via or catalog.lookup(c.kind).default_via,
@@ -187,6 +214,7 @@ class _Lowering:
             name = spec.layers[i].name
             regs = {arg: tuple(ts) for arg, ts in regs_by_node.get(name, {}).items()}
             self.layer(i, reads[name], regs)
+        pair_terms = self.pairs()
         if self.problems:
             raise SpecError(self.problems)
         current = self.current
@@ -195,7 +223,47 @@ class _Lowering:
                      tuple(self.nodes), tuple(spec.outputs),
                      tuple(current[o] for o in spec.outputs),
                      tuple(self.tap_outputs), self.terms, weight_terms, spec, self.sources,
-                     _compile(spec), tuple((layer.name, layer.type) for layer in spec.layers))
+                     _compile(spec), tuple((layer.name, layer.type) for layer in spec.layers),
+                     pair_terms)
+
+    def pairs(self) -> tuple[PairTerm, ...]:
+        """Plan the pair clauses, once every tensor is planned: `add_loss` ones on a PairTap
+        that reads (the first output, s, t) and passes the output on, so that it lies on the
+        way to an output whatever s and t are; `output` ones on a PairOutputTap reading (s, t),
+        an extra model output."""
+        spec, current = self.spec, self.current
+        terms = []
+        index = {layer.name: i for i, layer in enumerate(spec.layers)}
+        for i, clause in enumerate(spec.pair_penalties):
+            # `via=` forces add_loss or output on pair clauses too; activity_regularizer
+            # cannot carry two tensors, so there they keep their own strategy
+            forced = self.via if self.via in catalog.PAIR_VIAS else None
+            term = PairTerm(clause.name, clause.kind, clause.params,
+                            forced or clause.via or "add_loss", tuple(clause.layers))
+            terms.append(term)
+            s, t = (current[r] for r in clause.layers)
+            origin = index.get(clause.layers[0],                 # a layer, its port, input
+                               index.get(clause.layers[0].rsplit(".", 1)[0], 0))
+            name = SUFFIX["pair" if term.via == "add_loss" else "pair_out"].format(
+                layer=clause.name)
+            if name in self.taken:
+                doc = spec._document
+                self.problems.append(Diagnostic(
+                    doc.span(("pair_penalties", i, "name")) if doc else Span("<spec>"),
+                    f"specc needs the name {quote(name)} for the layer that carries pair "
+                    f"penalty {quote(clause.name)}; rename that spec layer or the clause",
+                    "name-collision"))
+            self.taken.add(name)
+            if term.via == "add_loss":
+                first = current[spec.outputs[0]]
+                self.nodes.append(Node(name, "PairTap", {}, (first, s, t), origin,
+                                       role="pair_tap", taps=(term,)))
+                current[spec.outputs[0]] = name
+            else:
+                self.nodes.append(Node(name, "PairOutputTap", {}, (s, t), origin,
+                                       role="pair_output_tap", taps=(term,)))
+                self.tap_outputs.append(name)
+        return tuple(terms)
 
     def layer(self, i: int, reads: list[str], regs: dict[str, tuple[WeightTerm, ...]]) -> None:
         """Plan spec layer i (its node, a split-off activation, its clauses' nodes)."""

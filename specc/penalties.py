@@ -99,7 +99,52 @@ WEIGHT_FORMULAS: Final[Mapping[str, str]] = {
     "l1": "r · Σ|w|",
     "l2": "r · Σw²",
     "l1_l2": "l1 · Σ|w| + l2 · Σw²",
+    "orthogonal": "r · ‖WᵀW − I‖²_F = r · Σ_jk ((WᵀW)_jk − δ_jk)², W = the weight as a matrix "
+                  "(n, m): m = its last axis (units, filters), n = the product of the others",
 }
+#: How `orthogonal` reads a weight as the matrix W of its formula.
+ORTHOGONAL_NOTE: Final = (
+    "Each weight variable is one W, its own term (the clause's value is their sum): a Dense "
+    "kernel (in, units) as it is; a convolution kernel (k_1, ..., k_d, in, filters) reshaped to "
+    "(k_1·...·k_d·in, filters), so the columns, one per filter, are pushed to be orthonormal; "
+    "a depthwise kernel (k..., in, multiplier) to (k...·in, multiplier); an Embedding's "
+    "(vocabulary, dim) as it is; a recurrent kernel (units, gates·units) as it is; a 1-D "
+    "weight (a normalization's gamma) is one column, (Σw² − 1)². With m > n, WᵀW has rank "
+    "at most n and the term cannot reach 0.")
+
+
+@dataclass(frozen=True)
+class PairKind:
+    """A penalty between two tensors, s (the first layer) and t (the second, the target)."""
+
+    name: str
+    formula: str
+    #: what the kind needs of the tensors' shape, beyond being equal ("" : nothing)
+    needs: str = ""
+
+
+#: The penalties between two tensors (`pair_penalties:`). s = the first layer's output, t =
+#: the second's, of one shape (B, ...); s_i, t_i = sample i flattened; ε = 1e-7.
+PAIR_CATALOG: Final[dict[str, PairKind]] = {
+    k.name: k
+    for k in (
+        PairKind("mse", "r · mean over all i, j of (s_ij − t_ij)²"),
+        PairKind("distillation",
+                 "r · T² · mean_n Σ_c p_nc·(log p_nc − log q_nc), p_n = softmax(t_n / T), "
+                 "q_n = softmax(s_n / T) over the last axis c, n running over the batch and "
+                 "every other axis (= T² · KL(softmax(t/T) ‖ softmax(s/T)), log-softmax, no "
+                 "clipping)", needs="a class axis (the last) of size 2 or more"),
+        PairKind("cosine", "r · mean_i (1 − s_i·t_i / ((‖s_i‖ + ε)·(‖t_i‖ + ε))), s_i and t_i "
+                           "sample i flattened, ε = 1e-7"),
+    )
+}
+PAIR_VIAS: Final[tuple[str, ...]] = ("add_loss", "output")
+#: What `stop_gradient` (default true) does, for every pair kind.
+STOP_GRADIENT_NOTE: Final = (
+    "`stop_gradient: true` (the default) makes t a constant target: the term's gradient "
+    "reaches the weights below s only (t's branch is trained by nothing but its own losses; "
+    "the teacher of a distillation is usually frozen too). `stop_gradient: false` lets it "
+    "flow into both.")
 
 _PLUGINS: dict[str, PenaltyKind] = {}
 #: Installed packages declare their plugin modules here (pyproject: [project.entry-points]).

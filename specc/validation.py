@@ -71,6 +71,8 @@ def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
     head = loc[0] if loc else None
     if len(loc) == 1:
         return Spec
+    if head in ("loss", "metrics"):              # a loss or metric with arguments
+        return _object_model(loc, data)
     if head == "layers" and isinstance(data, dict):
         try:
             layer = data["layers"][loc[1]]
@@ -84,10 +86,41 @@ def _model_for(loc: tuple, data: Any) -> type[Strict] | None:
         return InputSpec
     if head == "weight_penalties":
         return WeightClause
+    if head == "pair_penalties" and len(loc) >= 3:
+        from specc.spec.clauses import PairClause
+        return PairClause
     if head == "penalties" and len(loc) >= 3:
         from specc.spec.clauses import Clause
         return Clause
     return None
+
+
+def _object_model(loc: tuple, data: Any) -> type[Strict] | None:
+    """The model of the loss or metric entry that holds the key at the end of `loc`."""
+    from specc import custom_losses
+    from specc.spec.model import LossSpec
+
+    entry = data
+    for part in _data_path(loc[:-1], data, False)[0]:
+        entry = entry[part]
+    kind = entry.get("type") if isinstance(entry, dict) else None
+    if not isinstance(kind, str):
+        return None
+    found = custom_losses.lookup("loss" if loc[0] == "loss" else "metric", kind)
+    if found is not None:
+        return found.model
+    return LossSpec if loc[0] == "loss" and kind in custom_losses.catalog_names("loss") else None
+
+
+def _object_words(path: tuple) -> tuple[list[str], str]:
+    """For a word refused under `loss` or `metrics`: the names plugins registered, and the
+    note saying where custom ones come from."""
+    if not path or path[0] not in ("loss", "metrics"):
+        return [], ""
+    from specc import custom_losses
+
+    kind = "loss" if path[0] == "loss" else "metric"
+    return sorted(custom_losses.registered_names(kind)), custom_losses.unknown_note(kind)
 
 
 def _data_path(loc: tuple, data: Any, missing: bool) -> tuple[tuple, bool]:
@@ -177,11 +210,12 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         key = "type" if path and path[0] == "layers" else "kind"   # the unions' discriminators
         return f"missing required key {key!r}", "missing-key"
     if kind == "literal_error":
-        choices = _literal_choices(ctx)
+        plugged, note = _object_words(path)
+        choices = _literal_choices(ctx) + plugged
         listed = (f"; expected one of: {', '.join(choices)}" if len(choices) <= 12
                   else f" ({len(choices)} choices; see the schema)")
-        return (f"{field}: invalid value {quote(value)}"
-                f"{suggest(value, choices)}{listed}",
+        hint = suggest(value, choices)
+        return (f"{field}: invalid value {quote(value)}{hint}{listed}{'' if hint else note}",
                 "bad-value")
     if kind == "string_pattern_mismatch":
         return (f"{field}: {quote(value)} is not a valid name: use letters, digits and '_' "
@@ -212,9 +246,15 @@ def _diagnostics(exc: ValidationError, doc: Document) -> list[Diagnostic]:
         err, exists = errs[0]
         if len(errs) > 1 and all(e["type"] in _TYPE_WORDS for e, _ in errs):
             words = list(dict.fromkeys(_TYPE_WORDS[e["type"]] for e, _ in errs))
+            plugged, note = _object_words(path)
+            value = err.get("input")
+            hint = (suggest(value, [*_literal_choices(next(
+                (e.get("ctx") or {} for e, _ in errs if e["type"] == "literal_error"), {})),
+                *plugged]) if plugged and isinstance(value, str)
+                else literal_hint(e for e, _ in errs))
             msg, code = (f"{_label(path, doc.data)}: expected {' or '.join(words)}, got "
-                         f"{_type_name(err.get('input'))} {quote(err.get('input'))}"
-                         f"{literal_hint(e for e, _ in errs)}", "bad-type")
+                         f"{_type_name(value)} {quote(value)}{hint}"
+                         f"{note if isinstance(value, str) and not hint else ''}", "bad-type")
         else:
             msg, code = _message(err, path, doc.data)
         if err["type"] in ("union_tag_invalid", "unknown_kind"):
@@ -244,13 +284,16 @@ def _check_version(doc: Document) -> int:
 
 def expand_document(doc: Document) -> Document | ExpandedDocument:
     """Format 2: blocks, repeats and shares expanded into the flat spec; format 1: as it is,
-    once no format 2 construct is found in it."""
+    once no format 2 construct is found in it. A format 2 spec's imports and base are put in
+    first (specc.compose)."""
     if _check_version(doc) == 1:
         problems = format1_problems(doc)
         if problems:
             raise SpecError(problems)
         return doc
-    flat = expand(doc)
+    from specc.compose import compose
+
+    flat = expand(compose(doc))
     if not flat.data.get("layers") and flat.problems:
         raise SpecError(flat.problems)
     return flat
@@ -259,13 +302,21 @@ def expand_document(doc: Document) -> Document | ExpandedDocument:
 def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any = None) -> Spec:
     """Overrides, expansion, models, then semantic checks; every problem collected into one
     SpecError (at most MAX_ERRORS of them, specc.expand.limit_errors). `overrides`
-    (specc.overrides.Override) apply to the source where they name something there, else
+    (specc.overrides.Override) apply to the source (its imports and base put in first,
+    specc.compose) where they name something there, else
     (format 2) to the flat spec after expansion; `limits` (specc.budget.Limits) is the size
     budget, None for the default one."""
+    from specc.compose import compose, with_sites
+
+    try:
+        doc = compose(doc)                       # `imports:` and `extends:` (format 2)
+    except SpecError as exc:
+        raise SpecError(limit_errors(exc.diagnostics)) from None
+    sites = getattr(doc, "sites", {})
     try:
         return _validate(doc, overrides, limits)
     except SpecError as exc:
-        raise SpecError(limit_errors(exc.diagnostics)) from None
+        raise SpecError(limit_errors(with_sites(exc.diagnostics, sites))) from None
 
 
 def _validate(doc: Document, overrides: Sequence[Any], limits: Any) -> Spec:
@@ -383,9 +434,15 @@ def loads(text: str | bytes, file: str = "<string>", overrides: Sequence[Any] = 
 
 
 def _check_one(path: str, overrides: Sequence[Any] = (), limits: Any = None) -> list[Diagnostic]:
-    """A file's errors; for a valid spec, its warnings (specc.rules)."""
+    """A file's errors; for a valid spec, its warnings (specc.rules); a block library's
+    errors (specc.compose.check_library)."""
     try:
-        spec = load(path, overrides, limits)
+        doc = load_file(path)
+        from specc.compose import check_library, is_library
+
+        if is_library(doc.data):
+            return check_library(doc)
+        spec = validate_document(doc, overrides, limits)
     except SpecError as exc:
         return list(exc.diagnostics)
     from specc.rules import spec_warnings

@@ -120,8 +120,9 @@ def test_golden_files_on_jax(tmp_path) -> None:
 # -- --backend -----------------------------------------------------------------------------------
 def test_a_backend_that_is_not_installed_is_one_line_and_exit_2(monkeypatch, capsys) -> None:
     from specc import cli
+    from specc.cli import backend
 
-    monkeypatch.setattr(cli, "BACKENDS", {**cli.BACKENDS, "torch": "no_such_module_x"})
+    monkeypatch.setattr(backend, "BACKENDS", {**backend.BACKENDS, "torch": "no_such_module_x"})
     spec = str(ROOT / "specs" / "question_mlp.yaml")
     assert cli.main(["build", spec, "--backend", "torch"]) == 2
     err = capsys.readouterr().err

@@ -120,6 +120,8 @@ def _rescaling(draw):
 @draws("Normalization")
 def _normalization(draw):
     s = shape(draw)
+    if draw(st.booleans()):          # no statistics: Keras's mean, variance and count weights
+        return ({"axis": draw(st.sampled_from([None, -1, 1]))}, [s], "float32")
     if draw(st.booleans()):
         return {"mean": 0.5, "variance": 2.0, "axis": None}, [s], "float32"
     return ({"mean": [0.5] * s[-1], "variance": [2.0] * s[-1],

@@ -233,3 +233,113 @@ def test_the_flat_form_builds_the_same_model(data: dict) -> None:
     a, b = specc.build(spec), specc.build(flat)
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers]
     assert [tuple(w.shape) for w in a.weights] == [tuple(w.shape) for w in b.weights]
+
+
+# -- several files: `imports:` and `extends:` (issue 21) -------------------------------------
+
+#: What an `imports:` or `extends:` may name: the project's files, and hostile paths (out of
+#: the project, a link out, a folder, a cycle, missing, not a string).
+PATHS = ["lib.yaml", "base.yaml", "top.yaml", "sub/lib2.yaml", "../outside.yaml",
+         "sub/../../outside.yaml", "/etc/passwd", "link.yaml", "sub", "missing.yaml", "", 7,
+         ["lib.yaml"]]
+DIRECTIVE_VALUES = st.sampled_from([True, False, "yes", None, "final", "s", "nope", 3])
+
+
+@st.composite
+def overriding_entries(draw) -> dict:
+    """An entry of a spec that extends another: a change by name, with directives."""
+    entry: dict[str, Any] = {"name": draw(st.sampled_from(["s", "t", "final", "both", "new",
+                                                           "nope", 5]))}
+    for key in ("delete", "replace", "after", "before"):
+        if draw(st.integers(0, 3)) == 0:
+            entry[key] = draw(DIRECTIVE_VALUES)
+    if draw(st.booleans()):
+        entry.update(draw(st.sampled_from([{"units": 3}, {"type": "Dense", "units": 2},
+                                           {"with": {"w": 2}}, {"use": "unit", "with": {}},
+                                           {"activation": "tanh"}, {"share": "s"}])))
+    return entry
+
+
+@st.composite
+def projects(draw) -> dict[str, Any]:
+    """A project of several files: a drawn spec split into a library and a base, and a top
+    spec that extends the base with overrides by name; paths drawn from PATHS."""
+    spec = draw(st.one_of(valid_format2_specs(), valid_format2_specs(), format2_specs()))
+    lib = {"specc": 2, "blocks": spec.pop("blocks", {})}
+    if draw(st.integers(0, 3)) == 0:
+        lib["imports"] = draw(st.lists(st.sampled_from(PATHS), max_size=2))
+    spec["imports"] = draw(st.one_of(st.just(["lib.yaml"]), st.just(["lib.yaml"]),
+                                     st.lists(st.sampled_from(PATHS), min_size=1, max_size=3)))
+    top: dict[str, Any] = {"specc": 2, "extends": draw(st.one_of(
+        st.just("base.yaml"), st.just("base.yaml"), st.sampled_from(PATHS)))}
+    if draw(st.booleans()):
+        top["layers"] = draw(st.lists(overriding_entries(), max_size=4))
+    if draw(st.integers(0, 3)) == 0:
+        top["blocks"] = {"unit": draw(st.sampled_from([None, {"params": {"w": 9}},
+                                                       {"layers": [{"name": "h",
+                                                                    "units": 1}]}]))}
+    if draw(st.integers(0, 3)) == 0:
+        top["inputs"] = {"x": draw(st.sampled_from([None, {"shape": [4]}, 3]))}
+    return {"top.yaml": top, "base.yaml": spec, "lib.yaml": lib,
+            "sub/lib2.yaml": {"specc": 2, "imports": ["../lib.yaml"], "blocks": {}}}
+
+
+def _write_project(folder: str, files: dict[str, Any]) -> None:
+    for name, data in files.items():
+        path = os.path.join(folder, "project", name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as stream:
+            yaml.safe_dump(data, stream, sort_keys=False)
+    with open(os.path.join(folder, "outside.yaml"), "w") as stream:
+        stream.write("specc: 2\nblocks: {}\n")
+    os.symlink(os.path.join(folder, "outside.yaml"), os.path.join(folder, "project",
+                                                                   "link.yaml"))
+
+
+@settings(max_examples=max(EXAMPLES // 5, 10), deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(projects())
+def test_projects_of_several_files_load_or_refuse_inside_the_project(files) -> None:
+    """Whatever the files name, loading ends in a Spec or a SpecError whose every location
+    (notes included) is one of the project's files, and a valid one's flat form is the same
+    spec; nothing outside the project is ever read."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        _write_project(folder, files)
+        project = os.path.join(folder, "project")
+        top = os.path.join(project, "top.yaml")
+        try:
+            spec = specc.load(top)
+        except SpecError as exc:
+            for d in exc.diagnostics:
+                for where in (d, *d.notes):
+                    real = os.path.realpath(where.file)
+                    assert real.startswith(os.path.realpath(project) + os.sep), where
+                    assert where.line >= 1 and where.column >= 1
+            return
+        flat = specc.loads(to_yaml(spec.document.data), "flat.yaml")
+        assert flat.model_dump(by_alias=True) == spec.model_dump(by_alias=True)
+
+
+@settings(max_examples=max(EXAMPLES // 10, 5), deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(valid_format2_specs(), st.booleans())
+def test_blocks_in_a_library_and_an_empty_extends_change_nothing(data, extend) -> None:
+    """A valid spec whose blocks move to a library it imports, and a spec that extends it
+    and overrides nothing, are the same spec (its name aside)."""
+    import tempfile
+
+    alone = specc.loads(yaml.safe_dump(data, sort_keys=False), "alone.yaml")
+    lib = {"specc": 2, "blocks": data.pop("blocks")}
+    data = {"specc": 2, "name": data.pop("name"), "imports": ["blocks/lib.yaml"], **data}
+    files = {"spec.yaml": data, "blocks/lib.yaml": lib}
+    if extend:
+        files["child.yaml"] = {"specc": 2, "extends": "spec.yaml"}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, value in files.items():
+            os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)
+            with open(os.path.join(folder, name), "w") as stream:
+                yaml.safe_dump(value, stream, sort_keys=False)
+        split = specc.load(os.path.join(folder, "child.yaml" if extend else "spec.yaml"))
+    assert split.model_dump(by_alias=True) == alone.model_dump(by_alias=True)

@@ -205,19 +205,21 @@ async def test_complete_names_blocks_and_params(client: LanguageClient, tmp_path
     assert sorted(_labels(layer)) == ["conv1", "conv2", "image", "pool", "probs"]
     outputs = await complete(client, path, _edit(spec, "outputs: [probs]", f"outputs: [{CURSOR}]"))
     assert "probs" in _labels(outputs)
-    resnet = SPECS / "resnet50.yaml"
-    path = tmp_path / "resnet.yaml"
-    blocks = await complete(client, path, _edit(resnet, "{name: conv3, use: stage,",
-                                                f"{{name: conv3, use: {CURSOR}"))
+    resnet = SPECS / "resnet50.yaml"          # its blocks come from specs/blocks/resnet.yaml
+    blocks = await complete(client, resnet, _edit(resnet, "{name: conv3, use: stage,",
+                                                  f"{{name: conv3, use: {CURSOR}"))
     assert sorted(_labels(blocks)) == ["bottleneck", "stage"]
-    params = await complete(client, path, _edit(
+    params = await complete(client, resnet, _edit(
         resnet, "with: {filters: 128, blocks: 4}", f"with: {{filters: 128, {CURSOR}}}"))
     assert sorted(_labels(params)) == ["blocks", "stride"]
-    local = await complete(client, path, _edit(
-        resnet, "{name: bn1, type: BatchNormalization, epsilon: 1.001e-5}",
+    await open_text(client, resnet, resnet.read_text())
+    library = SPECS / "blocks" / "resnet.yaml"
+    local = await complete(client, library, _edit(
+        library, "{name: bn1, type: BatchNormalization, epsilon: 1.001e-5}",
         f"{{name: bn1, type: BatchNormalization, epsilon: 1.001e-5, from: {CURSOR}}}"))
     assert sorted(_labels(local)) == sorted(["x", "proj", "proj_bn", "conv1", "relu1", "conv2",
                                              "bn2", "relu2", "conv3", "bn3", "add", "out"])
+    await open_text(client, library, library.read_text())
 
 
 async def test_complete_kinds_losses_metrics(client: LanguageClient, tmp_path) -> None:
@@ -269,13 +271,16 @@ async def test_hover_use_clause_argument(client: LanguageClient) -> None:
     # stage conv3: 4 bottlenecks of 10 layers, the first with 2 more (its projection)
     assert "use of block `stage`" in use and "expands to 42 layers" in use
     assert "last: `conv3.block4.out` (batch, 28, 28, 512)" in use
-    clause = await hover_at(client, path, _edit(path, "{name: energy, layer: out",
-                                                f"{{name: ene{CURSOR}rgy, layer: out"))
+    unet = SPECS / "unet.yaml"                 # block `down` used with repeat: 3
+    clause = await hover_at(client, unet, _edit(unet, "{name: energy, layer: add",
+                                                f"{{name: ene{CURSOR}rgy, layer: add"))
     assert f"`{lookup('l2').formula}`" in clause
-    assert "`conv2.block1.energy`" in clause and "(16 in all)" in clause   # 3+4+6+3 instances
+    assert "log keys: `down1.energy`, `down2.energy`, `down3.energy`" in clause
     arg = await hover_at(client, path, _edit(path, "units: 1000", f"un{CURSOR}its: 1000"))
     assert arg == "**units**: Size of the output's last axis."
-    block = await hover_at(client, path, _edit(path, "use: bottleneck", f"use: bottle{CURSOR}neck"))
+    library = SPECS / "blocks" / "resnet.yaml"
+    block = await hover_at(client, library, _edit(library, "use: bottleneck",
+                                                  f"use: bottle{CURSOR}neck"))
     # the parameters as written in the block's definition, and who uses it (stage's `block`)
     assert "params: `filters`: int, `stride`: 1, `project`: false, `rate`: 1.0e-7" in block
     assert "used by: block" in block
@@ -396,8 +401,8 @@ async def test_quick_fix_for_a_typed_typo(client: LanguageClient, tmp_path) -> N
 
 async def test_complete_an_instance_path(client: LanguageClient, tmp_path) -> None:
     """After `conv2.`, the layers block use conv2 expanded to (the last valid version's)."""
-    path = tmp_path / "paths.yaml"
     resnet = SPECS / "resnet50.yaml"
+    path = resnet                              # its imports are read from its folder
     await open_text(client, path, resnet.read_text())
     items = await complete(client, path, _edit(resnet, "{name: avg_pool, type: GlobalAveragePooling2D}",
                                                f"{{name: avg_pool, type: GlobalAveragePooling2D, "
@@ -447,3 +452,23 @@ async def test_columns_are_the_clients_utf16_units(client: LanguageClient, tmp_p
     assert (bias.range.start.line, bias.range.start.character) == (
         line, len(source[:col].encode("utf-16-le")) // 2) == (line, col + 1)
     assert bias.range.end.character == bias.range.start.character + len("yess")
+
+
+async def test_definition_of_an_imported_block_is_in_its_library(client: LanguageClient) -> None:
+    resnet = SPECS / "resnet50.yaml"
+    text = resnet.read_text()
+    await open_text(client, resnet, text)
+    line = _line_of(text, "use: stage")
+    pos = lsp.Position(line, text.split("\n")[line].index("use: stage") + 6)
+    doc = lsp.TextDocumentIdentifier(resnet.as_uri())
+    [target] = await client.text_document_definition_async(lsp.DefinitionParams(doc, pos))
+    library = SPECS / "blocks" / "resnet.yaml"
+    assert target.uri == library.as_uri()
+    lib = library.read_text()
+    assert target.range.start == lsp.Position(_line_of(lib, "  stage:"), 2)
+    refs = await client.text_document_references_async(lsp.ReferenceParams(
+        text_document=doc, position=pos, context=lsp.ReferenceContext(include_declaration=True)))
+    assert len(refs) == 1 + 4                     # the definition and conv2 .. conv5
+    with pytest.raises(Exception, match="rename it there"):
+        await client.text_document_rename_async(lsp.RenameParams(
+            text_document=doc, position=pos, new_name="stage2"))

@@ -4,11 +4,12 @@ server itself)."""
 from __future__ import annotations
 
 import specc.cli as cli
+import specc.cli.lsp as command
 
 
 def test_lsp_without_pygls_is_one_line(monkeypatch, capsys) -> None:
-    real = cli._findable
-    monkeypatch.setattr(cli, "_findable", lambda m: m != "pygls" and real(m))
+    real = command.findable
+    monkeypatch.setattr(command, "findable", lambda m: m != "pygls" and real(m))
     assert cli.main(["lsp"]) == 2
     err = capsys.readouterr().err
     assert err == ('specc: error: specc lsp needs pygls, which this install lacks: '

@@ -98,6 +98,10 @@ def test_no_spec_triggers_an_import_or_a_subprocess(monkeypatch) -> None:
     from specc import custom_layers
 
     custom_layers.lookup("warm-up-entry-points")   # installed and specc's own layer types
+    from specc import custom_losses
+
+    for kind in custom_losses.KINDS:                # installed losses and metrics
+        custom_losses.lookup(kind, "warm-up-entry-points")
     before = set(sys.modules)
 
     def refuse(*args, **kwargs):

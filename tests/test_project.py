@@ -305,10 +305,11 @@ def test_tensorflow_warnings_such_as_retracing_are_quiet_unless_verbose(
     import logging
 
     from specc import cli
+    from specc.cli.backend import quiet_tensorflow
 
     logger = logging.getLogger("tensorflow")
     monkeypatch.setattr(logger, "level", logging.NOTSET)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
     argv = ["fit", "s.yaml", "--set", "seed=1,2"] + (["--verbose"] if verbose else [])
-    cli._quiet_tensorflow(cli.make_parser().parse_args(argv))
+    quiet_tensorflow(cli.make_parser().parse_args(argv))
     assert logging.getLevelName(logger.level) == level

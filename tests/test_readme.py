@@ -160,9 +160,9 @@ def test_import_quietly_hides_fd_2_and_replays_it_on_failure(tmp_path: Path) -> 
     (tmp_path / "noisy.py").write_text("import os\nos.write(2, b'cudart_stub.cc: loud\\n')\n")
     (tmp_path / "broken.py").write_text(
         "import os\nos.write(2, b'why it broke\\n')\nraise ImportError('broken')\n")
-    code = ("import os, sys\nfrom specc.cli import _import_quietly\n_import_quietly('noisy')\n"
+    code = ("import os, sys\nfrom specc.cli.backend import import_quietly\nimport_quietly('noisy')\n"
             "assert 'noisy' in sys.modules\nos.write(2, b'after\\n')\n"
-            "_import_quietly('broken')\nassert 'broken' not in sys.modules\n")
+            "import_quietly('broken')\nassert 'broken' not in sys.modules\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
@@ -178,12 +178,12 @@ def test_verbose_leaves_tensorflow_alone(argv: list[str], level: str | None,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Before the command runs only log levels are set: nothing is imported (a command
     that refuses never starts a backend; see test_project)."""
-    from specc import cli
+    from specc.cli import backend
 
     calls: list[str] = []
-    monkeypatch.setattr(cli, "_import_quietly", calls.append)
+    monkeypatch.setattr(backend, "import_quietly", calls.append)
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-    cli._quiet_tensorflow(make_parser().parse_args(argv))
+    backend.quiet_tensorflow(make_parser().parse_args(argv))
     assert (calls, os.environ.get("TF_CPP_MIN_LOG_LEVEL")) == ([], level)
 
 
@@ -193,15 +193,15 @@ def test_verbose_leaves_tensorflow_alone(argv: list[str], level: str | None,
 ])                                               # in the quiet window
 def test_a_backend_starts_in_the_quiet_window(backend: str, imported: list[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from specc import cli
+    from specc.cli import backend as starting
     from specc.config import Options
 
     calls: list[str] = []
-    monkeypatch.setattr(cli, "_import_quietly", calls.append)
-    monkeypatch.setattr(cli, "_findable", lambda module: True)
+    monkeypatch.setattr(starting, "import_quietly", calls.append)
+    monkeypatch.setattr(starting, "findable", lambda module: True)
     monkeypatch.delitem(sys.modules, "keras", raising=False)
     monkeypatch.setenv("KERAS_BACKEND", backend)
-    cli.start_backend(Options())
+    starting.start_backend(Options())
     assert calls == imported
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Optional
 
 from specc.config import Options
-from specc.errors import Diagnostic, SpecError
+from specc.errors import Diagnostic, Span, SpecError
 from specc.lsp.yamlindex import Index, Text, index
 
 
@@ -38,6 +38,8 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     spec: Any = None               # the validated Spec, None when the spec has errors
     options: Options = field(default_factory=Options)
+    #: Blocks from other files (imports, a base spec): name -> (definition, its place).
+    imported: dict[str, tuple[Any, Span]] = field(default_factory=dict)
     _facts: Any = field(default=None, repr=False)
 
     @property
@@ -69,9 +71,12 @@ class Analysis:
 
 
 def analyse(source: str, file: str, options: Options, encoding: str = "utf-16") -> Analysis:
-    """Validate `source` as the spec file `file` (plugins already imported by the caller);
-    a document that is not a spec (`is_spec`) is indexed only. `encoding`: the protocol's
-    position encoding agreed with the client."""
+    """Validate `source` as the spec file `file` (plugins already imported by the caller),
+    as `specc validate` does (specc.validation._check_one): a block library is checked on its
+    own, a spec validated with its imports and base. A document that is not a spec
+    (`is_spec`) is indexed only. `encoding`: the protocol's position encoding agreed with the
+    client."""
+    from specc.compose import check_library, is_library
     from specc.loader import load_text
     from specc.validation import validate_document
 
@@ -79,7 +84,12 @@ def analyse(source: str, file: str, options: Options, encoding: str = "utf-16") 
     if not is_spec(source):
         return result
     try:
-        spec = validate_document(load_text(source, file), options.overrides, options.limits)
+        doc = load_text(source, file)
+        if is_library(doc.data):
+            result.diagnostics = check_library(doc)
+            return result
+        result.imported = imported_blocks(doc)
+        spec = validate_document(doc, options.overrides, options.limits)
     except SpecError as exc:
         result.diagnostics = list(exc.diagnostics)
         return result
@@ -88,3 +98,24 @@ def analyse(source: str, file: str, options: Options, encoding: str = "utf-16") 
     result.spec = spec
     result.diagnostics = spec_warnings(spec)
     return result
+
+
+def imported_blocks(doc: Any) -> dict[str, tuple[Any, Span]]:
+    """The blocks a spec gets from other files (`imports:`, `extends:`): name -> (its
+    definition, where it is written); {} when there are none or they cannot be read (the
+    validation reports why)."""
+    from specc.compose import compose, uses_files
+
+    if not uses_files(doc.data):
+        return {}
+    try:
+        composed = compose(doc)
+    except SpecError:
+        return {}
+    blocks = composed.data.get("blocks")
+    out = {}
+    for name, block in (blocks if isinstance(blocks, dict) else {}).items():
+        where = composed.key_span(("blocks", name))
+        if where.file != doc.file:
+            out[name] = (block, where)
+    return out

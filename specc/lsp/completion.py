@@ -30,10 +30,13 @@ def complete(analysis: Analysis, pos: Pos, valid: Optional[Analysis] = None) -> 
         return []
     start = (pos[0], max(pos[1] - len(cursor.prefix), 0))
     edit = to_range(analysis, start, pos)
+    imported = analysis.imported or _imported(analysis, cursor) or (
+        valid.imported if valid is not None else {})
+    blocks = {**{n: b for n, (b, _) in imported.items()}, **names.blocks(cursor.data)}
     if cursor.key:
-        items, kind, suffix = _keys(cursor), _K.Property, ": "
+        items, kind, suffix = _keys(cursor, blocks), _K.Property, ": "
     else:
-        items, kind = _values(cursor, valid), _K.Value
+        items, kind = _values(cursor, valid, blocks), _K.Value
         suffix = ""
     return [lsp.CompletionItem(
         label=label, kind=kind, detail=detail or None,
@@ -42,13 +45,28 @@ def complete(analysis: Analysis, pos: Pos, valid: Optional[Analysis] = None) -> 
         sort_text=f"{n:04d}") for n, (label, detail, doc) in enumerate(items)]
 
 
+def _imported(analysis: Analysis, cursor: Cursor) -> dict[str, Any]:
+    """The blocks of the files a half-typed text imports (its text with the cursor's marker
+    loads where the text itself may not)."""
+    if not isinstance(cursor.data, dict) or not ({"imports", "extends"} & set(cursor.data)):
+        return {}
+    from specc.errors import SpecError
+    from specc.loader import load_text
+    from specc.lsp.analysis import imported_blocks
+
+    try:
+        return imported_blocks(load_text(cursor.source, analysis.file))
+    except SpecError:
+        return {}
+
+
 def _fields(fields: Iterable[tuple[str, str, bool]], taken: Any) -> list[Item]:
     present = set(taken) if isinstance(taken, dict) else set()
     return [(key, "required" if req else "", doc) for key, doc, req in fields
             if key not in present and key != "type"]
 
 
-def _keys(c: Cursor) -> list[Item]:
+def _keys(c: Cursor, blocks: dict[str, Any]) -> list[Item]:
     path, parent = c.path, c.parent
     where = [p for p in path[:-1] if isinstance(p, str)]
     if len(path) == 1:
@@ -61,7 +79,7 @@ def _keys(c: Cursor) -> list[Item]:
                 if k not in (parent or {})]
     if where[-1:] == ["with"]:
         entry = lookup(c.data, path[:-2])
-        block = names.blocks(c.data).get(entry.get("use")) if isinstance(entry, dict) else None
+        block = blocks.get(entry.get("use")) if isinstance(entry, dict) else None
         params = block.get("params") if isinstance(block, dict) else None
         return [(k, _param_detail(v), "") for k, v in
                 (params if isinstance(params, dict) else {}).items() if k not in (parent or {})]
@@ -95,7 +113,7 @@ def _entry_keys(entry: dict) -> list[Item]:
     return _fields(fields, entry)
 
 
-def _values(c: Cursor, valid: Optional[Analysis]) -> list[Item]:
+def _values(c: Cursor, valid: Optional[Analysis], blocks: dict[str, Any]) -> list[Item]:
     path = c.path
     keys = [p for p in path if isinstance(p, str)]
     last = keys[-1] if keys else ""
@@ -104,7 +122,7 @@ def _values(c: Cursor, valid: Optional[Analysis]) -> list[Item]:
     if last == "type" and section in ("layers", "blocks") and "layers" in keys:
         return [(t, "layer type", vocab.describe_type(t)) for t in vocab.layer_types()]
     if last == "use":
-        return [(b, "block", _block_doc(v)) for b, v in names.blocks(c.data).items()]
+        return [(b, "block", _block_doc(v)) for b, v in blocks.items()]
     if last == "kind":
         weight = "weight_penalties" in keys
         kinds = vocab.weight_kinds() if weight else vocab.penalty_kinds()

@@ -25,7 +25,8 @@ def hover(analysis: Analysis, pos: Pos, valid: Optional[Analysis] = None) -> Opt
     if scalar is None:
         return None
     facts = analysis.facts or (valid.facts if valid is not None else None)
-    text = describe(scalar, analysis.data, facts)
+    imported = analysis.imported or (valid.imported if valid is not None else {})
+    text = describe(scalar, analysis.data, facts, imported)
     if not text:
         return None
     if facts is not None and analysis.spec is None:
@@ -34,8 +35,12 @@ def hover(analysis: Analysis, pos: Pos, valid: Optional[Analysis] = None) -> Opt
                      to_range(analysis, scalar.start, scalar.end))
 
 
-def describe(s: Scalar, data: Any, facts: Any) -> str:
-    """The hover text for the scalar `s` ('' for none)."""
+def describe(s: Scalar, data: Any, facts: Any, imported: dict[str, Any] | None = None) -> str:
+    """The hover text for the scalar `s` ('' for none); `imported`: the blocks from other
+    files (specc.lsp.analysis.imported_blocks)."""
+    if imported:                       # a block of a library reads as one written here
+        data = {**data, "blocks": {**{n: b for n, (b, _) in imported.items()},
+                                   **names.blocks(data)}} if isinstance(data, dict) else data
     path = s.path
     keys = [p for p in path if isinstance(p, str)]
     scope = names.scope_of(path)

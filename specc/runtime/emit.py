@@ -5,11 +5,13 @@ from typing import Any, Final
 
 import keras
 
+from specc.custom_losses import PluginObject
 from specc.errors import SpecError, keras_reason
 from specc.graph import Graph, Node
 from specc.runtime.deep import deep_call
 from specc.runtime.objects import (ActivityPenalty, OutputTap, PenaltyTap, SpecModel, TaskLoss,
                                    WeightPenalty)
+from specc.runtime.plugin_objects import loss_object, metric_object
 from specc.runtime.plugins import layer_class
 from specc.schedules import is_schedule
 from specc.spec.layers import LAYER_TYPES
@@ -55,6 +57,10 @@ def _make_layer(node: Node) -> keras.layers.Layer:
         return PenaltyTap([t.config() for t in node.taps], name=node.name)
     if node.op == "OutputTap":
         return OutputTap([t.config() for t in node.taps], name=node.name)
+    if node.op in ("PairTap", "PairOutputTap"):
+        from specc.runtime import pairs
+
+        return getattr(pairs, node.op)([t.config() for t in node.taps], name=node.name)
     kwargs = _objects(node.kwargs)
     regs = {arg: WeightPenalty([t.config() for t in ts]) for arg, ts in node.weight_regs.items()}
     if node.op == "Bidirectional":
@@ -86,6 +92,8 @@ def _call(layer: keras.layers.Layer, node: Node, args: list[Any],
 def _loss(spec_loss: Any) -> Any:
     if isinstance(spec_loss, str):
         return spec_loss
+    if isinstance(spec_loss, PluginObject):
+        return loss_object(spec_loss)
     cfg = spec_loss.model_dump(exclude_none=True, exclude={"type"})
     return getattr(keras.losses, _LOSS_CLASSES[spec_loss.type])(**cfg)
 
@@ -112,7 +120,7 @@ def compile_args(graph: Graph) -> dict[str, Any]:
         losses = [TaskLoss(loss, o) if is_schedule(w) else loss
                   for loss, o, w in zip(losses, outs, weights)]
         weights = [0.0 if is_schedule(w) else w for w in weights]
-    metrics: Any = [list(m) for m in plan.metrics]
+    metrics: Any = [[metric_object(m) for m in ms] for ms in plan.metrics]
     if single and not plan.metrics_by_output:
         metrics = metrics[0]
     return {
@@ -129,7 +137,7 @@ def meta(graph: Graph) -> dict[str, Any]:
     for node in graph.nodes:
         if node.activity:
             activity.append([node.name, [t.name for t in node.activity]])
-        if node.op == "PenaltyTap":
+        if node.op in ("PenaltyTap", "PairTap"):     # each records its values (one a clause)
             taps.append([node.name, [t.name for t in node.taps]])
     outputs = []
     for index, tap in enumerate(graph.tap_outputs):
@@ -144,7 +152,7 @@ def meta(graph: Graph) -> dict[str, Any]:
         "taps": taps,
         "outputs": outputs,
         "weights": [w.name for w in graph.weight_terms],
-        "order": [t.name for t in graph.terms] + [w.name for w in graph.weight_terms],
+        "order": graph.term_names,
         **({"loss_weights": scheduled} if scheduled else {}),
     }
 
@@ -170,6 +178,9 @@ def emit(graph: Graph, compile: bool = True) -> SpecModel:
 
 
 def _emit(graph: Graph, compile: bool) -> SpecModel:
+    from specc.plugin_source import realize_all
+
+    realize_all()           # one-file plugins read from their source: imported for real now
     if graph.seed is not None:
         keras.utils.set_random_seed(graph.seed)
     tensors: dict[str, Any] = {}

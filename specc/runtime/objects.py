@@ -311,6 +311,11 @@ class SpecModel(keras.Model):
         tap_names = meta.get("tap_outputs", ())
         for index, clause in meta.get("outputs", ()):
             mask = _recorded(self.get_layer(tap_names[index])) if tap_names else None
+            if clause.get("pair"):          # a pair clause: s and t stacked on axis 1
+                from specc.runtime.pairs import output_term
+
+                values[clause["name"]] = output_term(clause, taps[index])
+                continue
             values[clause["name"]] = terms.activity_term(clause, taps[index],
                                                          mask[0] if mask else None)
         weight_names = meta.get("weights", ())

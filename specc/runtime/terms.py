@@ -303,4 +303,15 @@ def weight_value(clause: dict, w: Any) -> Any:
         return p["rate"] * ops.sum(ops.square(w))
     if kind == "l1_l2":
         return p["l1"] * ops.sum(ops.abs(w)) + p["l2"] * ops.sum(ops.square(w))
+    if kind == "orthogonal":
+        return p["rate"] * orthogonality(w)
     raise ValueError(f"unknown weight penalty kind {kind!r}")
+
+
+def orthogonality(w: Any) -> Any:
+    """‖WᵀW − I‖²_F of a weight as a matrix: its last axis the columns, the other axes
+    flattened into the rows; a 1-D weight is one column (specc.penalties.ORTHOGONAL_NOTE)."""
+    m = w.shape[-1] if len(w.shape) > 1 else 1
+    matrix = ops.reshape(w, (-1, m))
+    gram = ops.matmul(ops.transpose(matrix), matrix)
+    return ops.sum(ops.square(gram - ops.eye(m, dtype=gram.dtype)))

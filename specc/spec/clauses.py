@@ -4,7 +4,7 @@
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -114,6 +114,11 @@ class PluginClause(Clause):
 
     @model_validator(mode="after")
     def _known_kind(self) -> "PluginClause":
+        if self.kind in catalog.PAIR_CATALOG:
+            raise PydanticCustomError(
+                "unknown_kind", "penalty kind {kind} compares two tensors: write the clause "
+                "under `pair_penalties:`, with `layers: [a, b]` instead of `layer:`",
+                {"kind": repr(self.kind)})
         entry = catalog.lookup(self.kind)
         if entry is None:
             raise PydanticCustomError(
@@ -194,4 +199,72 @@ class WeightL1L2(WeightClause):
     l2: Scheduled = 0.0
 
 
-AnyWeightClause = Annotated[Union[WeightL1, WeightL2, WeightL1L2], Field(discriminator="kind")]
+class WeightOrthogonal(WeightClause):
+    """r · ‖WᵀW − I‖²_F per weight variable (specc.penalties.ORTHOGONAL_NOTE)."""
+
+    kind: Literal["orthogonal"]
+    rate: Scheduled
+
+    @field_validator("weights")
+    @classmethod
+    def _kernels_only(cls, value: Any) -> Any:
+        if "bias" in ([value] if isinstance(value, str) else value):
+            raise PydanticCustomError(
+                "bad_value", "`orthogonal` constrains kernels (matrices); a bias is a "
+                "vector: write `weights: kernel`, and a separate clause for the biases")
+        return value
+
+
+AnyWeightClause = Annotated[Union[WeightL1, WeightL2, WeightL1L2, WeightOrthogonal],
+                            Field(discriminator="kind")]
+
+
+# -- penalties between two tensors (`pair_penalties:`; formulas: specc.penalties.PAIR_CATALOG)
+
+class PairClause(Strict):
+    """Fields of every pair clause: a term computed from two layers' outputs."""
+
+    name: LayerRef = Field(description="Unique; names this term in the training logs.")
+    layers: Annotated[list[LayerRef], Field(min_length=2, max_length=2)] = Field(
+        description="[s, t]: the layer whose output is penalized and the layer (or input) "
+                    "whose output is its target, of the same shape.")
+    via: Optional[Via] = Field(
+        default=None,
+        description="`add_loss` (the default) or `output`; an activity regularizer sees one "
+                    "tensor and cannot carry a pair clause.")
+    stop_gradient: bool = Field(
+        default=True,
+        description="true: t is a constant target, the gradient reaches s's side only; "
+                    "false: both.")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The kind's own parameters (rate, temperature) and stop_gradient."""
+        return self.model_dump(exclude={"name", "layers", "via", "kind"})
+
+
+class PairMSE(PairClause):
+    """Feature matching: r · mean over all elements of (s − t)²."""
+
+    kind: Literal["mse"]
+    rate: Scheduled
+
+
+class PairDistillation(PairClause):
+    """Distillation: r · T² · KL(softmax(t/T) ‖ softmax(s/T)) over the last axis."""
+
+    kind: Literal["distillation"]
+    rate: Scheduled
+    temperature: Annotated[float, Field(gt=0.0, le=1e4, allow_inf_nan=False)] = Field(
+        default=1.0, description="T: both sides' logits are divided by it before the softmax.")
+
+
+class PairCosine(PairClause):
+    """r · mean over samples of the cosine distance 1 − cos(s_i, t_i)."""
+
+    kind: Literal["cosine"]
+    rate: Scheduled
+
+
+AnyPairClause = Annotated[Union[PairMSE, PairDistillation, PairCosine],
+                          Field(discriminator="kind")]

@@ -5,11 +5,12 @@
 import json
 from typing import Annotated, Any, Literal, Optional, Union, get_args
 
-from pydantic import Discriminator, Field, PlainValidator, PrivateAttr, Tag, ValidationInfo
+from pydantic import (Discriminator, Field, PlainValidator, PrivateAttr, Tag, ValidationInfo,
+                      WrapValidator)
 from pydantic_core import PydanticCustomError
 
 from specc.spec.base import DType, LayerRef, LayerSpec, Name, SharedCall, Strict
-from specc.spec.clauses import ActivationClause, AnyWeightClause, Scheduled
+from specc.spec.clauses import ActivationClause, AnyPairClause, AnyWeightClause, Scheduled
 from specc.spec.layers import LAYER_TYPES, AnyLayer
 
 FORMAT_VERSION = 1
@@ -86,7 +87,31 @@ class LossSpec(Strict):
     delta: Optional[PosFloat] = Field(default=None, description="huber only")
 
 
-Loss = Union[LossName, LossSpec]
+def _plugin_loss(value: Any, handler: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, str) and value in _LOSS_NAMES or (
+            isinstance(value, dict) and value.get("type") in _LOSS_NAMES):
+        return handler(value)                       # a catalog loss: no plugin lookup
+    from specc.custom_losses import validate_entry
+
+    return validate_entry("loss", value, handler, info)
+
+
+def _plugin_metric(value: Any, handler: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, str) and value in _METRIC_NAMES:
+        return handler(value)
+    from specc.custom_losses import validate_entry
+
+    return validate_entry("metric", value, handler, info)
+
+
+_LOSS_NAMES = frozenset(get_args(LossName))
+_METRIC_NAMES = frozenset(get_args(MetricName))
+#: A catalog loss (a name, or a name with arguments), or one a plugin registered
+#: (specc.register_loss): `contrastive`, `{type: contrastive, margin: 1.0}`.
+Loss = Annotated[Union[LossName, LossSpec], WrapValidator(_plugin_loss)]
+#: A catalog metric name, or one a plugin registered (specc.register_metric), with its
+#: arguments as `{type: NAME, ...}`.
+Metric = Annotated[MetricName, WrapValidator(_plugin_metric)]
 
 
 class Optimizer(Strict):
@@ -143,9 +168,12 @@ class Spec(Strict):
         "mapping output -> weight; each a number or a schedule of the optimizer step.")
     penalties: list[ActivationClause] = Field(default_factory=list)
     weight_penalties: list[AnyWeightClause] = Field(default_factory=list)
+    pair_penalties: list[AnyPairClause] = Field(
+        default_factory=list, description="Penalties between two layers' outputs (feature "
+        "matching, distillation), each `layers: [s, t]`.")
     optimizer: Union[Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax",
                              "nadam", "ftrl", "lion", "lamb"], Optimizer] = "adam"
-    metrics: Union[list[MetricName], dict[LayerRef, list[MetricName]]] = Field(default_factory=list)
+    metrics: Union[list[Metric], dict[LayerRef, list[Metric]]] = Field(default_factory=list)
     weights: Optional[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
         default=None, description="A `.weights.h5` file (relative to the spec) whose arrays "
         "the built model starts from, layer by layer: `specc import --weights` writes it.")
@@ -257,6 +285,12 @@ def json_schema() -> dict[str, Any]:
         layers: Annotated[list[Union[AnyLayer, UseEntry, ShareEntry]], Field(min_length=1)]
         blocks: Optional[dict[Name, BlockDef]] = Field(
             None, description="Format 2: named, parameterized sub-graphs.")
+        imports: Optional[Union[str, list[str]]] = Field(
+            None, description="Format 2: block library files whose blocks this spec uses "
+                              "(paths relative to this file, inside the project).")
+        extends: Optional[str] = Field(
+            None, description="Format 2: a base spec this one overrides by name (a path "
+                              "relative to this file, inside the project).")
 
     from specc.custom_layers import registered
 
@@ -268,6 +302,20 @@ def json_schema() -> dict[str, Any]:
         class SchemaSpec(SchemaSpec):  # type: ignore[no-redef]
             __doc__ = Spec.__doc__
             layers: Annotated[list[Union[every, UseEntry, ShareEntry]], Field(min_length=1)]
+
+    from specc.custom_losses import registered as registered_objects
+
+    losses = [e.model for _, e in sorted(registered_objects("loss").items())]
+    metrics = [e.model for _, e in sorted(registered_objects("metric").items())]
+    if losses or metrics:           # losses and metrics registered by the plugins imported
+        loss_entry = Union[(LossName, LossSpec, *losses)]
+        metric_entry = Union[(MetricName, *metrics)]
+
+        class SchemaSpec(SchemaSpec):  # type: ignore[no-redef]
+            __doc__ = Spec.__doc__
+            loss: Union[loss_entry, dict[LayerRef, loss_entry]]
+            metrics: Union[list[metric_entry], dict[LayerRef, list[metric_entry]]] = Field(
+                default_factory=list)
 
     schema = _compact(SchemaSpec.model_json_schema(by_alias=True))
     _allow_expressions(schema)

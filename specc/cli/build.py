@@ -1,0 +1,40 @@
+"""`specc build SPEC`: compile a spec; print the summary and the loss terms."""
+from __future__ import annotations
+
+import argparse
+
+from specc.cli.backend import start_backend
+from specc.cli.common import add_spec, spec_file
+from specc.config import Options
+
+HELP = "compile a spec; print the summary and the loss terms"
+KERAS = True
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_spec(p)
+    p.add_argument("-o", "--output", help="write the model here (.keras), atomically")
+
+
+def run(args: argparse.Namespace, options: Options) -> int:
+    import specc
+    from specc.artifacts import check_output_path, save_model
+    from specc.explain import composition
+
+    spec = spec_file(args.spec)
+    if args.output:
+        check_output_path(args.output, [args.spec])
+    graph = specc.lower(specc.load(spec, overrides=options.overrides, limits=options.limits),
+                        args.via)
+    start_backend(options)
+    from specc.runtime import emit
+    from specc.runtime.summary import summary_text
+
+    model = emit(graph)
+    print(summary_text(model))
+    print()
+    print("\n".join(composition(graph)))
+    if args.output:
+        save_model(model, args.output)
+        print(f"\nwrote {args.output}")
+    return 0

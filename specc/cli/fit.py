@@ -1,0 +1,204 @@
+"""`specc fit SPEC`: train a spec; the loss broken down by term, with plots; `--set` lists
+sweep."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Final
+
+from specc.cli.backend import start_backend
+from specc.cli.common import add_spec, spec_file
+from specc.config import Options
+from specc.errors import SpecError, UsageError
+
+HELP = "train a spec; the loss broken down by term, with plots"
+KERAS = True
+
+
+def data_size(text: str) -> int:
+    from specc.data import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_spec(p, sweep=True)
+    p.add_argument("--data", metavar="NPZ",
+                   help=".npz with arrays named after the inputs and outputs "
+                        "(default: seeded synthetic data shaped like the spec)")
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="train on data holding NaN or infinite values (refused by default)")
+    p.add_argument("--max-data", type=data_size, default=None, metavar="SIZE",
+                   help="most memory the --data arrays may take, e.g. 512M, 8G (default 2G)")
+    p.add_argument("--epochs", type=int, default=5, metavar="N", help="training epochs")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N",
+                   help="samples per batch")
+    p.add_argument("--samples", type=int, default=2048, metavar="N",
+                   help="size of the synthetic set, without --data")
+    p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
+    p.add_argument("--drop-penalties", action="store_true",
+                   help="set every penalty's rate to 0: the same model trained without them")
+    p.add_argument("--strategy", choices=("none", "mirrored", "data_parallel", "multi_worker"),
+                   default="none", help=(
+                       "mirrored: tf.distribute.MirroredStrategy over the local devices "
+                       "(tensorflow); data_parallel: keras.distribution.DataParallel over "
+                       "every device (jax), across processes with --coordinator; "
+                       "multi_worker: withdrawn (see the README)"))
+    p.add_argument("--coordinator", metavar="HOST:PORT", help=(
+        "data_parallel across processes: the address of process 0 (jax.distributed)"))
+    p.add_argument("--num-processes", type=int, metavar="N", help=(
+        "data_parallel across processes: how many take part (one per host, say)"))
+    p.add_argument("--process-id", type=int, metavar="I", help=(
+        "data_parallel across processes: this one's id, 0 .. N-1 (0 is the coordinator)"))
+
+
+#: Why `--strategy multi_worker` is refused (README: Scale-out).
+MULTI_WORKER_WITHDRAWN: Final = (
+    "--strategy multi_worker is withdrawn: Keras 3's fit under tf.distribute."
+    "MultiWorkerMirroredStrategy fails (keras #20585: 'Attempt to convert a value "
+    "(PerReplica...) to a Tensor'); to train on several machines use the JAX backend: "
+    "--backend jax --strategy data_parallel --coordinator HOST:PORT --num-processes N "
+    "--process-id I")
+
+
+def _strategy(args: argparse.Namespace) -> tuple[object, tuple[int, int] | None]:
+    """(tf.distribute strategy or None, this process's data share or None) for `specc fit`;
+    `data_parallel` sets a keras.distribution (JAX), across processes with --coordinator."""
+    name = args.strategy
+    cluster = [args.coordinator, args.num_processes, args.process_id]
+    if any(v is not None for v in cluster) and name != "data_parallel":
+        raise UsageError("--coordinator, --num-processes and --process-id go with "
+                         "--strategy data_parallel (JAX backend)")
+    if name == "multi_worker":
+        raise UsageError(MULTI_WORKER_WITHDRAWN)
+    processes = any(v is not None for v in cluster)
+    if processes and None in cluster:
+        raise UsageError("several processes: give --coordinator, --num-processes and "
+                         "--process-id together")
+    if processes and (args.num_processes < 1 or
+                      not 0 <= args.process_id < args.num_processes):
+        raise UsageError(f"--process-id {args.process_id} of --num-processes "
+                         f"{args.num_processes}: give 0 <= id < count")
+    if name in (None, "none"):
+        return None, None
+    import keras
+
+    backend = keras.backend.backend()
+    if name == "mirrored":
+        if backend != "tensorflow":
+            raise UsageError(f"--strategy mirrored is tf.distribute's: it needs the tensorflow "
+                             f"backend (this is {backend}; on jax use --strategy data_parallel)")
+        import tensorflow as tf
+
+        return tf.distribute.MirroredStrategy(), None
+    if backend != "jax":
+        raise UsageError(f"--strategy data_parallel needs the jax backend (this is {backend}: "
+                         "add --backend jax; on tensorflow use --strategy mirrored)")
+    share = (0, 1)
+    if processes:
+        count, pid = args.num_processes, args.process_id
+        import jax
+
+        # CPU collectives between processes (GPUs and TPUs bring their own)
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(coordinator_address=args.coordinator,
+                                   num_processes=count, process_id=pid)
+        share = (pid, count)
+    import jax
+
+    keras.distribution.set_distribution(keras.distribution.DataParallel(
+        devices=jax.devices(), auto_shard_dataset=False))
+    return None, share
+
+
+def run(args: argparse.Namespace, options: Options) -> int:
+    if any(len(o.choices) > 1 for o in options.overrides):
+        return _fit_sweep(args, options)
+    return _fit_one(args, options, args.out)
+
+
+def _fit_sweep(args: argparse.Namespace, options: Options) -> int:
+    """`--set PATH=A,B,...`: one run per value (the product of every list), each into its
+    own sub-folder of --out, then one comparison table (sweep.csv) and plot (sweep.png)."""
+    import specc
+    from specc.overrides import sweep
+
+    runs = sweep(options.overrides)
+    problems = []
+    for _, overrides in runs:                  # every run's spec valid before any training
+        try:
+            specc.load(spec_file(args.spec), overrides=overrides, limits=options.limits)
+        except SpecError as exc:
+            problems.extend(d for d in exc.diagnostics if d not in problems)
+    if problems:
+        raise SpecError(problems)
+    done = []
+    for name, overrides in runs:
+        print(f"\n== run {name} ({len(done) + 1} of {len(runs)}) ==", flush=True)
+        code = _fit_one(args, replace(options, overrides=tuple(overrides)),
+                        str(Path(args.out) / name), done)
+        if code:
+            return code
+    from specc.fit import compare_runs
+
+    varying = [o.dotted for o in options.overrides if len(o.choices) > 1]
+    print()
+    print(compare_runs(Path(args.out), varying, done))
+    print(f"wrote {args.out}/: {len(done)} run folders, sweep.csv, sweep.png")
+    return 0
+
+
+def _fit_one(args: argparse.Namespace, options: Options, out: str,
+             done: list | None = None) -> int:
+    import specc
+
+    spec = specc.load(spec_file(args.spec), overrides=options.overrides, limits=options.limits)
+    if args.drop_penalties:
+        # Same model, every rate 0: the terms vanish, the penalized tensors stay measurable.
+        def zero(clause):
+            return clause.model_copy(update={k: 0.0 for k in ("rate", "l1", "l2")
+                                             if isinstance(getattr(clause, k, None), float)
+                                             or hasattr(getattr(clause, k, None), "schedule")})
+        spec = spec.model_copy(update={"penalties": [zero(c) for c in spec.penalties],
+                                       "weight_penalties": [zero(c) for c in
+                                                            spec.weight_penalties],
+                                       "pair_penalties": [zero(c) for c in
+                                                          spec.pair_penalties]})
+    graph = specc.lower(spec, args.via)
+    if args.data and not Path(args.data).is_file():
+        raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
+                         "the built-in synthetic data)")
+    from specc.fit import Diverged, FitOptions, fit, read_data   # NumPy, not Keras
+
+    fit_options = FitOptions(data=args.data, epochs=args.epochs, batch_size=args.batch_size,
+                             samples=args.samples, allow_nonfinite=args.allow_nonfinite,
+                             max_data_bytes=args.max_data)
+    fit_options.check()
+    arrays = read_data(graph, fit_options)            # refused here, before Keras starts
+    start_backend(options)
+    if getattr(args, "_specc_strategy", None) is None:     # once per process (a sweep)
+        args._specc_strategy = _strategy(args)
+    strategy, share = args._specc_strategy
+    try:
+        result = fit(graph, out, replace(fit_options, share=share), strategy, arrays)
+    except Diverged as exc:
+        print(f"specc: error: {exc}", file=sys.stderr)
+        return 1
+    final = {k: v[-1] for k, v in result.history.items()}
+    print("\nfinal epoch: " + ", ".join(f"{k}={v:.6g}" for k, v in final.items()))
+    for measure in result.measures:
+        print(measure)
+    if share is not None and share[1] > 1 and graph.terms:
+        print("(the measures of the penalized tensors are not taken with several processes: "
+              "each holds only its share of the data)")
+    print(f"wrote {out}/: history.csv, history.json, tensorboard/, model.keras, losses.png")
+    if done is not None:
+        done.append(({o.dotted: o.choices[0].text for o in options.overrides}, result,
+                     graph.term_names))
+    return 0

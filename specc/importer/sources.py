@@ -1,0 +1,126 @@
+"""Where a model comes from: keras.applications (no download), or a .keras file refused from
+its config.json alone before Keras loads it (so no code from it runs)."""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from specc.errors import UsageError, did_you_mean
+from specc.importer.base import (
+    _CONTAINERS, MAX_CONFIG_BYTES, OPERATIONS, PLUGIN_HOOK, ImportRefused,
+)
+
+def applications() -> list[str]:
+    """The architectures of the installed keras.applications (capitalized constructors)."""
+    import keras
+
+    return sorted(n for n in dir(keras.applications)
+                  if n[:1].isupper() and callable(getattr(keras.applications, n)))
+
+
+def application(name: str, input_shape: Sequence[int] | None = None,
+                classes: int | None = None) -> Any:
+    """keras.applications.NAME(weights=None, ...): nothing is downloaded."""
+    import keras
+
+    names = applications()
+    if name not in names:
+        raise UsageError(f"--application {name}: not in keras.applications"
+                         f"{did_you_mean(name, names)} (see `specc import --list`)")
+    kwargs: dict[str, Any] = {"weights": None}
+    if input_shape is not None:
+        kwargs["input_shape"] = tuple(input_shape)
+    if classes is not None:
+        kwargs["classes"] = classes
+    try:
+        return getattr(keras.applications, name)(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--application {name}: {str(exc).splitlines()[0][:300]}") from None
+
+
+def _config_layers(config: dict[str, Any], where: str = "") -> list[tuple[str, str, str]]:
+    """(name, class, module) of every layer in a saved model config, nested models included."""
+    out = []
+    for layer in config.get("config", {}).get("layers", []) or []:
+        if not isinstance(layer, dict):
+            continue
+        cls = str(layer.get("class_name", "?"))
+        inner = layer.get("config", {}) if isinstance(layer.get("config"), dict) else {}
+        name = str(inner.get("name", "?"))
+        out.append((where + name, cls, str(layer.get("module") or "")))
+        if cls in _CONTAINERS:
+            out += _config_layers(layer, where + name + "/")
+    return out
+
+
+def registered_classes() -> dict[type, Any]:
+    """The Keras class of every registered layer type (specc.register_layer: specc's own and
+    the imported plugins') -> its registration; a class that cannot be imported is left out."""
+    from specc.custom_layers import registered
+    from specc.runtime.plugins import layer_class
+
+    out: dict[type, Any] = {}
+    for type_name, entry in registered().items():
+        try:
+            out.setdefault(layer_class(type_name), entry)
+        except (ImportError, TypeError):
+            continue
+    return out
+
+
+def keras_file(path: str | Path) -> Any:
+    """Load a .keras file with safe_mode=True, after refusing, from its config alone, every
+    layer class a spec cannot express (so that no code from the file can run)."""
+    import keras
+
+    from specc.spec.layers import LAYER_TYPES
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise UsageError(f"{path}: `specc import` reads a .keras model file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise UsageError(f"{path}: config.json is {info.file_size:,} bytes, over "
+                                 f"{MAX_CONFIG_BYTES:,}")
+            config = json.loads(archive.read(info))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not a .keras model file ({exc})") from None
+    top = config.get("class_name") if isinstance(config, dict) else None
+    if top not in _CONTAINERS or not isinstance((config.get("config") or {}).get("layers"),
+                                                list):
+        name = ((config.get("config") or {}) if isinstance(config, dict) else {}).get("name", "?")
+        raise ImportRefused([f"model {name!r} ({top}): a subclassed model has no graph to "
+                             "import (its call() is Python code); build it as a functional or "
+                             "Sequential model, or write its spec"])
+    known = {*LAYER_TYPES, "InputLayer", *_CONTAINERS, *OPERATIONS}
+    plugged = {(c.__module__, c.__name__) for c in registered_classes()}
+    lines = [_refusal(name, cls, module) for name, cls, module in _config_layers(config)
+             if (module, cls) not in plugged
+             and (cls not in known or (module and not module.startswith("keras")))]
+    if lines:
+        raise ImportRefused(lines)
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:   # Keras refused the file: say why in one line
+        raise UsageError(f"{path}: Keras cannot load it ({str(exc).splitlines()[0][:300]})") \
+            from None
+    compiled = config.get("compile_config") or {}
+    model._specc_loss = compiled.get("loss") if isinstance(compiled, dict) else None
+    return model
+
+
+def _refusal(name: str, cls: str, module: str = "") -> str:
+    if module.startswith(("keras.src.ops", "keras.ops")):
+        return (f"operation {name!r} (keras.ops {cls}): no catalog layer computes it; write "
+                f"it as a layer and {PLUGIN_HOOK}")
+    keras_own = not module or module == "keras.layers" or module.startswith("keras.src.layers")
+    where = cls if keras_own else f"{module}.{cls}"
+    if cls == "Lambda":
+        return (f"layer {name!r} ({where}): a Lambda runs Python code, which a spec never "
+                f"does; rewrite it as a layer class and {PLUGIN_HOOK}")
+    return f"layer {name!r} ({where}): specc does not know this class; {PLUGIN_HOOK}"
+

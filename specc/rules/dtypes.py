@@ -1,0 +1,137 @@
+"""Dtype rules: what reaches a kernel in a dtype (or an int32 attribute) Keras cannot run."""
+from __future__ import annotations
+
+from typing import Final, Iterator
+
+from specc.budget import has_weights
+from specc.context import Context, Problem
+from specc.errors import quote
+from specc.rules.common import INTEGER_DTYPES, VARIABLE_DTYPE, described, dtype_sources
+
+
+def check_input_dtypes(ctx: Context) -> Iterator[Problem]:
+    """A `string` input cannot feed a numeric model: refuse it where it is declared."""
+    for name, inp in ctx.spec.inputs.items():
+        if inp.dtype == "string":
+            yield (("inputs", name, "dtype"),
+                   f"input {quote(name)} has dtype 'string': specc builds numeric models; "
+                   "turn text into integer ids before the model (dtype: int32) and read them "
+                   "with an Embedding", "dtype")
+
+
+def check_weight_clause_dtypes(ctx: Context) -> Iterator[Problem]:
+    """One weight clause sums its layers' regularizer values into one term: Keras cannot add
+    a bfloat16 value to a float32 one, so every weight it hits must have one dtype."""
+    import fnmatch
+
+    layers = ctx.spec.layers
+    if not ctx.spec.weight_penalties or len({l.dtype for l in layers}) < 2:
+        return                                   # one dtype policy: nothing can clash
+    for i, clause in enumerate(ctx.spec.weight_penalties):
+        seen: dict[str, str] = {}
+        for layer in layers:
+            if not any(fnmatch.fnmatchcase(layer.name, p) for p in clause.patterns):
+                continue
+            if not set(clause.weight_kinds) & layer.weight_kinds():
+                continue
+            seen.setdefault(VARIABLE_DTYPE.get(layer.dtype, "float32"), layer.name)
+        if len(seen) > 1:
+            shown = ", ".join(f"{quote(n)} ({d})" for d, n in seen.items())
+            path = ("weight_penalties", i, "layers")
+            yield (path, f"weight clause {quote(clause.name)} adds up weights of different "
+                   f"dtypes: {shown}; give each dtype its own clause", "dtype")
+
+
+def check_float_reads(ctx: Context) -> Iterator[Problem]:
+    """Layers with weights compute in floats: an integer or boolean tensor reaching one (other
+    than an Embedding) fails at the first batch; so does a penalty on such a tensor."""
+    not_float = (*INTEGER_DTYPES, "bool")
+    if not ctx.graph_ok or all(i.dtype not in not_float for i in ctx.spec.inputs.values()):
+        return                # float inputs: every tensor is a float (layers make floats)
+    sources = dtype_sources(ctx)
+    for i, layer in enumerate(ctx.spec.layers):
+        if layer.type == "Embedding" or not has_weights(layer):
+            continue
+        for ref in ctx.reads.get(layer.name, ()):
+            dtype, origin = sources.get(ref, (None, ""))
+            if dtype in not_float:
+                yield (("layers", i), f"{described(layer)} computes in floats, but it reads "
+                       f"{dtype} values from {origin}; declare a float dtype for it, or read "
+                       "integer ids with an Embedding", "dtype")
+                break
+    for i, clause in enumerate(ctx.spec.penalties):
+        dtype, origin = sources.get(clause.layer, (None, ""))
+        if dtype in not_float:
+            yield (("penalties", i, "layer"), f"penalty {quote(clause.name)} is on {origin}, "
+                   f"which holds {dtype} values; penalties measure float tensors", "dtype")
+
+
+def check_bfloat16_orthogonal(ctx: Context) -> Iterator[Problem]:
+    """The orthogonal initializer takes a QR decomposition, which TensorFlow has no bfloat16
+    kernel for: a bfloat16 layer (recurrent layers by default) fails when it is built."""
+    for i, layer in enumerate(ctx.spec.layers):
+        if layer.dtype != "bfloat16":
+            continue
+        nested = getattr(layer, "layer", None) if layer.type == "Bidirectional" else None
+        for args in (layer, nested):
+            for key, value in (args.__dict__.items() if args is not None else ()):
+                kind = value.get("type") if isinstance(value, dict) else \
+                    getattr(value, "type", value)
+                if key.endswith("_initializer") and kind in ("orthogonal", "Orthogonal"):
+                    yield (("layers", i), f"{described(layer)}: its {key} is orthogonal, which "
+                           "cannot run in bfloat16 (no QR decomposition in that dtype); use "
+                           "`dtype: mixed_bfloat16` (float32 weights) or another initializer",
+                           "dtype")
+                    break
+
+
+TOP_K_METRICS: Final = ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy")
+
+
+def check_top_k_dtype(ctx: Context) -> Iterator[Problem]:
+    """TensorFlow's top-k test (InTopK) takes float32 predictions only: a top-k metric on an
+    output computed in another dtype fails at the first batch."""
+    metrics = ctx.spec.metrics
+    keyed = isinstance(metrics, dict)
+    layers = ctx.layers
+    for out in ctx.spec.outputs:
+        names = metrics.get(out, []) if keyed else metrics
+        policy = getattr(layers.get(out), "dtype", None)
+        if policy in (None, "float32"):
+            continue
+        for k, metric in enumerate(names):
+            if metric in TOP_K_METRICS:
+                yield (("metrics", out, k) if keyed else ("metrics", k),
+                       f"metric {quote(metric)} needs float32 predictions, but output "
+                       f"{quote(out)} is computed in {policy.removeprefix('mixed_')}; give "
+                       "that layer `dtype: float32`, or use another metric", "metric")
+
+
+INT32_MAX: Final = 2**31 - 1
+
+
+INT32_ARGUMENTS: Final = frozenset((
+    "strides", "dilation_rate", "kernel_size", "pool_size", "size", "cropping", "padding",
+    "axis", "n", "groups", "num_heads", "key_dim", "value_dim"))
+
+
+def check_int32_arguments(ctx: Context) -> Iterator[Problem]:
+    """Keras passes sizes, strides, rates and axes to kernels as 32-bit integers: a larger one
+    validates and builds, then fails at the first step (`Attr strides has value 2147483652
+    out of range for an int32`). Sizes of weights (units, input_dim) are counted by the
+    budget instead; these are the arguments that reach a kernel as an int32 attribute."""
+    for i, layer in enumerate(ctx.spec.layers):
+        nested = getattr(layer, "layer", None)
+        todo = [((), layer), *((("layer",), nested) for _ in [0] if hasattr(nested, "__dict__"))]
+        for prefix, args in todo:
+            for key, value in args.__dict__.items():
+                if key not in INT32_ARGUMENTS:
+                    continue
+                items = value if isinstance(value, (list, tuple)) else (value,)
+                bad = next((v for v in items if type(v) is int and abs(v) > INT32_MAX), None)
+                if bad is not None:
+                    field = type(args).model_fields.get(key)
+                    shown = (field.alias if field is not None and field.alias else key)
+                    yield (("layers", i, *prefix, shown), f"{described(layer)}: {shown} "
+                           f"{bad} is out of Keras's 32-bit integer range (at most "
+                           f"{INT32_MAX:,} in absolute value)", "bad-value")
