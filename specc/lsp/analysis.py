@@ -7,12 +7,24 @@ flat document a format 2 spec expanded to), and the text's index of ranges.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Final, Optional
 
 from specc.config import Options
-from specc.errors import Diagnostic, SpecError
+from specc.errors import Diagnostic, Span, SpecError
 from specc.lsp.yamlindex import Index, Text, index
+
+
+#: A YAML document is taken for a spec when a top-level key of a spec starts one of its lines,
+#: or its yaml-language-server line names specc's schema: editors start the server for every
+#: YAML file, and a CI workflow or a compose file should get no "missing `specc: 1`".
+_SPEC: Final = re.compile(r"^\ufeff?(?:(?:specc|inputs|layers|outputs|blocks)[ \t]*:|"
+                          r"#\s*yaml-language-server:.*specc)", re.MULTILINE)
+
+
+def is_spec(source: str) -> bool:
+    return _SPEC.search(source) is not None
 
 
 @dataclass
@@ -26,6 +38,8 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     spec: Any = None               # the validated Spec, None when the spec has errors
     options: Options = field(default_factory=Options)
+    #: Blocks from other files (imports, a base spec): name -> (definition, its place).
+    imported: dict[str, tuple[Any, Span]] = field(default_factory=dict)
     _facts: Any = field(default=None, repr=False)
 
     @property
@@ -44,20 +58,38 @@ class Analysis:
             self._facts = Facts(self.spec)
         return self._facts
 
+    def warm(self) -> None:
+        """Compute now what hover reads (shapes, counts, reads) of a valid spec."""
+        facts = self.facts
+        if facts is not None:
+            facts.sizes, facts.reads  # noqa: B018 - cached on first access
+
     @property
     def flat(self) -> Any:
         """The document the spec was validated from (format 2: the expanded one)."""
         return self.spec.document if self.spec is not None else None
 
 
-def analyse(source: str, file: str, options: Options) -> Analysis:
-    """Validate `source` as the spec file `file` (plugins already imported by the caller)."""
+def analyse(source: str, file: str, options: Options, encoding: str = "utf-16") -> Analysis:
+    """Validate `source` as the spec file `file` (plugins already imported by the caller),
+    as `specc validate` does (specc.validation._check_one): a block library is checked on its
+    own, a spec validated with its imports and base. A document that is not a spec
+    (`is_spec`) is indexed only. `encoding`: the protocol's position encoding agreed with the
+    client."""
+    from specc.compose import check_library, is_library
     from specc.loader import load_text
     from specc.validation import validate_document
 
-    result = Analysis(file, source, Text(source), index(source), options=options)
+    result = Analysis(file, source, Text(source, encoding), index(source), options=options)
+    if not is_spec(source):
+        return result
     try:
-        spec = validate_document(load_text(source, file), options.overrides, options.limits)
+        doc = load_text(source, file)
+        if is_library(doc.data):
+            result.diagnostics = check_library(doc)
+            return result
+        result.imported = imported_blocks(doc)
+        spec = validate_document(doc, options.overrides, options.limits)
     except SpecError as exc:
         result.diagnostics = list(exc.diagnostics)
         return result
@@ -66,3 +98,24 @@ def analyse(source: str, file: str, options: Options) -> Analysis:
     result.spec = spec
     result.diagnostics = spec_warnings(spec)
     return result
+
+
+def imported_blocks(doc: Any) -> dict[str, tuple[Any, Span]]:
+    """The blocks a spec gets from other files (`imports:`, `extends:`): name -> (its
+    definition, where it is written); {} when there are none or they cannot be read (the
+    validation reports why)."""
+    from specc.compose import compose, uses_files
+
+    if not uses_files(doc.data):
+        return {}
+    try:
+        composed = compose(doc)
+    except SpecError:
+        return {}
+    blocks = composed.data.get("blocks")
+    out = {}
+    for name, block in (blocks if isinstance(blocks, dict) else {}).items():
+        where = composed.key_span(("blocks", name))
+        if where.file != doc.file:
+            out[name] = (block, where)
+    return out

@@ -30,10 +30,13 @@ def complete(analysis: Analysis, pos: Pos, valid: Optional[Analysis] = None) -> 
         return []
     start = (pos[0], max(pos[1] - len(cursor.prefix), 0))
     edit = to_range(analysis, start, pos)
+    imported = analysis.imported or _imported(analysis, cursor) or (
+        valid.imported if valid is not None else {})
+    blocks = {**{n: b for n, (b, _) in imported.items()}, **names.blocks(cursor.data)}
     if cursor.key:
-        items, kind, suffix = _keys(cursor), _K.Property, ": "
+        items, kind, suffix = _keys(cursor, blocks), _K.Property, ": "
     else:
-        items, kind = _values(cursor, valid), _K.Value
+        items, kind = _values(cursor, valid, blocks), _K.Value
         suffix = ""
     return [lsp.CompletionItem(
         label=label, kind=kind, detail=detail or None,
@@ -42,13 +45,28 @@ def complete(analysis: Analysis, pos: Pos, valid: Optional[Analysis] = None) -> 
         sort_text=f"{n:04d}") for n, (label, detail, doc) in enumerate(items)]
 
 
+def _imported(analysis: Analysis, cursor: Cursor) -> dict[str, Any]:
+    """The blocks of the files a half-typed text imports (its text with the cursor's marker
+    loads where the text itself may not)."""
+    if not isinstance(cursor.data, dict) or not ({"imports", "extends"} & set(cursor.data)):
+        return {}
+    from specc.errors import SpecError
+    from specc.loader import load_text
+    from specc.lsp.analysis import imported_blocks
+
+    try:
+        return imported_blocks(load_text(cursor.source, analysis.file))
+    except SpecError:
+        return {}
+
+
 def _fields(fields: Iterable[tuple[str, str, bool]], taken: Any) -> list[Item]:
     present = set(taken) if isinstance(taken, dict) else set()
     return [(key, "required" if req else "", doc) for key, doc, req in fields
             if key not in present and key != "type"]
 
 
-def _keys(c: Cursor) -> list[Item]:
+def _keys(c: Cursor, blocks: dict[str, Any]) -> list[Item]:
     path, parent = c.path, c.parent
     where = [p for p in path[:-1] if isinstance(p, str)]
     if len(path) == 1:
@@ -61,7 +79,7 @@ def _keys(c: Cursor) -> list[Item]:
                 if k not in (parent or {})]
     if where[-1:] == ["with"]:
         entry = lookup(c.data, path[:-2])
-        block = names.blocks(c.data).get(entry.get("use")) if isinstance(entry, dict) else None
+        block = blocks.get(entry.get("use")) if isinstance(entry, dict) else None
         params = block.get("params") if isinstance(block, dict) else None
         return [(k, _param_detail(v), "") for k, v in
                 (params if isinstance(params, dict) else {}).items() if k not in (parent or {})]
@@ -95,7 +113,7 @@ def _entry_keys(entry: dict) -> list[Item]:
     return _fields(fields, entry)
 
 
-def _values(c: Cursor, valid: Optional[Analysis]) -> list[Item]:
+def _values(c: Cursor, valid: Optional[Analysis], blocks: dict[str, Any]) -> list[Item]:
     path = c.path
     keys = [p for p in path if isinstance(p, str)]
     last = keys[-1] if keys else ""
@@ -104,12 +122,12 @@ def _values(c: Cursor, valid: Optional[Analysis]) -> list[Item]:
     if last == "type" and section in ("layers", "blocks") and "layers" in keys:
         return [(t, "layer type", vocab.describe_type(t)) for t in vocab.layer_types()]
     if last == "use":
-        return [(b, "block", _block_doc(v)) for b, v in names.blocks(c.data).items()]
+        return [(b, "block", _block_doc(v)) for b, v in blocks.items()]
     if last == "kind":
         weight = "weight_penalties" in keys
         kinds = vocab.weight_kinds() if weight else vocab.penalty_kinds()
         return [(k, "penalty kind", f"`{f}`") for k, f in kinds.items()]
-    if section == "loss" or (last == "type" and section == "loss"):
+    if section == "loss":
         return [(x, "loss", "") for x in vocab.losses()]
     if section == "metrics":
         return [(x, "metric", "") for x in vocab.metrics()]
@@ -143,10 +161,20 @@ def _names(c: Cursor, scope: tuple, valid: Optional[Analysis]) -> list[Item]:
     itself = entry.get("name") if isinstance(entry, dict) else None
     items = [(n, "input" if p[len(scope):][:1] != ("layers",) else "layer", "")
              for n, p in own.items() if n and n != itself]
-    if not scope and valid is not None and valid.spec is not None:   # instances' layers
-        seen = set(own)
+    for _, e in names.entries(c.data, scope):         # ports: `lstm.state_h`
+        model = vocab.layer_model(e.get("type"))
+        if isinstance(e.get("name"), str) and e.get("return_state") == "true" and model:
+            items += [(f"{e['name']}.{port}", f"port of {e['type']}", "")
+                      for port in getattr(model, "state_ports", ())]
+    if not scope and valid is not None and valid.spec is not None and "." in c.prefix:
+        # the layers (and ports) of the instance typed so far (`conv2.` -> conv2.block1.conv1,
+        # ...), from the last valid version: offered once a dot asks for them
+        stem = c.prefix.rsplit(".", 1)[0] + "."
+        out = []
         for layer in valid.spec.layers:
-            if layer.name not in seen:
-                seen.add(layer.name)
-                items.append((layer.name, f"{layer.type} (expanded)", ""))
+            if layer.name.startswith(stem):
+                out.append((layer.name, f"{layer.type} (expanded)", ""))
+                out += [(f"{layer.name}.{port}", f"port of {layer.type}", "")
+                        for port in layer.ports()]
+        return out
     return items

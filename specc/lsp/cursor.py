@@ -24,6 +24,7 @@ class Cursor:
     prefix: str         # what was typed of that scalar before the cursor
     start: Pos          # where that scalar starts (the completion replaces from here)
     data: Any           # the document's data, scalars as strings (the marker's one aside)
+    source: str = ""    # the text that was composed (the marker in it)
 
     @property
     def parent(self) -> Any:
@@ -70,7 +71,8 @@ def locate(source: str, pos: Pos) -> Optional[Cursor]:
 
 
 def _find(lines: list[str], line: int, patched: str) -> Optional[Cursor]:
-    tree = index("\n".join([*lines[:line], patched, *lines[line + 1:]]))
+    source = "\n".join([*lines[:line], patched, *lines[line + 1:]])
+    tree = index(source)
     if tree is None:
         return None
     for s in tree:
@@ -78,7 +80,8 @@ def _find(lines: list[str], line: int, patched: str) -> Optional[Cursor]:
             path = s.path
             if s.key:
                 path = (*path[:-1], s.value.replace(MARK, ""))
-            return Cursor(path, s.key, s.value.split(MARK)[0], s.start, _clean(tree.data))
+            return Cursor(path, s.key, s.value.split(MARK)[0], s.start, _clean(tree.data),
+                          source)
     return None
 
 

@@ -39,19 +39,30 @@ def to_range(analysis: Analysis, start: Pos, end: Pos) -> lsp.Range:
 
 
 def convert(analysis: Analysis, diag: Diagnostic, uri: str) -> lsp.Diagnostic:
-    """One specc diagnostic for the document at `uri` (its notes: same file); one about
-    another file (the project configuration) sits at the top, naming where it is."""
+    """One specc diagnostic for the document at `uri`, its notes as related information; one
+    about another file (an imported library, the project configuration) sits at the top,
+    naming where it is."""
     if diag.file != analysis.file:
         return lsp.Diagnostic(range=span_range(analysis, 1, 1), message=str(diag),
                               severity=_SEVERITY[diag.severity], code=diag.code,
                               source=SOURCE)
-    related = [lsp.DiagnosticRelatedInformation(
-        lsp.Location(uri, span_range(analysis, n.line, n.column)), n.message)
-        for n in diag.notes if n.file == diag.file]
+    related = [lsp.DiagnosticRelatedInformation(_location(analysis, n, uri), n.message)
+               for n in diag.notes]
     return lsp.Diagnostic(
         range=span_range(analysis, diag.line, diag.column), message=diag.message,
         severity=_SEVERITY[diag.severity], code=diag.code, source=SOURCE,
         related_information=related or None)
+
+
+def _location(analysis: Analysis, note: Diagnostic, uri: str) -> lsp.Location:
+    """A note's place: in this document, over the value there; in another file (an imported
+    library, a base spec), at its line and column."""
+    if note.file == analysis.file:
+        return lsp.Location(uri, span_range(analysis, note.line, note.column))
+    from pygls.uris import from_fs_path
+
+    at = lsp.Position(max(note.line - 1, 0), max(note.column - 1, 0))
+    return lsp.Location(from_fs_path(note.file) or note.file, lsp.Range(at, at))
 
 
 def diagnostics(analysis: Analysis, uri: str) -> list[lsp.Diagnostic]:

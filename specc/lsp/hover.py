@@ -25,7 +25,8 @@ def hover(analysis: Analysis, pos: Pos, valid: Optional[Analysis] = None) -> Opt
     if scalar is None:
         return None
     facts = analysis.facts or (valid.facts if valid is not None else None)
-    text = describe(scalar, analysis.data, facts)
+    imported = analysis.imported or (valid.imported if valid is not None else {})
+    text = describe(scalar, analysis.data, facts, imported)
     if not text:
         return None
     if facts is not None and analysis.spec is None:
@@ -34,8 +35,12 @@ def hover(analysis: Analysis, pos: Pos, valid: Optional[Analysis] = None) -> Opt
                      to_range(analysis, scalar.start, scalar.end))
 
 
-def describe(s: Scalar, data: Any, facts: Any) -> str:
-    """The hover text for the scalar `s` ('' for none)."""
+def describe(s: Scalar, data: Any, facts: Any, imported: dict[str, Any] | None = None) -> str:
+    """The hover text for the scalar `s` ('' for none); `imported`: the blocks from other
+    files (specc.lsp.analysis.imported_blocks)."""
+    if imported:                       # a block of a library reads as one written here
+        data = {**data, "blocks": {**{n: b for n, (b, _) in imported.items()},
+                                   **names.blocks(data)}} if isinstance(data, dict) else data
     path = s.path
     keys = [p for p in path if isinstance(p, str)]
     scope = names.scope_of(path)
@@ -43,6 +48,8 @@ def describe(s: Scalar, data: Any, facts: Any) -> str:
     if s.key:
         return _key(s, data, scope, rel)
     last = keys[-1] if keys else ""
+    if last in names.REF_KEYS or last in ("outputs", "freeze") or "call" in keys:
+        return _reference(data, s.value, scope, facts)      # a clause's `layer:` too
     if rel[:1] in (("penalties",), ("weight_penalties",)) and len(rel) >= 2:
         return _clause(data, (*scope, *rel[:2]), facts)
     if rel[:1] == ("layers",) and len(rel) == 3 and last == "name":
@@ -51,8 +58,6 @@ def describe(s: Scalar, data: Any, facts: Any) -> str:
         return f"**{s.value}** · layer type\n\n{vocab.describe_type(s.value)}"
     if last == "use":
         return _block(data, s.value, facts)
-    if last in names.REF_KEYS or last in ("outputs", "freeze") or "call" in keys:
-        return _reference(data, s.value, scope, facts)
     return ""
 
 

@@ -99,9 +99,8 @@ def references(data: Any) -> Iterator[tuple[Path, str, Path]]:
         outputs = lookup(data, (*scope, "outputs"))
         if outputs is not None:
             yield from walk(outputs, (*scope, "outputs"), scope)
-    for key in ("freeze",):
-        if isinstance(lookup(data, (key,)), list):
-            yield from walk(data[key], (key,), ())
+    if isinstance(lookup(data, ("freeze",)), list):
+        yield from walk(data["freeze"], ("freeze",), ())
     clauses = lookup(data, ("weight_penalties",))
     for k, clause in enumerate(clauses if isinstance(clauses, list) else []):
         if isinstance(clause, dict) and "layers" in clause:

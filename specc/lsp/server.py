@@ -35,9 +35,12 @@ class SpecServer(LanguageServer):
 
         document = self.workspace.get_text_document(uri)
         file = to_fs_path(uri) or uri
-        result = self.specs.update(uri, file, document.source)
+        agreed = self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16
+        encoding = str(getattr(agreed, "value", agreed))
+        result = self.specs.update(uri, file, document.source, encoding)
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=uri, diagnostics=diagnostics(result, uri), version=document.version))
+        result.warm()           # after publishing: shapes ready for the first hover
 
 
 server = SpecServer()
@@ -74,7 +77,7 @@ def _at(ls: SpecServer, uri: str, position: lsp.Position) -> tuple[Optional[Anal
 
 
 @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(
-    trigger_characters=[" ", "[", ",", "{"]))
+    trigger_characters=[" ", "[", ",", "{", "."]))
 def _completion(ls: SpecServer, params: lsp.CompletionParams) -> lsp.CompletionList:
     from specc.lsp.completion import complete
 

@@ -105,9 +105,28 @@ def occurrences(analysis: Analysis, symbol: Symbol) -> list[Occurrence]:
 
 def locations(analysis: Analysis, uri: str, symbol: Symbol,
               definition: Optional[bool] = None) -> list[lsp.Location]:
-    return [lsp.Location(uri, to_range(analysis, o.start, o.end))
-            for o in occurrences(analysis, symbol)
-            if definition is None or o.definition == definition]
+    out = [lsp.Location(uri, to_range(analysis, o.start, o.end))
+           for o in occurrences(analysis, symbol)
+           if definition is None or o.definition == definition]
+    elsewhere = _imported(analysis, symbol)
+    if elsewhere is not None and definition is not False:
+        out.insert(0, elsewhere)
+    return out
+
+
+def _imported(analysis: Analysis, symbol: Symbol) -> Optional[lsp.Location]:
+    """Where a block from another file (an import, a base spec) is defined."""
+    if symbol.kind != "block" or symbol.name in names.blocks(analysis.data):
+        return None
+    found = analysis.imported.get(symbol.name)
+    if found is None:
+        return None
+    from pygls.uris import from_fs_path
+
+    span = found[1]
+    start = lsp.Position(span.line - 1, span.column - 1)      # names are ASCII
+    end = lsp.Position(span.line - 1, span.column - 1 + len(symbol.name))
+    return lsp.Location(from_fs_path(span.file) or span.file, lsp.Range(start, end))
 
 
 def rename(analysis: Analysis, uri: str, pos: Pos, new: str) -> Optional[lsp.WorkspaceEdit]:
@@ -115,6 +134,10 @@ def rename(analysis: Analysis, uri: str, pos: Pos, new: str) -> Optional[lsp.Wor
     symbol = symbol_at(analysis, pos)
     if symbol is None:
         return None
+    elsewhere = _imported(analysis, symbol)
+    if elsewhere is not None:
+        raise ValueError(f"block {symbol.name!r} is defined in {elsewhere.uri}: rename it "
+                         "there")
     if not _NAME.fullmatch(new):
         raise ValueError(f"{new!r} is not a valid name: use letters, digits and '_' (at most "
                          "64), starting with a letter or '_'")

@@ -53,10 +53,10 @@ class Workspace:
             self._configs[source] = options
         return self._configs[source], self._problems[source]
 
-    def update(self, uri: str, file: str, source: str) -> Analysis:
+    def update(self, uri: str, file: str, source: str, encoding: str = "utf-16") -> Analysis:
         """Analyse the document's new text; the analysis replaces the old one."""
         options, problems = self.options_for(file)
-        result = analyse(source, file, options)
+        result = analyse(source, file, options, encoding)
         if problems:
             result.diagnostics = [*problems, *result.diagnostics]
         self.analyses[uri] = result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Final, Iterator, Optional, Union
 
 import yaml
 
@@ -26,24 +26,41 @@ else:  # pragma: no cover - depends on how PyYAML was built
 
 
 class Text:
-    """A document's lines, for turning code-point columns into UTF-16 ones and back."""
+    """A document's lines, for turning code-point columns into the client's units and back:
+    the position encoding agreed at initialization (UTF-16 unless the client chose UTF-8 or
+    UTF-32)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, encoding: str = "utf-16") -> None:
         self.lines = source.split("\n")
+        self.encoding = encoding
 
     def line(self, n: int) -> str:
         return self.lines[n] if 0 <= n < len(self.lines) else ""
 
+    def _units(self, c: str) -> int:
+        if self.encoding == "utf-8":
+            return len(c.encode("utf-8", "surrogatepass"))
+        if self.encoding == "utf-32":
+            return 1
+        return 2 if ord(c) > 0xFFFF else 1
+
     def to_utf16(self, pos: Pos) -> Pos:
+        """`pos` (code points) in the client's units (named for the protocol's default)."""
         line, col = pos
         head = self.line(line)[:col]
-        return line, col + sum(1 for c in head if ord(c) > 0xFFFF)
+        if head.isascii():
+            return line, col
+        return line, sum(self._units(c) for c in head)
 
     def from_utf16(self, pos: Pos) -> Pos:
+        """A position in the client's units, in code points."""
         line, units = pos
+        text = self.line(line)
+        if text.isascii():
+            return line, min(units, len(text))
         col = 0
-        for c in self.line(line):
-            units -= 2 if ord(c) > 0xFFFF else 1
+        for c in text:
+            units -= self._units(c)
             if units < 0:
                 break
             col += 1
@@ -96,58 +113,105 @@ class Index:
 
 
 def index(source: str) -> Optional[Index]:
-    """The index of a text; None when it is not well-formed YAML (or too large to index)."""
+    """The index of a text; None when it is not well-formed YAML (or too large to index).
+    Built from the parser's events in one pass (no node tree, no tag resolution); of a
+    stream of several documents, the first."""
     if len(source) > MAX_BYTES:
         return None
-    try:
-        root = yaml.compose(source, Loader=_Loader)
-    except (yaml.YAMLError, ValueError, RecursionError):
-        return None
     out = Index()
-    if root is not None:
-        try:
-            out.data = _walk(root, (), out, set(), [0])
-        except _TooMany:
-            return None
+    try:
+        _build(yaml.parse(source, Loader=_Loader), out)
+    except (yaml.YAMLError, ValueError, RecursionError, _TooMany):
+        return None
     out.scalars.sort(key=lambda s: (s.start, not s.key))
     return out
 
 
-def _mark(m: Any) -> Pos:
-    return m.line, m.column
+_NO_KEY: Final = object()
 
 
-def _note(out: Index, node: Any) -> None:
-    start, end = _mark(node.start_mark), _mark(node.end_mark)
-    old = out.ends.get(start)
-    if old is None or end < old:
-        out.ends[start] = end
+class _Frame:
+    """An open mapping or list: its data, path, start, and (a mapping) the key read last."""
+
+    __slots__ = ("data", "path", "start", "key", "is_key")
+
+    def __init__(self, data: Any, path: Path, start: Pos, is_key: bool) -> None:
+        self.data, self.path, self.start, self.key = data, path, start, _NO_KEY
+        self.is_key = is_key        # a collection written as a mapping key (rare)
 
 
-def _walk(node: Any, path: Path, out: Index, seen: set[int], count: list[int]) -> Any:
-    count[0] += 1
-    if count[0] > MAX_NODES:
-        raise _TooMany
-    _note(out, node)
-    if isinstance(node, yaml.ScalarNode):
-        out.scalars.append(Scalar(path, False, node.value, _mark(node.start_mark),
-                                  _mark(node.end_mark)))
-        return node.value
-    if id(node) in seen:               # an alias: its anchor was walked once already
-        return None
-    seen.add(id(node))
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, (*path, i), out, seen, count) for i, item in enumerate(node.value)]
-    data: dict = {}
-    for key, value in node.value:
-        name = key.value if isinstance(key, yaml.ScalarNode) else None
-        if name is None:
+def _build(events: Any, out: Index) -> None:
+    stack: list[_Frame] = []
+    count = 0
+    ends = out.ends
+    for event in events:
+        kind = type(event)
+        if kind in _SKIP:
+            if kind is yaml.DocumentEndEvent:
+                return
             continue
-        _note(out, key)
-        out.scalars.append(Scalar((*path, name), True, name, _mark(key.start_mark),
-                                  _mark(key.end_mark)))
-        data[name] = _walk(value, (*path, name), out, seen, count)
-    return data
+        count += 1
+        if count > MAX_NODES:
+            raise _TooMany
+        start = (event.start_mark.line, event.start_mark.column)
+        if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            frame = stack.pop()
+            end = (event.end_mark.line, event.end_mark.column)
+            if frame.start not in ends or end < ends[frame.start]:
+                ends[frame.start] = end
+            if frame.is_key:
+                stack[-1].key = "?"
+            else:
+                _put(stack, out, frame.data, frame.path)
+            continue
+        top = stack[-1] if stack else None
+        as_key = top is not None and type(top.data) is dict and top.key is _NO_KEY
+        if kind is yaml.ScalarEvent:
+            end = (event.end_mark.line, event.end_mark.column)
+            if start not in ends or end < ends[start]:
+                ends[start] = end
+            if as_key:
+                top.key = event.value
+                out.scalars.append(Scalar((*top.path, event.value), True, event.value, start,
+                                          end))
+                continue
+            path = _child(top)
+            out.scalars.append(Scalar(path, False, event.value, start, end))
+            _put(stack, out, event.value, path)
+        elif kind is yaml.AliasEvent:
+            if as_key:
+                top.key = "*"
+            else:
+                _put(stack, out, None, _child(top))
+        else:                           # a mapping or a list starts
+            data: Any = {} if kind is yaml.MappingStartEvent else []
+            path = (*top.path, "?") if as_key else _child(top)
+            stack.append(_Frame(data, path, start, as_key))
+
+
+_SKIP: Final = (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentStartEvent,
+                yaml.DocumentEndEvent)
+
+
+def _child(top: Optional[_Frame]) -> Path:
+    if top is None:
+        return ()
+    if type(top.data) is dict:
+        return (*top.path, top.key)
+    return (*top.path, len(top.data))
+
+
+def _put(stack: list[_Frame], out: Index, value: Any, path: Path) -> None:
+    """Store a finished value in its parent (the document's root in `out.data`)."""
+    if not stack:
+        out.data = value
+        return
+    top = stack[-1]
+    if type(top.data) is dict:
+        top.data[top.key] = value
+        top.key = _NO_KEY
+    else:
+        top.data.append(value)
 
 
 class _TooMany(Exception):
