@@ -314,3 +314,28 @@ def test_installed_losses_and_metrics_are_found_by_entry_point(tmp_path: Path) -
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=tmp_path, env=env)
     assert run.stdout == "{'scale': 2.0} {'tol': 0.1} False\n", run.stderr
+
+
+def _without_docstrings(source: str) -> str:
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
+                body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def test_the_readme_shows_the_siamese_plugin_as_it_is() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Plugins: one file next to its Keras code"):]
+    shown = section[section.index("```python\n") + 10:section.index("\n```\n")]
+    assert _without_docstrings(shown) == _without_docstrings(SIAMESE_PLUGIN.read_text())
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"specs/siamese_contrastive/siamese_plugin.py"' in pyproject
+    spec = SIAMESE_SPEC.read_text()
+    for line in ("  - {name: distance, type: EuclideanDistance, from: [left, right]}",
+                 "loss: {type: contrastive, margin: 1.0}"):
+        assert line in spec and line in section
