@@ -114,8 +114,10 @@ def _object_model(loc: tuple, data: Any) -> type[Strict] | None:
 def _object_words(path: tuple) -> tuple[list[str], str]:
     """For a word refused under `loss` or `metrics`: the names plugins registered, and the
     note saying where custom ones come from."""
-    if not path or path[0] not in ("loss", "metrics"):
-        return [], ""
+    if not path or path[0] not in ("loss", "metrics") or not (
+            path[-1] == "type" or len(path) <= 2 if path[0] == "loss"
+            else isinstance(path[-1], int) or path[-1] == "type"):
+        return [], ""                   # not where a name goes (`loss.out`, `metrics[0]`)
     from specc import custom_losses
 
     kind = "loss" if path[0] == "loss" else "metric"
@@ -223,7 +225,8 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         listed = (f"; expected one of: {', '.join(choices)}" if len(choices) <= 12
                   else f" ({len(choices)} choices; see the schema)")
         hint = suggest(value, choices)
-        return (f"{field}: invalid value {quote(value)}{hint}{listed}{'' if hint else note}",
+        return (f"{field}: invalid value {quote(value)}{hint}{listed}"
+                f"{'' if hint or not isinstance(value, str) else note}",
                 "bad-value")
     if kind == "string_pattern_mismatch":
         return (f"{field}: {quote(value)} is not a valid name: use letters, digits and '_' "

@@ -5,8 +5,8 @@
 import json
 from typing import Annotated, Any, Literal, Optional, Union, get_args
 
-from pydantic import (Discriminator, Field, PlainValidator, PrivateAttr, Tag, ValidationInfo,
-                      WrapValidator)
+from pydantic import (Discriminator, Field, PlainValidator, PrivateAttr, Tag, TypeAdapter,
+                      ValidationInfo, WrapValidator, field_validator)
 from pydantic_core import PydanticCustomError
 
 from specc.spec.base import DType, LayerRef, LayerSpec, Name, SharedCall, Strict
@@ -185,6 +185,16 @@ class Spec(Strict):
     #: The located document this spec was read from (for errors at build time).
     _document: Any = PrivateAttr(default=None)
 
+    @field_validator("loss", mode="wrap")
+    @classmethod
+    def _one_loss_or_a_mapping(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
+        """A mapping with a `type` is one loss, any other mapping one by output: the errors
+        are those of the one it is (not also those of reading it as the other)."""
+        if isinstance(value, dict):
+            kind = "loss" if "type" in value else "mapping"
+            return _adapter(kind).validate_python(value, context=info.context)
+        return handler(value)
+
     # Convenience views used by checks and lowering.
     @property
     def document(self) -> Any:
@@ -209,6 +219,17 @@ class Spec(Strict):
         if isinstance(w, list):
             return [_weight(x) for x in w]
         return [_weight(w)] * len(self.outputs)
+
+
+_ADAPTERS: dict[str, TypeAdapter] = {}
+
+
+def _adapter(kind: str) -> TypeAdapter:
+    """The validator of one loss entry ("loss") or of a mapping by output, built on first
+    use."""
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = TypeAdapter(Loss if kind == "loss" else dict[LayerRef, Loss])
+    return _ADAPTERS[kind]
 
 
 def _weight(w: Any) -> Any:
