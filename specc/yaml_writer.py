@@ -8,7 +8,6 @@ exponent, strings plain only when no reader could take them for anything else.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any, Final, Sequence
@@ -46,7 +45,23 @@ def scalar(value: Any) -> str:
     text = str(value)
     if _PLAIN.fullmatch(text) and not _RESERVED.fullmatch(text):
         return text
-    return json.dumps(text, ensure_ascii=not text.isprintable())
+    return _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    """A double-quoted scalar: printable characters as they are, the others as YAML escapes
+    (`\\x07`, `\\u2028`, `\\U0001342f`: one escape per character, no surrogate pairs)."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def flow(value: Any) -> str:
