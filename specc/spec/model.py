@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 from specc.spec.base import DType, LayerRef, LayerSpec, Name, SharedCall, Strict
 from specc.spec.clauses import ActivationClause, AnyPairClause, AnyWeightClause, Scheduled
 from specc.spec.layers import LAYER_TYPES, AnyLayer
+from specc.schedules import LearningRateSchedule
 
 FORMAT_VERSION = 1
 #: The format versions this specc reads.
@@ -114,12 +115,21 @@ Loss = Annotated[Union[LossName, LossSpec], WrapValidator(_plugin_loss)]
 Metric = Annotated[MetricName, WrapValidator(_plugin_metric)]
 
 
+LearningRate = Annotated[
+    Union[Annotated[PosFloat, Tag("number")], Annotated[LearningRateSchedule, Tag("a schedule")]],
+    Discriminator(lambda v: "a schedule" if isinstance(v, dict) or hasattr(v, "schedule")
+                  else "number")]
+
+
 class Optimizer(Strict):
     """Keras optimizer by name with its common arguments; unset ones keep Keras's defaults."""
 
     type: Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam",
                   "ftrl", "lion", "lamb"]
-    learning_rate: PosFloat = 1.0e-3
+    learning_rate: "LearningRate" = Field(
+        default=1.0e-3, description="A number, or one of keras.optimizers.schedules by class "
+        "name with its arguments: {schedule: ExponentialDecay, initial_learning_rate: 0.01, "
+        "decay_steps: 1000, decay_rate: 0.9}.")
     momentum: Optional[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         default=None, description="sgd, rmsprop")
     nesterov: Optional[bool] = Field(default=None, description="sgd")
