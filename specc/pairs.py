@@ -11,6 +11,7 @@ from typing import Any, Iterator, Optional
 from specc import penalties as catalog
 from specc.context import Context, Problem
 from specc.errors import did_you_mean, quote
+from specc.rules.common import INTEGER_DTYPES, dtype_sources
 from specc.topology import split_port
 
 
@@ -65,11 +66,9 @@ def check_pair_shapes(ctx: Context) -> Iterator[Problem]:
     needs a class axis to take its softmax over; both hold floats."""
     if not ctx.graph_ok or not ctx.spec.pair_penalties:
         return
-    from specc.rules import INTEGER_DTYPES, _dtype_sources
-
     sources = None
     if any(inp.dtype in (*INTEGER_DTYPES, "bool") for inp in ctx.spec.inputs.values()):
-        sources = _dtype_sources(ctx)
+        sources = dtype_sources(ctx)
     for i, clause in enumerate(ctx.spec.pair_penalties):
         s_ref, t_ref = clause.layers
         for k, ref in enumerate(clause.layers):
