@@ -28,6 +28,7 @@ from typing import Any, Final, Iterable, Mapping, Sequence
 
 from specc import loader
 from specc.errors import Diagnostic, Span, SpecError, did_you_mean, quote
+from specc.expand import MAX_ERRORS
 from specc.loader import Document
 
 Path = tuple
@@ -48,7 +49,7 @@ _LISTS: Final = ("layers", "penalties", "weight_penalties")
 #: Mappings merged key by key (the per-output forms of loss, loss_weights and metrics).
 _MAPS: Final = ("inputs", "blocks", "loss", "loss_weights", "metrics")
 #: Keys of an overriding entry merged key by key rather than replaced.
-_ENTRY_MAPS: Final = ("with", "call", "params")
+_ENTRY_MAPS: Final = ("with", "call")
 #: What makes an entry what it is: changing one of them needs `replace: true`.
 _KINDS: Final = ("type", "use", "share", "kind")
 #: Top-level keys that make a file a spec rather than a block library.
@@ -134,6 +135,16 @@ def with_sites(diagnostics: Iterable[Diagnostic],
     return out
 
 
+def sites_of(doc: Any) -> Mapping[str, tuple[Diagnostic, ...]]:
+    """The include-site notes of the composed document under `doc` (an expanded or overridden
+    document wraps it), for `with_sites`; empty for a spec of one file."""
+    for _ in range(8):
+        if isinstance(doc, ComposedDocument):
+            return doc.sites
+        doc = getattr(doc, "source", None) or getattr(doc, "inner", None)
+    return {}
+
+
 # ------------------------------------------------------------------------------ the project
 
 
@@ -160,11 +171,14 @@ class _Composer:
         self.root = project_root(top.file)
         self.problems: list[Diagnostic] = []
         self.stopped = False
+        self.resolved: dict[tuple[str, str], tuple[str, str, bool]] = {}
+        self.reals: dict[str, str] = {}                 # shown file -> real path
         self.docs: dict[str, Document] = {}            # real path -> document
         self.sites: dict[str, tuple[Diagnostic, ...]] = {}
         self.libraries: dict[str, dict[str, tuple[Any, _Where]]] = {}
         real = os.path.realpath(top.file) if os.path.exists(top.file) else top.file
         self.top_real = real
+        self.reals[top.file] = real
         self.docs[real] = top
         try:
             self.bytes = os.path.getsize(real)
@@ -180,22 +194,37 @@ class _Composer:
     def error(self, span: Span, message: str, code: str = "include",
               notes: tuple[Diagnostic, ...] = ()) -> None:
         self.problems.append(Diagnostic(span, message, code, notes=notes))
+        if len(self.problems) >= MAX_ERRORS and not self.stopped:   # 50,000 missing files
+            self.problems.append(Diagnostic(span, f"more than {MAX_ERRORS:,} problems: "
+                                            "reading stopped here (fix the ones above first)",
+                                            "too-many-errors"))
+            self.stopped = True
+            raise _Failed
 
     # --- files ----------------------------------------------------------------------------
 
     def open(self, doc: Document, where: Path, value: Any, stack: tuple[str, ...],
              how: str) -> Document:
         """The document `value` (a path written at `where` in `doc`) names; raises _Failed."""
+        if self.stopped:                # a bound is passed: reported once, nothing more read
+            raise _Failed
         site = doc.span(where)
         key = IMPORTS if how == "imported" else EXTENDS
         if not isinstance(value, str) or not value.strip() or "\0" in value:
+            one = (" (one base per spec; a base may extend another)"
+                   if how == "extended" and isinstance(value, list) else "")
             self.error(site, f"`{key}:` names a file by its path (a string, relative to this "
-                       f"file), not {quote(value)}", "bad-type")
+                       f"file), not {quote(value)}{one}", "bad-type")
             raise _Failed
         folder = os.path.dirname(doc.file)          # "" for text: the current folder
-        shown = os.path.normpath(os.path.join(folder, value))
-        real = os.path.realpath(shown)
-        if os.path.commonpath([real, self.root]) != self.root:
+        resolved = self.resolved.get((folder, value))
+        if resolved is None:                    # one file imported 10,000 times: one lookup
+            shown = os.path.normpath(os.path.join(folder, value))
+            real = os.path.realpath(shown)
+            resolved = self.resolved[(folder, value)] = (
+                shown, real, os.path.commonpath([real, self.root]) == self.root)
+        shown, real, inside_root = resolved
+        if not inside_root:
             inside = os.path.commonpath([os.path.abspath(shown), self.root]) == self.root
             self.error(site, f"{quote(value)} is {'a link to a file ' if inside else ''}"
                        f"outside the project folder {self.root}: "
@@ -213,6 +242,7 @@ class _Composer:
             raise _Failed
         if real not in self.docs:
             self.docs[real] = self.read(real, shown, value, site, how)
+            self.reals[self.docs[real].file] = real
         found = self.docs[real]
         note = Diagnostic(site, f"{'imported' if how == 'imported' else 'extended'} here",
                           "include", "note")
@@ -220,8 +250,6 @@ class _Composer:
         return found
 
     def read(self, real: str, shown: str, value: str, site: Span, how: str) -> Document:
-        if self.stopped:                # a bound is passed: reported once, nothing more read
-            raise _Failed
         if len(self.docs) >= MAX_FILES:
             self.bound(site, f"the spec reads more than {MAX_FILES} files")
         try:
@@ -284,7 +312,12 @@ class _Composer:
         paths = [(raw, (IMPORTS,))] if isinstance(raw, str) else \
             [(p, (IMPORTS, i)) for i, p in enumerate(raw)]
         out: dict[str, tuple[Any, _Where]] = {}
+        seen: set[str] = set()
         for value, where in paths:
+            if isinstance(value, str) and value in seen:   # the same path again: nothing new
+                continue
+            if isinstance(value, str):
+                seen.add(value)
             try:
                 lib = self.open(doc, where, value, stack, "imported")
             except _Failed:
@@ -296,7 +329,7 @@ class _Composer:
                                if isinstance(lib.data, dict) and "layers" in lib.data else ""),
                            "bad-value")
                 continue
-            blocks = self.library(lib, (*stack, os.path.realpath(lib.file)))
+            blocks = self.library(lib, (*stack, self.real(lib)))
             for name, (value_, place) in blocks.items():
                 if name in out:
                     if not out[name][1].same(place):
@@ -312,8 +345,11 @@ class _Composer:
                 out[name] = (value_, place)
         return out
 
+    def real(self, doc: Document) -> str:
+        return self.reals.get(doc.file) or os.path.realpath(doc.file)
+
     def library(self, doc: Document, stack: tuple[str, ...]) -> dict[str, tuple[Any, _Where]]:
-        real = os.path.realpath(doc.file)
+        real = self.real(doc)
         if real in self.libraries:
             return self.libraries[real]
         data = doc.data
@@ -380,7 +416,7 @@ class _Composer:
                     "not a format 2 spec (`specc: 2`)")
             self.error(doc.span((EXTENDS,)), f"{quote(data[EXTENDS])} is {what}", "bad-value")
             raise _Failed
-        base_data, base_where = self.spec(base_doc, (*stack, os.path.realpath(base_doc.file)))
+        base_data, base_where = self.spec(base_doc, (*stack, self.real(base_doc)))
         return self.merge(base_data, base_where, own, here)
 
     # --- merging by name --------------------------------------------------------------------
@@ -465,6 +501,28 @@ class _Composer:
             node = node.next
         return values, _Where(cw.doc, cw.path, kids)
 
+    def directives(self, value: dict, place: _Where, named: dict[str, _Node]) -> dict:
+        """An overriding entry's `delete`, `replace`, `after`, `before`, checked."""
+        doc, path = place.doc, place.path
+        directives = {d: value[d] for d in DIRECTIVES if d in value}
+        for flag in ("delete", "replace"):
+            if flag in directives and not isinstance(directives[flag], bool):
+                self.error(doc.span(path + (flag,)), f"`{flag}:` is true or false, not "
+                           f"{quote(directives[flag])}", "bad-type")
+                raise _Skip
+        for anchor in ("after", "before"):
+            given = directives.get(anchor)
+            if anchor in directives and not (isinstance(given, str) and given in named):
+                self.error(doc.span(path + (anchor,)), f"`{anchor}:` names an entry of the "
+                           f"base: no entry is named {quote(given)}"
+                           f"{did_you_mean(str(given), list(named))}", "unknown-ref")
+                raise _Skip
+        if "after" in directives and "before" in directives:
+            self.error(doc.key_span(path + ("before",)), "give `after:` or `before:`, not both",
+                       "bad-value")
+            raise _Skip
+        return directives
+
     def merge_entry(self, value: Any, place: _Where, named: dict[str, _Node],
                     head: _Node) -> None:
         doc, path = place.doc, place.path
@@ -477,24 +535,8 @@ class _Composer:
             _Node(value, place).link_before(head)
             return
         name = value["name"]
-        directives = {d: value[d] for d in DIRECTIVES if d in value}
+        directives = self.directives(value, place, named)
         body = {k: v for k, v in value.items() if k not in DIRECTIVES}
-        for flag in ("delete", "replace"):
-            if flag in directives and not isinstance(directives[flag], bool):
-                self.error(doc.span(path + (flag,)), f"`{flag}:` is true or false, not "
-                           f"{quote(directives[flag])}", "bad-type")
-                raise _Skip
-        for anchor in ("after", "before"):
-            if anchor in directives and directives[anchor] not in named:
-                given = directives[anchor]
-                self.error(doc.span(path + (anchor,)), f"`{anchor}:` names an entry of the "
-                           f"base: no entry is named {quote(given)}"
-                           f"{did_you_mean(str(given), list(named))}", "unknown-ref")
-                raise _Skip
-        if "after" in directives and "before" in directives:
-            self.error(doc.key_span(path + ("before",)), "give `after:` or `before:`, not both",
-                       "bad-value")
-            raise _Skip
         target = named.get(name)
         if directives.get("delete"):
             extra = [k for k in body if k != "name"]
@@ -595,8 +637,21 @@ def compose(doc: Document) -> Document | ComposedDocument:
         data = where = None
     if composer.problems:
         raise SpecError(with_sites(composer.problems, composer.sites))
+    _rebase_weights(data, where, doc)
     files = [d.file for d in composer.docs.values()]
     return ComposedDocument(doc, data, where, composer.sites, files)
+
+
+def _rebase_weights(data: dict, where: _Where, top: Document) -> None:
+    """`weights: FILE` is relative to the file that writes it; the composed spec is read as
+    the top spec's, so a relative path a base wrote is rewritten relative to the top spec."""
+    value, doc = data.get("weights"), where.child("weights").doc
+    if doc is top or not isinstance(value, str) or not value or os.path.isabs(value) \
+            or value.startswith("~"):
+        return
+    written = os.path.join(os.path.dirname(os.path.abspath(doc.file)), value)
+    data["weights"] = os.path.relpath(written, os.path.dirname(os.path.abspath(top.file))
+                                      if os.path.exists(top.file) else os.getcwd())
 
 
 def check_library(doc: Document) -> list[Diagnostic]:

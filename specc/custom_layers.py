@@ -231,6 +231,9 @@ def _fields(type: str, layer: Any, args: Optional[type[BaseModel]],
         params = [(p.name, hints.get(p.name), p.default)
                   for p in list(inspect.signature(init).parameters.values())[1:]
                   if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        owner = next((c for c in layer.__mro__ if "__init__" in vars(c)), object)
+        if owner.__module__.split(".")[0] == "keras":
+            params = []               # no __init__ of its own: Keras's arguments are specc's
     fields: dict[str, Any] = {}
     for name, hint, default in params:
         if name in taken or name.endswith("_regularizer"):   # penalties reach those (weights=)

@@ -200,10 +200,14 @@ def load_npz(path: str | Path, graph: Graph, allow_nonfinite: bool = False,
 
     Before any array is read, the .npy header of every array the spec names is checked: a
     plain numeric dtype (never a pickle), at least one axis, the same number of samples (at
-    least one) in every array, the inputs' shapes, a size within `max_bytes` all together and
-    equal to what the zip member holds. Then the values: finite (unless `allow_nonfinite`),
-    integer ids within the Embedding's range (or the input dtype's). Every problem is one
-    UsageError line; class-id targets are checked once the model is built (check_targets).
+    least one) in every array, the inputs' shapes, and the size each member holds. Arrays
+    within `max_bytes` all together are read into memory; larger ones are memory-mapped from
+    the archive (an uncompressed member, as numpy.savez writes it, is the .npy bytes at an
+    offset in the file) and read batch by batch; a compressed member over the budget is
+    refused. Then the values, in chunks: finite (unless `allow_nonfinite`), integer ids within
+    the Embedding's range (or the input dtype's), and each mapped member's CRC-32. Every
+    problem is one UsageError line; class-id targets are checked once the model is built
+    (check_targets).
     """
     from specc.errors import UsageError
 
@@ -215,9 +219,10 @@ def load_npz(path: str | Path, graph: Graph, allow_nonfinite: bool = False,
             raise UsageError(f"{shown}: the file is empty (give an .npz made by numpy.savez)")
         if start == b"\x93NUMPY":
             raise UsageError(f"{shown}: this is a single .npy array, not an .npz archive; save "
-                             "the arrays with numpy.savez(path, name=array, ...)")
+                             "the arrays with numpy.savez(path, name=array, ...), or give a "
+                             "folder of NAME.npy files")
         with zipfile.ZipFile(path) as archive:
-            return _load_checked(archive, shown, graph, allow_nonfinite, max_bytes)
+            return _load_checked(archive, shown, graph, allow_nonfinite, max_bytes, Path(path))
     except UsageError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
@@ -228,9 +233,45 @@ def load_npz(path: str | Path, graph: Graph, allow_nonfinite: bool = False,
         raise UsageError(f"{shown}: cannot read it as .npz ({reason})") from None
 
 
-def _load_checked(archive: Any, path: str, graph: Graph, allow_nonfinite: bool,
-                  max_bytes: int) -> tuple[Arrays, Arrays]:
+def _member_data_offset(file: Path, info: Any) -> int:
+    """Where a stored (uncompressed) zip member's bytes start in the file: after its local
+    header (30 bytes, the name, the extra field)."""
+    with open(file, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        raise ValueError(f"member {info.filename}: bad local header")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def _mapped(file: Path, offset: int, header: Header) -> Any:
     import numpy as np
+
+    return np.memmap(file, dtype=header.dtype, mode="r", offset=offset, shape=header.shape,
+                     order="F" if header.fortran_order else "C")
+
+
+def _check_crc(file: Path, start: int, size: int, expected: int, path: str, name: str) -> None:
+    """A mapped member's CRC-32, read in chunks (zipfile checks it for members it reads)."""
+    from specc.errors import UsageError
+
+    crc, left = 0, size
+    with open(file, "rb") as f:
+        f.seek(start)
+        while left:
+            chunk = f.read(min(left, CHUNK_BYTES))
+            if not chunk:
+                break
+            crc = zlib.crc32(chunk, crc)
+            left -= len(chunk)
+    if left or crc != expected:
+        raise UsageError(f"{path}: cannot read it as .npz (Bad CRC-32 for file "
+                         f"{quote(name + '.npy')})")
+
+
+def _load_checked(archive: Any, path: str, graph: Graph, allow_nonfinite: bool,
+                  max_bytes: int, file: Path | None = None) -> tuple[Arrays, Arrays]:
     from numpy.lib import format as npy
 
     from specc.errors import UsageError
@@ -243,30 +284,112 @@ def _load_checked(archive: Any, path: str, graph: Graph, allow_nonfinite: bool,
         have = ", ".join(quote(k) for k in sorted(members)[:20]) or "none"
         raise UsageError(f"{path}: no array named {', '.join(missing)} (it has: {have})")
     headers: dict[str, Header] = {}
+    offsets: dict[str, int] = {}
     for name in names:
         info = members[name]
         with archive.open(info) as fp:
             header = headers[name] = _read_header(fp, name, path)
-            offset = fp.tell()
+            offsets[name] = fp.tell()
         total = sum(h.nbytes for h in headers.values())
-        if total > max_bytes:
+        if total > max_bytes and info.compress_type != zipfile.ZIP_STORED:
             raise UsageError(f"{path}: the arrays need {_size(total)} in memory (array "
                              f"{quote(name)}: shape {_shape_text(header.shape)} of "
-                             f"{header.dtype.str}), over the budget of {_size(max_bytes)}; "
-                             "raise it with --max-data")
-        if info.file_size != offset + header.nbytes:
+                             f"{header.dtype.str}), over the budget of {_size(max_bytes)}, and "
+                             "its member is compressed, so it cannot be memory-mapped; save "
+                             "with numpy.savez (not savez_compressed) or raise it with "
+                             "--max-data")
+        if info.file_size != offsets[name] + header.nbytes:
             raise UsageError(
                 f"{path}: array {quote(name)}: its header says shape "
                 f"{_shape_text(header.shape)} of {header.dtype.str} ({_size(header.nbytes)}) "
-                f"but the member holds {_size(max(info.file_size - offset, 0))} of data")
+                f"but the member holds {_size(max(info.file_size - offsets[name], 0))} of data")
     _check_shapes(headers, graph, path)
+    stream = sum(h.nbytes for h in headers.values()) > max_bytes
     arrays: Arrays = {}
     for name in names:
-        with archive.open(members[name]) as fp:
+        info = members[name]
+        if stream and file is not None:
+            start = _member_data_offset(file, info)
+            _check_crc(file, start, info.compress_size, info.CRC, path, name)
+            arrays[name] = _mapped(file, start + offsets[name], headers[name])
+            continue
+        with archive.open(info) as fp:
             arrays[name] = npy.read_array(fp, allow_pickle=False)
             fp.read()        # reach the member's end, where zipfile checks its CRC
     _check_values(arrays, headers, graph, path, allow_nonfinite)
     return ({n: arrays[n] for n in input_names}, {o: arrays[o] for o in graph.outputs})
+
+
+def load_npy_folder(folder: str | Path, graph: Graph, allow_nonfinite: bool = False,
+                    max_bytes: int = MAX_DATA_BYTES) -> tuple[Arrays, Arrays]:
+    """A folder of `NAME.npy` files, one per input and output: checked from their headers
+    as an .npz's members are, then read into memory within `max_bytes`, memory-mapped
+    (`numpy.load(mmap_mode="r")`) above it."""
+    import numpy as np
+
+    from specc.errors import UsageError
+
+    shown = str(folder)
+    input_names = [n for n, _, _ in graph.inputs]
+    names = input_names + list(graph.outputs)
+    files = {n: Path(folder) / f"{n}.npy" for n in names}
+    missing = [n for n, f in files.items() if not f.is_file()]
+    if missing:
+        have = ", ".join(quote(p.name) for p in sorted(Path(folder).glob("*.npy"))[:20]) or "none"
+        raise UsageError(f"{shown}: no file {', '.join(n + '.npy' for n in missing)} "
+                         f"(it has: {have})")
+    headers: dict[str, Header] = {}
+    try:
+        for name, f in files.items():
+            with open(f, "rb") as fp:
+                headers[name] = _read_header(fp, name, f"{shown}/{name}.npy")
+                offset = fp.tell()
+            size = f.stat().st_size
+            if size != offset + headers[name].nbytes:
+                raise UsageError(
+                    f"{shown}/{name}.npy: its header says shape "
+                    f"{_shape_text(headers[name].shape)} of {headers[name].dtype.str} "
+                    f"({_size(headers[name].nbytes)}) but the file holds "
+                    f"{_size(max(size - offset, 0))} of data")
+        _check_shapes(headers, graph, shown)
+        stream = sum(h.nbytes for h in headers.values()) > max_bytes
+        arrays: Arrays = {n: np.load(f, mmap_mode="r" if stream else None, allow_pickle=False)
+                          for n, f in files.items()}
+    except (OSError, ValueError, EOFError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise UsageError(f"{shown}: cannot read its .npy files ({reason})") from None
+    _check_values(arrays, headers, graph, shown, allow_nonfinite)
+    return ({n: arrays[n] for n in input_names}, {o: arrays[o] for o in graph.outputs})
+
+
+#: Bytes of one array looked at, at once, when values are checked or a member's CRC is read.
+CHUNK_BYTES: Final = 16 * 1024**2
+
+
+def chunks(a: Any) -> Any:
+    """(start, rows) of `a` in pieces of about CHUNK_BYTES; a memory-mapped array's pages are
+    released after each piece, so that a pass over it stays within that much memory."""
+    n = len(a)
+    row = max(1, a.nbytes // max(n, 1))
+    step = max(1, CHUNK_BYTES // row)
+    for start in range(0, n, step):
+        yield start, a[start:start + step]
+        release(a)
+
+
+def release(a: Any) -> None:
+    """Drop a memory-mapped array's resident pages from this process (the OS keeps them in
+    its page cache): its memory stays bounded while it is read piece by piece."""
+    import mmap
+
+    m = getattr(a, "_mmap", None)
+    if m is None and getattr(a, "base", None) is not None:
+        m = getattr(a.base, "_mmap", None) or (a.base if isinstance(a.base, mmap.mmap) else None)
+    if isinstance(m, mmap.mmap) and hasattr(m, "madvise"):
+        try:
+            m.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
 
 
 def _check_shapes(headers: dict[str, Header], graph: Graph, path: str) -> None:
@@ -296,20 +419,28 @@ def _check_shapes(headers: dict[str, Header], graph: Graph, path: str) -> None:
 
 def _check_values(arrays: Arrays, headers: dict[str, Header], graph: Graph, path: str,
                   allow_nonfinite: bool) -> None:
+    """Finite values and ids within range, looked at chunk by chunk (bounded memory)."""
     import numpy as np
 
     from specc.errors import UsageError
 
     if not allow_nonfinite:
         for name, a in arrays.items():
-            if a.dtype.kind == "f":
-                bad = ~np.isfinite(a)
+            if a.dtype.kind != "f":
+                continue
+            count, first = 0, None
+            for start, piece in chunks(a):
+                bad = ~np.isfinite(piece)
                 if bad.any():
-                    first = tuple(int(i) for i in np.argwhere(bad)[0])
-                    raise UsageError(
-                        f"{path}: array {quote(name)} holds {int(bad.sum()):,} NaN or infinite "
-                        f"value(s), the first at index {first}; fix the data, or pass "
-                        "--allow-nonfinite to train on it anyway")
+                    count += int(bad.sum())
+                    if first is None:
+                        at = np.argwhere(bad)[0]
+                        first = (start + int(at[0]), *(int(i) for i in at[1:]))
+            if count:
+                raise UsageError(
+                    f"{path}: array {quote(name)} holds {count:,} NaN or infinite "
+                    f"value(s), the first at index {first}; fix the data, or pass "
+                    "--allow-nonfinite to train on it anyway")
     for name, _, dtype in graph.inputs:
         if not dtype.startswith(("int", "uint")) or arrays[name].size == 0:
             continue
@@ -317,7 +448,8 @@ def _check_values(arrays: Arrays, headers: dict[str, Header], graph: Graph, path
         info = np.iinfo(dtype)
         bound = embedding_bound(graph, name)
         low, high = (0, bound - 1) if bound else (int(info.min), int(info.max))
-        lo, hi = int(a.min()), int(a.max())
+        pieces = [(int(p.min()), int(p.max())) for _, p in chunks(a) if p.size]
+        lo, hi = min(p[0] for p in pieces), max(p[1] for p in pieces)
         if lo < low or hi > high:
             what = f"ids of an Embedding with input_dim {bound}" if bound else f"{dtype} values"
             value = lo if lo < low else hi
@@ -340,17 +472,18 @@ def check_targets(y: Arrays, graph: Graph, output_shapes: dict[str, tuple[int, .
         if a.size == 0:
             continue
         k = int(output_shapes[out][-1])
-        finite = a[np.isfinite(a)] if a.dtype.kind == "f" else a
-        if finite.size == 0:
-            continue
-        lo, hi = finite.min(), finite.max()
-        whole = a.dtype.kind != "f" or bool(np.all(finite == np.round(finite)))
-        if lo < 0 or hi > k - 1 or not whole:
-            value = lo if lo < 0 else hi if hi > k - 1 else \
-                finite[finite != np.round(finite)][0]
-            raise UsageError(f"{path}: array {quote(out)} holds {value}; output {quote(out)} "
-                             f"({loss_name(graph.spec.loss_for(out))}) takes class ids, whole "
-                             f"numbers in [0, {k - 1}]")
+        for _, piece in chunks(a):
+            finite = piece[np.isfinite(piece)] if piece.dtype.kind == "f" else piece
+            if finite.size == 0:
+                continue
+            lo, hi = finite.min(), finite.max()
+            whole = piece.dtype.kind != "f" or bool(np.all(finite == np.round(finite)))
+            if lo < 0 or hi > k - 1 or not whole:
+                value = lo if lo < 0 else hi if hi > k - 1 else \
+                    finite[finite != np.round(finite)][0]
+                raise UsageError(f"{path}: array {quote(out)} holds {value}; output "
+                                 f"{quote(out)} ({loss_name(graph.spec.loss_for(out))}) takes "
+                                 f"class ids, whole numbers in [0, {k - 1}]")
 
 
 def _check_class_id_shape(a: Any, out: str, graph: Graph, shape: tuple[int, ...],
@@ -373,3 +506,220 @@ def _check_class_id_shape(a: Any, out: str, graph: Graph, shape: tuple[int, ...]
             f"ids instead (`numpy.argmax(rows, axis=-1)`)")
     raise UsageError(f"{path}: array {quote(out)} has shape {_shape_text(a.shape)}; output "
                      f"{quote(out)} ({loss}) takes {want}")
+
+
+# ------------------------------------------------------------------------------ tables
+
+
+def table_columns(graph: Graph, header: Sequence[str]
+                  ) -> dict[str, tuple[list[str], tuple[int, ...], str]]:
+    """name -> (its columns, the shape of one sample, dtype) for every input and output: a
+    one-value input is the column of its name; one of shape (k,) or more is k columns
+    `NAME_0` ... `NAME_{k-1}` (row-major), reshaped to its shape. An output is the column of
+    its name (a class id, a 0/1 or a value) or, without one, the columns `NAME_0`, `NAME_1`,
+    ... the header has (one-hot rows, a vector); they are checked against the model once it
+    is built. Raises ValueError(input) for an input with a variable-length axis."""
+    out: dict[str, tuple[list[str], tuple[int, ...], str]] = {}
+    for name, shape, dtype in graph.inputs:
+        if any(d is None for d in shape):
+            raise ValueError(name)
+        out[name] = (_column_names(name, tuple(shape)), tuple(shape), dtype)
+    have = set(header)
+    for o in graph.outputs:
+        kind = target_kind(graph, o)
+        dtype = "int32" if kind == "class_ids" else "float32"
+        k = 0
+        while f"{o}_{k}" in have and o not in have:
+            k += 1
+        out[o] = ([f"{o}_{i}" for i in range(k)], (k,), dtype) if k else ([o], (), dtype)
+    return out
+
+
+def _column_names(name: str, shape: tuple[int, ...]) -> list[str]:
+    import math
+
+    size = math.prod(shape) if shape else 1
+    return [name] if size == 1 else [f"{name}_{i}" for i in range(size)]
+
+
+def load_table(path: str | Path, graph: Graph, allow_nonfinite: bool = False, max_bytes: int = MAX_DATA_BYTES,
+               spill: str | Path | None = None) -> tuple[Arrays, Arrays]:
+    """A CSV (or, with pyarrow, Parquet) table whose columns are named after the inputs and
+    outputs (see `table_columns`), read in chunks of rows into arrays: in memory within
+    `max_bytes`, else into .npy files in the folder `spill`, memory-mapped. Checked as an
+    .npz is (shapes, finite values, ids); every problem one UsageError line."""
+    import math
+
+    import numpy as np
+    from numpy.lib import format as npy
+
+    from specc.errors import UsageError
+
+    shown = str(path)
+    parquet = Path(path).suffix.lower() in (".parquet", ".pq")
+    reader = _parquet_rows if parquet else _csv_rows
+    header, n = reader(path, None)
+    try:
+        layout = table_columns(graph, header)
+    except ValueError as exc:
+        raise UsageError(f"{shown}: input {quote(str(exc))} has a variable-length axis; a "
+                         "table holds fixed-size rows (use an .npz)") from None
+    for name, (_, _, dtype) in layout.items():
+        if dtype == "string":
+            raise UsageError(f"{shown}: input {quote(name)} is a string input; a table feeds "
+                             "numbers (use a folder of text files by class)")
+    wanted = [c for cols, _, _ in layout.values() for c in cols]
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        have = ", ".join(quote(c) for c in header[:20]) or "none"
+        listed = ", ".join(quote(c) for c in missing[:6]) + (", ..." if len(missing) > 6 else "")
+        raise UsageError(f"{shown}: no column {listed} (it has: {have}); name the columns "
+                         "after the inputs and outputs, NAME_0 ... NAME_k-1 for one of k values")
+    if n == 0:
+        raise UsageError(f"{shown}: the table holds 0 rows")
+    total = sum(n * math.prod(shape or (1,)) * np.dtype(dtype).itemsize
+                for _, shape, dtype in layout.values())
+    arrays: Arrays = {}
+    for name, (cols, shape, dtype) in layout.items():
+        full = (n, *shape)
+        if total > max_bytes:
+            if spill is None:
+                raise UsageError(f"{shown}: the table needs {_size(total)} in memory, over the "
+                                 f"budget of {_size(max_bytes)}; raise it with --max-data")
+            arrays[name] = npy.open_memmap(Path(spill) / f"{name}.npy", mode="w+",
+                                           dtype=dtype, shape=full)
+        else:
+            arrays[name] = np.empty(full, dtype=dtype)
+    index = {c: header.index(c) for c in wanted}
+    for start, block in reader(path, [index[c] for c in wanted]):
+        at = 0
+        for name, (cols, shape, dtype) in layout.items():
+            values = block[:, at:at + len(cols)]
+            at += len(cols)
+            target = arrays[name]
+            if np.dtype(dtype).kind in "iu":
+                bad = values[np.isfinite(values)]
+                if bad.size and not np.all(bad == np.round(bad)) or np.isnan(values).any():
+                    row = start + int(np.argwhere((values != np.round(values)) |
+                                                  np.isnan(values))[0][0])
+                    raise UsageError(f"{shown}: row {row + 2:,}: column(s) of {quote(name)} "
+                                     f"hold a value that is not a whole number; {quote(name)} "
+                                     f"takes {'class ids' if name in graph.outputs else dtype}")
+            target[start:start + len(block)] = values.reshape((len(block), *shape)).astype(dtype)
+        for a in arrays.values():
+            if hasattr(a, "flush"):
+                a.flush()
+            release(a)
+    headers = {name: Header(name, tuple(a.shape), a.dtype, False, a.nbytes)
+               for name, a in arrays.items()}
+    inputs_only = {n: headers[n] for n, _, _ in graph.inputs}
+    _check_shapes(inputs_only, graph, shown)
+    _check_values(arrays, headers, graph, shown, allow_nonfinite)
+    return ({n: arrays[n] for n, _, _ in graph.inputs}, {o: arrays[o] for o in graph.outputs})
+
+
+#: Rows of a table parsed at once.
+TABLE_ROWS: Final = 8192
+
+
+def _csv_rows(path: str | Path, columns: list[int] | None) -> Any:
+    """columns None: (header, row count), one pass over the file. Else yields (first row,
+    float64 block of those columns) per TABLE_ROWS rows."""
+    import csv
+
+    import numpy as np
+
+    from specc.errors import UsageError
+
+    shown = str(path)
+
+    def rows() -> Any:
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                yield from enumerate(csv.reader(f))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise UsageError(f"{shown}: cannot read it as CSV ({reason})") from None
+
+    it = rows()
+    first = next(it, None)
+    if first is None:
+        raise UsageError(f"{shown}: the file is empty (give a CSV table with a header row)")
+    header = [h.strip() for h in first[1]]
+    if columns is None:
+        width, n = len(header), 0
+        for line, row in it:
+            if not row:
+                continue
+            if len(row) != width:
+                raise UsageError(f"{shown}: row {line + 1:,} has {len(row)} field(s); the "
+                                 f"header has {width}")
+            n += 1
+        return header, n
+    return _csv_blocks(it, columns, shown)
+
+
+def _csv_blocks(it: Any, columns: list[int], shown: str) -> Any:
+    import numpy as np
+
+    from specc.errors import UsageError
+
+    start, block, lines = 0, [], []
+    for line, row in it:
+        if not row:
+            continue
+        block.append([row[c] for c in columns])
+        lines.append(line)
+        if len(block) == TABLE_ROWS:
+            yield start, _floats(block, lines, shown)
+            start += len(block)
+            block, lines = [], []
+    if block:
+        yield start, _floats(block, lines, shown)
+
+
+def _floats(block: list[list[str]], lines: list[int], shown: str) -> Any:
+    import numpy as np
+
+    from specc.errors import UsageError
+
+    try:
+        return np.array(block, dtype=np.float64)
+    except ValueError:
+        for row, line in zip(block, lines):
+            for cell in row:
+                try:
+                    float(cell)
+                except ValueError:
+                    raise UsageError(f"{shown}: row {line + 1:,}: {quote(cell)} is not a "
+                                     "number") from None
+        raise
+
+
+def _parquet_rows(path: str | Path, columns: list[int] | None) -> Any:
+    from specc.errors import UsageError
+
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError(f"{path}: reading Parquet needs pyarrow, which this install lacks: "
+                         "pip install pyarrow (or save the table as CSV)") from None
+    import numpy as np
+
+    try:
+        table = pq.ParquetFile(str(path))
+        header = list(table.schema_arrow.names)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot read it as Parquet ({str(exc)[:200]})") from None
+    if columns is None:
+        return header, table.metadata.num_rows
+
+    def blocks() -> Any:
+        start = 0
+        names = [header[c] for c in columns]
+        for batch in table.iter_batches(batch_size=TABLE_ROWS, columns=names):
+            block = np.stack([batch.column(i).to_numpy(zero_copy_only=False).astype("float64")
+                              for i in range(len(names))], axis=1)
+            yield start, block
+            start += len(block)
+    return blocks()

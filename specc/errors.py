@@ -32,7 +32,7 @@ class Diagnostic:
     notes: tuple["Diagnostic", ...] = ()
     #: For a problem inside a block instance: what makes it the same problem in every
     #: instance (the definition's place, the code, the message without the instance's
-    #: name), so that it is reported once for them all (specc.expand.dedupe).
+    #: name), so that it is reported once for them all (specc.provenance.dedupe).
     group: tuple | None = field(default=None, compare=False, repr=False)
 
     @property

@@ -17,11 +17,12 @@ import copy
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Final, Iterable, Mapping, Sequence
+from typing import Any, Final, Iterable
 
 from specc import expr
-from specc.errors import Diagnostic, Span, SpecError, did_you_mean, quote
+from specc.errors import Diagnostic, SpecError, did_you_mean, quote
 from specc.loader import Document
+from specc.provenance import MAX_ERRORS, ExpandedDocument, Origin, Use, dedupe, in_chain
 
 Path = tuple
 
@@ -33,7 +34,6 @@ MAX_LAYERS: Final = 20_000
 MAX_NESTING: Final = 16
 MAX_REPEAT: Final = 10_000
 MAX_ENTRIES: Final = 2 * MAX_LAYERS      # a layer and an instance per layer, at most
-MAX_ERRORS: Final = 1_000
 
 #: Keys that exist only in format 2 (their presence in a format 1 spec is an error).
 ENTRY_KEYS: Final = ("use", "with", "repeat", "if", "share", "call")
@@ -41,127 +41,6 @@ PARAM_TYPES: Final = {"int": (int,), "float": (int, float), "bool": (bool,), "st
                       "list": (list,), "any": (object,)}
 BLOCK_KEYS: Final = ("description", "params", "inputs", "outputs", "layers", "penalties",
                      "weight_penalties")
-
-
-@dataclass(frozen=True)
-class Use:
-    """One level of expansion: the instance `name` of `block`, made by the entry at `site`."""
-
-    name: str
-    block: str
-    site: Path
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a produced entry was written, and the uses (outermost first) that produced it."""
-
-    path: Path
-    chain: tuple[Use, ...] = ()
-
-
-class ExpandedDocument:
-    """The flat spec's data, with `span`/`key_span` mapped back into the source document."""
-
-    def __init__(self, source: Document, data: dict, origins: dict[Path, Origin],
-                 problems: Sequence[Diagnostic] = ()) -> None:
-        self.source = source
-        self.file = source.file
-        self.data = data
-        self.origins = origins
-        #: Expansion problems: the entries they concern are left out of `data`, so that the
-        #: rest can still be validated and every problem reported in one run.
-        self.problems = tuple(problems)
-
-    def _map(self, path: Sequence[str | int]) -> tuple[Path, tuple[Use, ...]]:
-        path = tuple(path)
-        if len(path) >= 2 and (path[0], path[1]) in self.origins:
-            origin = self.origins[(path[0], path[1])]
-            return origin.path + path[2:], origin.chain
-        return path, ()
-
-    def span(self, path: Sequence[str | int]) -> Span:
-        where, chain = self._map(path)
-        return self.source.span(chain[0].site) if chain else self.source.span(where)
-
-    def key_span(self, path: Sequence[str | int]) -> Span:
-        where, chain = self._map(path)
-        return self.source.span(chain[0].site) if chain else self.source.key_span(where)
-
-    def diagnostic(self, path: Sequence[str | int], message: str, code: str,
-                   key: bool = False, severity: str = "error") -> Diagnostic:
-        """A diagnostic at the use site, with notes down to the definition."""
-        where, chain = self._map(path)
-        if not chain:
-            span = self.source.key_span(where) if key else self.source.span(where)
-            return Diagnostic(span, message, code, severity)
-        return _in_chain(self.source, where, chain, message, code, severity)
-
-
-def _in_chain(doc: Document, where: Path, chain: tuple[Use, ...], message: str, code: str,
-              severity: str = "error") -> Diagnostic:
-    inner = chain[-1]
-    notes = [Diagnostic(doc.span(use.site), f"'{use.name}' is an instance of block "
-                        f"'{use.block}', made here", code, "note") for use in chain[1:]]
-    definition = doc.span(where)
-    notes.append(Diagnostic(definition, f"in the definition of block '{inner.block}'",
-                            code, "note"))
-    # The same problem in another instance: the same place in the definition, the same
-    # message once the instance's own names (`s1.b2.c1`, `layers[7]`) are taken out of it.
-    generic = _LAYER_INDEX.sub("layers[]", message.replace(inner.name + ".", ""))
-    return Diagnostic(doc.span(chain[0].site),
-                      f"{message} in '{inner.name}' (block '{inner.block}')", code, severity,
-                      tuple(notes), group=(definition, code, generic))
-
-
-_LAYER_INDEX: Final = re.compile(r"layers\[\d+\]")
-
-
-def diagnostic(doc: Any, path: Sequence[str | int], message: str, code: str,
-               key: bool = False, severity: str = "error") -> Diagnostic:
-    """A located diagnostic for `path` in either kind of document."""
-    if isinstance(doc, ExpandedDocument):
-        return doc.diagnostic(path, message, code, key, severity)
-    span = doc.key_span(path) if key else doc.span(path)
-    return Diagnostic(span, message, code, severity)
-
-
-def dedupe(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
-    """One diagnostic per problem in a definition, not one per instance of the block (its
-    `group`, set where it was made): one pass with a dict, linear in the diagnostics."""
-    out: list[Diagnostic] = []
-    seen: dict[tuple, int] = {}
-    counts: dict[int, int] = {}
-    plain: set[Diagnostic] = set()
-    for d in diagnostics:
-        if d.group is None:
-            if d not in plain:             # the same problem twice (a repeated entry's copies)
-                plain.add(d)
-                out.append(d)
-            continue
-        if d.group in seen:
-            counts[seen[d.group]] = counts.get(seen[d.group], 0) + 1
-            continue
-        seen[d.group] = len(out)
-        out.append(d)
-    for index, more in counts.items():
-        d = out[index]
-        out[index] = Diagnostic(d.span, f"{d.message} and {more} other instance"
-                                f"{'s' * (more != 1)}", d.code, d.severity, d.notes, d.group)
-    return out
-
-
-def limit_errors(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
-    """At most MAX_ERRORS diagnostics (the first in the file), then one that says how many
-    more there are: a spec with 60,000 mistakes is fixed from the top anyway."""
-    if len(diagnostics) <= MAX_ERRORS:
-        return list(diagnostics)
-    ordered = sorted(diagnostics, key=lambda d: (d.span, d.code, d.message))
-    rest = ordered[MAX_ERRORS]
-    return [*ordered[:MAX_ERRORS],
-            Diagnostic(rest.span, f"more than {MAX_ERRORS:,} problems: the first "
-                       f"{MAX_ERRORS:,} are shown, {len(ordered) - MAX_ERRORS:,} more from here "
-                       "on (fix these first)", "too-many-errors")]
 
 
 # ------------------------------------------------------------------------------ format 1
@@ -304,7 +183,7 @@ class Expander:
 
     def error(self, path: Path, scope: _Scope, message: str, code: str, key: bool = False) -> None:
         if scope.chain:
-            problem = _in_chain(self.doc, path, scope.chain, message, code)
+            problem = in_chain(self.doc, path, scope.chain, message, code)
         else:
             span = self.doc.key_span(path) if key else self.doc.span(path)
             problem = Diagnostic(span, message, code)
@@ -321,7 +200,7 @@ class Expander:
 
     def bound(self, path: Path, scope: _Scope, message: str) -> _TooLarge:
         """A bound is passed: the one error, and the exception that stops the expansion."""
-        self.problems.append(_in_chain(self.doc, path, scope.chain, message, "too-large")
+        self.problems.append(in_chain(self.doc, path, scope.chain, message, "too-large")
                              if scope.chain else Diagnostic(self.doc.span(path), message,
                                                             "too-large"))
         return _TooLarge()
@@ -903,6 +782,11 @@ def expand(doc: Document) -> ExpandedDocument:
         if isinstance(value, dict) and key != "loss" or (
                 key == "loss" and isinstance(value, dict) and "type" not in value):
             flat[key] = {resolve(k): v for k, v in value.items()}
+    pairs = data.get("pair_penalties")
+    if isinstance(pairs, list):         # top level only: a pair names two paths (or uses)
+        flat["pair_penalties"] = [
+            {**c, "layers": [resolve(r) for r in c["layers"]]}
+            if isinstance(c, dict) and isinstance(c.get("layers"), list) else c for c in pairs]
     for section in ("penalties", "weight_penalties"):
         own = data.get(section, [])
         if not isinstance(own, list):

@@ -119,6 +119,83 @@ def measures(model: Any, graph: Graph, x: Any, data: str = "validation") -> list
     return out
 
 
+def measure_keys(graph: Graph) -> list[tuple[str, Any, str, dict[str, Any]]]:
+    """(history key, term, formula, parameters) of each rate-free measure: `<clause>_measure`
+    (`l1_l2`: `<clause>_l1_measure` and `<clause>_l2_measure`)."""
+    out = []
+    for term in graph.terms:
+        units = _unit_measures(term)
+        for i, (what, params) in enumerate(units):
+            part = "" if len(units) == 1 else f"_{'l1' if i == 0 else 'l2'}"
+            out.append((f"{term.name}{part}_measure", term, what, params))
+    return out
+
+
+def measure_probe(model: Any, graph: Graph) -> Any:
+    """A model from the inputs to every rate-free measure, each repeated per sample of the
+    batch (shape (B, 1)): `predict` over batches concatenates them, and their mean is the
+    mean of the per-batch measures weighted by batch size, read in bounded memory. For the
+    kinds averaged over samples (l1, l2, mean_abs, ar, tar without a mask) that is the measure
+    over the whole set; for batch statistics (kl_sparsity, decorrelation) and masked
+    sequences, the mean of the batch values, as training sees them."""
+    import keras
+    from keras import ops
+
+    from specc.runtime import terms
+
+    keys = measure_keys(graph)
+    if not keys:
+        return None
+    taps = [model.get_layer(graph.sources[term.name]).output for term in graph.terms]
+    masks = [terms.mask_of(t) for t in taps]
+    clauses = [({**term.config(), "params": params}, graph.terms.index(term))
+               for _, term, _, params in keys]
+
+    class Measures(keras.layers.Layer):
+        def call(self, inputs: Any) -> Any:
+            found = iter(inputs[len(taps):])
+            given = [None if m is None else next(found) for m in masks]
+            batch = ops.shape(inputs[0])[0]
+            out = []
+            for clause, i in clauses:
+                value = terms.activity_term(clause, inputs[i], given[i])
+                out.append(ops.broadcast_to(ops.reshape(ops.cast(value, "float32"), (1, 1)),
+                                            (batch, 1)))
+            return out
+
+        def compute_output_shape(self, shapes: Any) -> Any:
+            return [(shapes[0][0], 1) for _ in clauses]
+
+    outputs = Measures(name="specc_measures")(taps + [m for m in masks if m is not None])
+    return keras.Model(model.inputs, outputs, name=f"{graph.name}_measures")
+
+
+def take_measures(probe: Any, keys: list[str], data: Any) -> dict[str, float]:
+    """Each measure over `data` (batches), summed batch by batch."""
+    values = probe.predict(data, verbose=0)
+    values = values if isinstance(values, list) else [values]
+    return {k: float(np.mean(v)) for k, v in zip(keys, values)}
+
+
+def epoch_measures(probe: Any, graph: Graph, train: Any, val: Any) -> Any:
+    """A callback adding each measure on the training data (`<key>`) and the validation data
+    (`val_<key>`) to the epoch's logs, before the CSV, TensorBoard and History see them."""
+    import keras
+
+    keys = [k for k, _, _, _ in measure_keys(graph)]
+
+    class EpochMeasures(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if logs is None:
+                return
+            if train is not None:
+                logs.update(take_measures(probe, keys, train))
+            if val is not None:
+                logs.update({f"val_{k}": v for k, v in take_measures(probe, keys, val).items()})
+
+    return EpochMeasures()
+
+
 def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: str) -> None:
     import matplotlib
 
@@ -130,6 +207,7 @@ def plot(history: dict[str, list[float]], terms: list[str], path: Path, title: s
     # a scheduled rate's curve (`<clause>_rate`, `_l1`, `_l2`), after the terms
     keys += [f"{t}_{p}" for t in terms for p in ("rate", "l1", "l2") if history.get(f"{t}_{p}")]
     keys += [k for k in history if k.endswith("_loss_weight") and not k.startswith("val_")]
+    keys += [k for k in history if k.endswith("_measure") and not k.startswith("val_")]
     if not keys:
         return
     cols = min(3, len(keys))
@@ -161,7 +239,7 @@ class Diverged(Exception):
 class FitOptions:
     """How `specc fit` trains: the command's options, checked once (`check`)."""
 
-    data: str | None = None              # a .npz file; None: synthetic data
+    data: str | None = None              # see specc.feed.open_data; None: synthetic data
     epochs: int = 5
     batch_size: int = 64
     samples: int = 2048                  # synthetic samples
@@ -170,6 +248,14 @@ class FitOptions:
     allow_nonfinite: bool = False
     max_data_bytes: int | None = None    # None: specc.data.MAX_DATA_BYTES
     share: tuple[int, int] | None = None  # (process id, process count): data-parallel
+    validation: str | None = None        # a validation set (as `data`); else a split
+    seed: int | None = None              # the split's and the order's; None: the spec's seed
+    resume: bool = False                 # continue a killed run from its last whole epoch
+    patience: int | None = None          # early stopping after this many epochs without gain
+    monitor: str | None = None           # what early stopping and the best checkpoint watch
+    checkpoint: bool = False             # keep the best epoch's model as best.keras
+    spill: str | None = None             # a folder for tables read into mapped .npy files
+    data_from_spec: bool = False         # `data` was named by the spec (no module:function)
 
     def check(self) -> None:
         from specc.errors import UsageError
@@ -181,17 +267,24 @@ class FitOptions:
         if not 0.0 <= self.validation_split < 1.0:
             raise UsageError(f"validation split {self.validation_split}: give a fraction in "
                              "[0, 1)")
+        if self.patience is not None and self.patience < 0:
+            raise UsageError(f"--early-stopping {self.patience}: give a number of epochs >= 0")
 
 
 def fit(graph: Graph, out_dir: str | Path, options: FitOptions = FitOptions(),
-        strategy: Any = None, arrays: tuple[Any, Any] | None = None) -> FitResult:
+        strategy: Any = None, arrays: Any = None) -> FitResult:
     """Train `graph` and write its records to `out_dir`: all of them, or none if it fails.
 
     `options.share=(process_id, num_processes)`: data-parallel training (a keras.distribution
     set by the caller): only whole global batches of `batch_size` are used, and this process
-    feeds its share of each (see `process_share`). `strategy`: a tf.distribute strategy whose
-    scope the model is built in. `arrays`: what `read_data(graph, options)` returned, when
-    the caller read the data first (the CLI does, before Keras starts)."""
+    feeds its share of each, reshuffled every epoch in the same global order as one process.
+    `strategy`: a tf.distribute strategy whose scope the model is built in. `arrays`: what
+    `read_data(graph, options)` returned, when the caller read the data first (the CLI does,
+    before Keras starts).
+
+    Each finished epoch's state (model, optimizer, history) is kept in `out_dir/.specc-resume/`,
+    every file written atomically, and removed when the run succeeds; `options.resume`
+    continues from it."""
     from specc.errors import UsageError
 
     options.check()
@@ -205,16 +298,23 @@ def fit(graph: Graph, out_dir: str | Path, options: FitOptions = FitOptions(),
         raise UsageError(f"--out {out_dir}: cannot write there ({exc.strerror or exc})") from None
     try:
         with cleanup_on_sigterm():
-            result = _fit(graph, work, options, strategy, arrays)
+            result = _fit(graph, work, options, strategy, arrays, out / RESUME_DIR)
             _publish(work, out)
-    except BaseException:
+            shutil.rmtree(out / RESUME_DIR, ignore_errors=True)
+    except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)
+        if not isinstance(exc, KeyboardInterrupt):   # Ctrl-C, SIGTERM: --resume continues
+            shutil.rmtree(out / RESUME_DIR, ignore_errors=True)
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         raise
     shutil.rmtree(work, ignore_errors=True)
     result.out_dir = out
     return result
+
+
+#: The folder of an unfinished run's last whole epoch, inside the output folder.
+RESUME_DIR: Final = ".specc-resume"
 
 
 def _publish(work: Path, out: Path) -> None:
@@ -256,24 +356,112 @@ class _StopOnNonFinite:
 
 
 def read_data(graph: Graph, options: FitOptions) -> tuple[Any, Any]:
-    """The `--data` arrays (inputs, targets), checked against the plan; (None, None) for
-    synthetic data. NumPy only: a command reads and checks its data before Keras starts."""
-    from specc.data import MAX_DATA_BYTES, load_npz
+    """The data sets (training, validation or None) as specc.feed.Data, checked against the
+    plan; (None, None) for synthetic data. NumPy only: a command reads and checks its data
+    before Keras starts."""
+    from specc.data import MAX_DATA_BYTES
+    from specc.errors import UsageError
+    from specc.feed import open_data
 
     if options.data is None:
+        if options.validation is not None:
+            raise UsageError("--validation goes with --data (the synthetic set is split)")
         return None, None
     limit = MAX_DATA_BYTES if options.max_data_bytes is None else options.max_data_bytes
-    return load_npz(options.data, graph, allow_nonfinite=options.allow_nonfinite,
-                    max_bytes=limit)
+    spill = options.spill
+    kw = dict(allow_nonfinite=options.allow_nonfinite, max_bytes=limit, spill=spill,
+              from_spec=options.data_from_spec)
+    train = open_data(options.data, graph, **kw)
+    val = open_data(options.validation, graph, **kw) if options.validation else None
+    if val is not None and val.kind != train.kind and "callable" not in (train.kind, val.kind):
+        raise UsageError(f"--validation {options.validation}: a {val.kind} set; the training "
+                         f"data is a {train.kind} set")
+    return train, val
+
+
+class _Resume:
+    """The state of a run's last whole epoch in `folder`: `epoch-K.keras` (the model with its
+    optimizer after K epochs) and `state.json` (K, the history so far, what the run was),
+    each written to a temporary file and renamed; state.json is written after the model it
+    names, so every state on disk is whole."""
+
+    def __init__(self, folder: Path, fingerprint: dict[str, Any]) -> None:
+        self.folder = folder
+        self.fingerprint = fingerprint
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            state = json.loads((self.folder / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return state if (self.folder / f"epoch-{state.get('epoch')}.keras").is_file() else None
+
+    def check(self, state: dict[str, Any]) -> None:
+        from specc.errors import UsageError
+
+        theirs = state.get("run", {})
+        changed = [k for k in self.fingerprint if theirs.get(k) != self.fingerprint[k]]
+        if changed:
+            k = changed[0]
+            raise UsageError(f"--resume: the unfinished run in {self.folder.parent} had "
+                             f"{k}={theirs.get(k)!r}, this one {self.fingerprint[k]!r}; run "
+                             "it with the same options, or without --resume to start over")
+
+    def callback(self, history: dict[str, list[float]], extra: Any) -> Any:
+        import keras
+
+        resume = self
+
+        class SaveEpoch(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                for k, v in (logs or {}).items():
+                    history.setdefault(k, []).append(float(v))
+                resume.folder.mkdir(exist_ok=True)
+                save_model(self.model, resume.folder / f"epoch-{epoch + 1}.keras")
+                state = {"epoch": epoch + 1, "history": history, "run": resume.fingerprint,
+                         **extra()}
+                write_atomic(resume.folder / "state.json",
+                             (json.dumps(state, indent=1) + "\n").encode())
+                for old in resume.folder.glob("epoch-*.keras"):
+                    if old.name != f"epoch-{epoch + 1}.keras":
+                        old.unlink(missing_ok=True)
+
+        return SaveEpoch()
+
+
+def _best_checkpoint(path: Path, monitor: str, mode: str, state: dict[str, Any]) -> Any:
+    """Saves the model atomically to `path` whenever `monitor` improves (`state["best"]`
+    carries the best value so far across a resume)."""
+    import keras
+
+    class BestCheckpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            value = (logs or {}).get(monitor)
+            if value is None:
+                return
+            value = float(value)
+            best = state.get("best")
+            if best is None or (value < best if mode == "min" else value > best):
+                state["best"] = value
+                state["best_epoch"] = epoch + 1
+                save_model(self.model, path)
+
+    return BestCheckpoint()
+
+
+def _mode(monitor: str) -> str:
+    name = monitor.removeprefix("val_")
+    return "max" if any(w in name for w in ("accuracy", "auc", "precision", "recall")) else "min"
 
 
 def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
-         arrays: tuple[Any, Any] | None) -> FitResult:
+         arrays: Any, resume_dir: Path) -> FitResult:
     """Train, writing every record into `out` (a temporary folder until the run succeeds)."""
-    data, epochs, batch_size, share = options.data, options.epochs, options.batch_size, options.share
-    x, y = arrays if arrays is not None else read_data(graph, options)  # before Keras starts
+    epochs, batch_size, share = options.epochs, options.batch_size, options.share
+    train_data, val_data = arrays if arrays is not None else read_data(graph, options)
     import keras
 
+    from specc import feed
     from specc.data import check_targets, synthetic
     from specc.errors import UsageError
     from specc.runtime import emit
@@ -284,64 +472,199 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
             model = emit(graph)
     else:
         model = emit(graph)
-    if x is None:
-        x, y = synthetic(graph, _output_shapes(model), n=options.samples, seed=graph.seed or 0)
-    else:
-        check_targets(y, graph, _output_shapes(model), str(data))
-    n = len(next(iter(x.values())))
-    n_val = int(n * options.validation_split)
-    split = n - n_val
-    train = ({k: v[:split] for k, v in x.items()}, {k: v[:split] for k, v in y.items()})
-    val = ({k: v[split:] for k, v in x.items()}, {k: v[split:] for k, v in y.items()})
-    shuffle = True
+    seed = options.seed if options.seed is not None else (graph.seed or 0)
+    shapes = None
+    if train_data is None:
+        shapes = _output_shapes(model)
+        x, y = synthetic(graph, shapes, n=options.samples, seed=graph.seed or 0)
+        train_data = feed.Data("arrays", "synthetic data", x, y)
+    for d in (train_data, val_data):
+        if d is None:
+            continue
+        if d.kind == "arrays":
+            check_targets(d.y, graph, shapes or _output_shapes(model), d.where)
+        elif d.kind in ("images", "texts"):
+            feed.check_classes(d, graph, shapes or _output_shapes(model))
+    where = str(options.data or "the data")
+    measure_train = measure_val = None
+    feeds: list[Any] = []
+    if share is not None and train_data.kind != "arrays":
+        raise UsageError("several processes take arrays (.npz, .npy, a table, synthetic data)")
+    local_batch = batch_size
     if share is not None:
         process, processes = share
         if batch_size % processes:
             raise UsageError(f"--batch-size {batch_size}: give a multiple of the process "
                              f"count {processes} (each process feeds an equal share)")
-        order = np.random.default_rng(graph.seed or 0).permutation(split)
-        train = process_share(train, order, batch_size, process, processes)
-        val = process_share(val, np.arange(n_val), batch_size, process, processes)
-        if not len(next(iter(train[1].values()))):
-            raise UsageError(f"{split} training samples: fewer than one global batch of "
+        local_batch = batch_size // processes
+    if train_data.kind == "arrays":
+        n = train_data.n
+        if val_data is not None:
+            rows, val_rows = np.arange(n), np.arange(val_data.n)
+            vx, vy = val_data.x, val_data.y
+        else:
+            if options.data is None:        # synthetic samples are drawn alike: the tail
+                held = int(n * options.validation_split)
+                rows, val_rows = np.arange(n - held), np.arange(n - held, n)
+            else:
+                rows, val_rows = feed.split(n, options.validation_split, seed)
+            vx, vy = train_data.x, train_data.y
+        if share is not None and len(rows) < batch_size:
+            raise UsageError(f"{len(rows)} training samples: fewer than one global batch of "
                              f"{batch_size}")
-        n_val = len(next(iter(val[1].values())))
-        batch_size //= processes
-        shuffle = False       # every process feeds the same seeded order (the same each epoch)
+        fit_x = feed.array_feed(train_data.x, train_data.y, rows, batch_size, shuffle=True,
+                                seed=seed, share=share)
+        feeds.append(fit_x)
+        val = (feed.array_feed(vx, vy, val_rows, batch_size, shuffle=False, seed=seed,
+                               share=share if share and len(val_rows) >= batch_size else None)
+               if len(val_rows) else None)
+        measure_train = feed.array_feed(train_data.x, train_data.y, rows, batch_size,
+                                        shuffle=False, seed=seed)
+        measure_val = (feed.array_feed(vx, vy, val_rows, batch_size, shuffle=False, seed=seed)
+                       if len(val_rows) else None)
+    elif train_data.kind in ("images", "texts"):
+        fraction = 0.0 if val_data is not None else options.validation_split
+        fit_x, val = feed.folder_datasets(train_data, graph, batch_size, fraction, seed)
+        if val_data is not None:
+            val, _ = feed.folder_datasets(val_data, graph, batch_size, 0.0, seed)
+        measure_train, measure_val = fit_x, val
+    else:
+        fit_x = feed.call_user(train_data.where)
+        feed.check_fed(fit_x, graph, train_data.where)
+        val = None
+        if val_data is not None:
+            val = (feed.call_user(val_data.where) if val_data.kind == "callable" else
+                   feed.array_feed(val_data.x, val_data.y, np.arange(val_data.n), batch_size,
+                                   shuffle=False, seed=seed))
+        measure_val = val
+    history: dict[str, list[float]] = {}
+    fingerprint = {"spec": graph.name, "data": options.data, "validation": options.validation,
+                   "batch_size": batch_size, "seed": seed,
+                   "validation_split": options.validation_split, "samples": options.samples}
+    resume = _Resume(resume_dir, fingerprint)
+    state = resume.load() if options.resume else None
+    initial_epoch = 0
+    best_state: dict[str, Any] = {}
+    monitor = options.monitor or ("val_loss" if val is not None else "loss")
+    if state is not None:
+        resume.check(state)
+        initial_epoch = int(state["epoch"])
+        history.update({k: list(v) for k, v in state["history"].items()})
+        best_state.update(state.get("best", {}))
+        _restore(model, resume_dir / f"epoch-{initial_epoch}.keras")
+        if (resume_dir / "best.keras").is_file():
+            shutil.copyfile(resume_dir / "best.keras", out / "best.keras")
+        print(f"resuming from epoch {initial_epoch} of {epochs} ({resume_dir})", flush=True)
+    elif resume_dir.exists():
+        shutil.rmtree(resume_dir, ignore_errors=True)     # an old run's state: start over
     watch = _StopOnNonFinite.make()
-    callbacks = [watch, keras.callbacks.CSVLogger(str(out / "history.csv")),
-                 keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"))]
-    single_in = len(x) == 1
-    fit_x = next(iter(train[0].values())) if single_in else train[0]
-    val_x = next(iter(val[0].values())) if single_in else val[0]
+    callbacks: list[Any] = [watch]
+    if feeds:
+        callbacks.append(feed.epoch_setter(feeds))
+    probe = measure_probe(model, graph) if (share is None or share[1] == 1) else None
+    if probe is not None:
+        callbacks.append(epoch_measures(probe, graph, measure_train, measure_val))
+    stopper = None
+    if options.patience is not None:
+        stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=options.patience,
+                                                mode=_mode(monitor))
+        callbacks.append(stopper)
+    if options.checkpoint:
+        callbacks.append(_best_checkpoint(out / "best.keras", monitor, _mode(monitor),
+                                          best_state))
+
+    def extra() -> dict[str, Any]:
+        if options.checkpoint and (out / "best.keras").is_file():
+            shutil.copyfile(out / "best.keras", resume_dir / ".best.keras.part")
+            os.replace(resume_dir / ".best.keras.part", resume_dir / "best.keras")
+        got: dict[str, Any] = {"best": best_state}
+        if stopper is not None:
+            got["stopper"] = {"wait": stopper.wait, "best": _plain(stopper.best),
+                              "best_epoch": stopper.best_epoch}
+        return got
+
+    callbacks.append(resume.callback(history, extra))
+    callbacks += [keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"))]
+    if stopper is not None and state is not None and "stopper" in state:
+        _restore_stopper(stopper, state["stopper"])
     try:
-        history = deep_call(model.fit, fit_x, train[1],
-                            validation_data=(val_x, val[1]) if n_val else None,
-                            epochs=epochs, batch_size=batch_size, callbacks=callbacks,
-                            verbose=options.verbose, shuffle=shuffle, layers=len(graph.nodes))
+        deep_call(model.fit, fit_x, validation_data=val, epochs=epochs,
+                  initial_epoch=initial_epoch, callbacks=callbacks, verbose=options.verbose,
+                  layers=len(graph.nodes))
     except (ValueError, TypeError) as exc:   # arrays that do not fit the model's shapes
         from specc.errors import keras_reason
 
-        raise UsageError(f"{data or 'the data'} does not fit the model: {keras_reason(exc)}") from None
+        raise UsageError(f"{where} does not fit the model: {keras_reason(exc)}") from None
     if watch.where is not None:
         epoch, batch, value = watch.where
         raise Diverged(f"the loss became {value} at epoch {epoch}, batch {batch} (batches of "
-                       f"{batch_size}); training stopped and nothing was written")
+                       f"{local_batch}); training stopped and nothing was written")
     bad = [v.path for v in model.weights
            if not np.all(np.isfinite(keras.ops.convert_to_numpy(v)))]
     if bad:
         raise Diverged(f"after training, {len(bad)} weight variable(s) hold NaN or infinite "
                        f"values ({bad[0]}{', ...' if len(bad) > 1 else ''}); nothing was written")
-    record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    record = {k: [float(v) for v in vals] for k, vals in history.items()}
     write_atomic(out / "history.json", (json.dumps(record, indent=2) + "\n").encode())
+    write_atomic(out / "history.csv", _csv(record, initial_epoch=0).encode())
     save_model(model, out / "model.keras")
     terms = graph.term_names
     plot(record, terms, out / "losses.png", f"{graph.name}: loss by term")
     if share is not None and share[1] > 1:     # each process holds a share of the data only
         return FitResult(record, [], out)
-    return FitResult(record, deep_call(measures, model, graph, val_x if n_val else fit_x,
-                                       "validation" if n_val else "training",
-                                       layers=len(graph.nodes)), out)
+    found = []
+    for key, term, what, _ in measure_keys(graph):
+        for prefix, data in (("val_", "validation"), ("", "training")):
+            if record.get(prefix + key):
+                found.append(Measure(term.name, term.kind, term.layer, term.at, what,
+                                     record[prefix + key][-1], data))
+                break
+    return FitResult(record, found, out)
+
+
+def _plain(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _restore_stopper(stopper: Any, saved: dict[str, Any]) -> None:
+    """EarlyStopping's count of epochs without gain, carried across a resume (its
+    on_train_begin resets them, so they are set again at the first epoch's start)."""
+    begin = stopper.on_train_begin
+
+    def on_train_begin(logs: Any = None) -> None:
+        begin(logs)
+        stopper.wait = int(saved.get("wait", 0))
+        if saved.get("best") is not None:
+            stopper.best = float(saved["best"])
+        stopper.best_epoch = int(saved.get("best_epoch", 0))
+    stopper.on_train_begin = on_train_begin
+
+
+def _restore(model: Any, path: Path) -> None:
+    """The weights and optimizer state saved after an epoch (the optimizer built first, so
+    that its slots are there to receive them)."""
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(str(path))
+
+
+def _csv(record: dict[str, list[float]], initial_epoch: int) -> str:
+    """history.csv as keras.callbacks.CSVLogger writes it: `epoch` then the keys sorted."""
+    import csv
+    import io
+
+    keys = sorted(record)
+    buffer = io.StringIO()
+    w = csv.writer(buffer, lineterminator="\n")
+    w.writerow(["epoch", *keys])
+    count = max((len(v) for v in record.values()), default=0)
+    for e in range(count):
+        w.writerow([initial_epoch + e, *(record[k][e] if e < len(record[k]) else ""
+                                         for k in keys)])
+    return buffer.getvalue()
 
 
 def process_share(arrays: tuple[dict, dict], order: Any, batch_size: int, process: int,

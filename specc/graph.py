@@ -147,7 +147,7 @@ class Graph:
         doc = self.spec._document
         if doc is None:
             return Diagnostic(Span("<spec>"), message, code)
-        from specc.expand import diagnostic
+        from specc.provenance import diagnostic
 
         return diagnostic(doc, path, message, code)
 
@@ -214,24 +214,26 @@ class _Lowering:
             name = spec.layers[i].name
             regs = {arg: tuple(ts) for arg, ts in regs_by_node.get(name, {}).items()}
             self.layer(i, reads[name], regs)
-        pair_terms = self.pairs()
+        pair_terms, first = self.pairs()
         if self.problems:
             raise SpecError(self.problems)
         current = self.current
+        output_nodes = [current[o] for o in spec.outputs]
+        output_nodes[0] = first
         return Graph(spec.name, spec.seed,
                      tuple((n, tuple(s.shape), s.dtype) for n, s in spec.inputs.items()),
-                     tuple(self.nodes), tuple(spec.outputs),
-                     tuple(current[o] for o in spec.outputs),
+                     tuple(self.nodes), tuple(spec.outputs), tuple(output_nodes),
                      tuple(self.tap_outputs), self.terms, weight_terms, spec, self.sources,
                      _compile(spec), tuple((layer.name, layer.type) for layer in spec.layers),
                      pair_terms)
 
-    def pairs(self) -> tuple[PairTerm, ...]:
+    def pairs(self) -> tuple[tuple[PairTerm, ...], str]:
         """Plan the pair clauses, once every tensor is planned: `add_loss` ones on a PairTap
         that reads (the first output, s, t) and passes the output on, so that it lies on the
         way to an output whatever s and t are; `output` ones on a PairOutputTap reading (s, t),
-        an extra model output."""
+        an extra model output. Returns the terms and the tensor of the first output."""
         spec, current = self.spec, self.current
+        first = current[spec.outputs[0]]
         terms = []
         index = {layer.name: i for i, layer in enumerate(spec.layers)}
         for i, clause in enumerate(spec.pair_penalties):
@@ -255,15 +257,14 @@ class _Lowering:
                     "name-collision"))
             self.taken.add(name)
             if term.via == "add_loss":
-                first = current[spec.outputs[0]]
                 self.nodes.append(Node(name, "PairTap", {}, (first, s, t), origin,
                                        role="pair_tap", taps=(term,)))
-                current[spec.outputs[0]] = name
+                first = name
             else:
                 self.nodes.append(Node(name, "PairOutputTap", {}, (s, t), origin,
                                        role="pair_output_tap", taps=(term,)))
                 self.tap_outputs.append(name)
-        return tuple(terms)
+        return tuple(terms), first
 
     def layer(self, i: int, reads: list[str], regs: dict[str, tuple[WeightTerm, ...]]) -> None:
         """Plan spec layer i (its node, a split-off activation, its clauses' nodes)."""

@@ -121,6 +121,10 @@ def key_hint(key: object, path: tuple, data: Any) -> str:
         takers = [k.name for k in CATALOG.values() if k.takes_axis]
         return (f" (`axis` is a parameter of the batch statistics {', '.join(takers)}; the "
                 "other kinds measure every element already)")
+    if key in ("delete", "replace", "after", "before") and len(path) == 3 and \
+            path[0] in ("layers", "penalties", "weight_penalties"):
+        return (f" (`{key}:` changes an entry of a base spec by name: it is read in a spec "
+                "that says `extends:`)")
     hint = KEY_HINTS.get(key)
     return f" ({hint})" if hint else ""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +29,11 @@ from yaml.events import (
 )
 
 from specc.errors import Collector, Span, SpecError, quote
+from specc.scalars import (MERGE_KEY, MISSING, PLAIN, BadNumber, kind_of, number_problem,
+                           resolve_plain, tag_problem)
+from specc.yamltext import (MAX_BYTES, MAX_DEPTH, MAX_LINE, MAX_NODES, MAX_SCALAR, bad_character,
+                            check_lines, decode, deep_opening, mark_span, syntax_message,
+                            too_large_file)
 
 __all__ = [
     "MAX_BYTES",
@@ -40,13 +44,6 @@ __all__ = [
     "load_file",
     "load_text",
 ]
-
-MAX_BYTES: Final = 1_000_000  # file size limit (refused before reading it all)
-MAX_DEPTH: Final = 64  # nesting depth limit (mappings and lists)
-MAX_NODES: Final = 100_000  # values in the document, counting every alias expansion
-MAX_SCALAR: Final = 10_000  # longest scalar, in characters
-MAX_LINE: Final = 2 * MAX_SCALAR  # longest line (room for a key beside a longest scalar)
-MAX_DIGITS: Final = 100  # longest integer literal
 
 Path = tuple[Union[str, int], ...]
 
@@ -163,7 +160,7 @@ def load_file(path: str | os.PathLike[str]) -> Document:
             if stat.S_ISDIR(info.st_mode):  # pragma: no cover - open() already refuses on POSIX
                 raise IsADirectoryError(21, "Is a directory")
             if stat.S_ISREG(info.st_mode) and info.st_size > MAX_BYTES:
-                raise _too_large_file(file)
+                raise too_large_file(file)
             data = stream.read(MAX_BYTES + 1)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -176,13 +173,13 @@ def load_file(path: str | os.PathLike[str]) -> Document:
 def load_text(text: str | bytes, file: str) -> Document:
     """Load spec text (str, or bytes that must be UTF-8); raises SpecError with every problem."""
     if len(text) > MAX_BYTES:
-        raise _too_large_file(file)
+        raise too_large_file(file)
     if isinstance(text, (bytes, bytearray, memoryview)):
-        text = _decode(bytes(text), file)
+        text = decode(bytes(text), file)
     elif text.startswith("\ufeff"):
         text = text[1:]
     if len(text) > MAX_LINE:
-        _check_lines(text, file)
+        check_lines(text, file)
     collector = Collector(file)
     parser = None
     try:
@@ -193,10 +190,10 @@ def load_text(text: str | bytes, file: str) -> Document:
     except _Refused as refused:
         raise _nesting_refused(text, file, refused, collector) from None
     except yaml.MarkedYAMLError as exc:
-        span = _mark_span(file, exc.problem_mark)
-        collector.error(span, _syntax_message(exc, text), "yaml-syntax")
+        span = mark_span(file, exc.problem_mark)
+        collector.error(span, syntax_message(exc, text), "yaml-syntax")
     except (yaml.YAMLError, UnicodeError):  # reader errors: characters YAML does not allow
-        collector.error(*_bad_character(text, file), "encoding")
+        collector.error(*bad_character(text, file), "encoding")
     except (RecursionError, MemoryError, ValueError, TypeError) as exc:  # pragma: no cover
         message = f"cannot read this file as YAML ({type(exc).__name__})"
         collector.error(Span(file), message, "yaml-syntax")
@@ -206,190 +203,8 @@ def load_text(text: str | bytes, file: str) -> Document:
     raise SpecError(collector.diagnostics) from None
 
 
-# ---------------------------------------------------------------------------- text, bytes, lines
-
-_BOM: Final = b"\xef\xbb\xbf"
-# Characters YAML allows in a stream (YAML 1.2, 5.1); anything else is binary data.
-_NOT_PRINTABLE: Final = re.compile(
-    "[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
-
-
-def _too_large_file(file: str) -> SpecError:
-    return SpecError.at(
-        Span(file), f"the file is too large (the limit is {MAX_BYTES:,} bytes)", "file-too-large"
-    )
-
-
-def _position(text: str | bytes, index: int) -> tuple[int, int]:
-    """1-based (line, column) of `index`; for bytes the column counts UTF-8 characters."""
-    newline = "\n" if isinstance(text, str) else b"\n"
-    line_start = text.rfind(newline, 0, index) + 1  # type: ignore[arg-type]
-    before = text[line_start:index]
-    column = len(before.decode("utf-8", "replace") if isinstance(before, bytes) else before)
-    return text.count(newline, 0, index) + 1, column + 1  # type: ignore[arg-type]
-
-
-def _decode(data: bytes, file: str) -> str:
-    if data.startswith(_BOM):
-        data = data[len(_BOM) :]
-    elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise SpecError.at(Span(file), "not UTF-8 text (UTF-16 byte-order mark)", "encoding")
-    nul = data.find(b"\0")
-    if nul >= 0:
-        line, column = _position(data, nul)
-        message = "binary data, not text (found a NUL byte)"
-        raise SpecError.at(Span(file, line, column), message, "encoding")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line, column = _position(data, exc.start)
-        raise SpecError.at(
-            Span(file, line, column),
-            f"not UTF-8 text (invalid byte 0x{data[exc.start]:02x})",
-            "encoding",
-        ) from None
-
-
-def _bad_character(text: str, file: str) -> tuple[Span, str]:
-    """Locate the first character that YAML does not allow (after a reader error)."""
-    found = _NOT_PRINTABLE.search(text)
-    if found is None:  # pragma: no cover - the reader refused something the pattern allows
-        return Span(file), "binary data, not text"
-    line, column = _position(text, found.start())
-    return Span(file, line, column), f"binary data, not text (found {quote(found.group())})"
-
-
-def _check_lines(text: str, file: str) -> None:
-    for number, line in enumerate(text.splitlines(), 1):
-        if len(line) > MAX_LINE:
-            raise SpecError.at(
-                Span(file, number, 1),
-                f"line too long ({len(line):,} characters; the limit is {MAX_LINE:,})",
-                "yaml-too-large",
-            )
-
-
-def _mark_span(file: str, mark: Any) -> Span:
-    return Span(file, mark.line + 1, mark.column + 1) if mark is not None else Span(file)
-
-
-def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
-    """PyYAML's problem text, made readable: the character named, the context located."""
-    problem = exc.problem or "cannot parse this text"
-    mark = exc.problem_mark
-    char = _char_at(text, mark.line, mark.column) if mark is not None else None
-    if problem == "found character that cannot start any token" and char:
-        problem = f"found character {char!r} that cannot start any token"  # libyaml omits it
-    message = f"invalid YAML: {problem}"
-    if char == "\t" or re.search(r"\btab\b", problem):
-        return message + "; indent with spaces, not tabs"
-    context, where = exc.context, exc.context_mark
-    if context and where is not None and mark is not None and where.line != mark.line:
-        message += f" ({context} that starts at line {where.line + 1})"
-    from specc.hints import syntax_hint
-
-    if mark is None:
-        return message + syntax_hint(problem)
-    return message + syntax_hint(problem, text.splitlines(), mark.line, mark.column)
-
-
-def _char_at(text: str, line: int, column: int) -> str | None:
-    lines = text.splitlines()
-    if 0 <= line < len(lines) and 0 <= column < len(lines[line]):
-        return lines[line][column]
-    return None
-
-
-# ------------------------------------------------------------------------------ plain scalars
-
-_MISSING: Final = object()
-_CONSTANTS: Final[dict[str, Any]] = {
-    "": None, "~": None, "null": None, "Null": None, "NULL": None,
-    "true": True, "True": True, "TRUE": True,
-    "false": False, "False": False, "FALSE": False,
-    **{sign + inf: sign_value * math.inf
-       for sign, sign_value in (("", 1), ("+", 1), ("-", -1))
-       for inf in (".inf", ".Inf", ".INF")},
-    ".nan": math.nan, ".NaN": math.nan, ".NAN": math.nan,
-}  # fmt: skip
-_NUMBER_START: Final = frozenset("0123456789+-.")
-_INT: Final = re.compile(r"[-+]?[0-9]+")
-_FLOAT: Final = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
-_OCT_HEX: Final = re.compile(r"0o[0-7]+|0x[0-9a-fA-F]+")
-
-
-class _BadNumber(Exception):
-    pass
-
-
-# Plain scalars already resolved (specs repeat their words and numbers), seeded with the
-# constants; bounded, and never holding a refused number.
-_PLAIN: Final[dict[str, Any]] = dict(_CONSTANTS)
-_PLAIN_CACHE: Final = 4096  # entries
-_PLAIN_CACHED: Final = 64  # longest text worth caching
-
-
-def _resolve_plain(text: str) -> Any:
-    """A plain scalar's value (YAML 1.2 core schema); raises _BadNumber for an absurd number."""
-    if text.isdigit() and text.isascii() and len(text) <= MAX_DIGITS:
-        value: Any = int(text)
-    elif text[0] in _NUMBER_START:
-        value = _number(text)
-    else:
-        value = text
-    if len(text) <= _PLAIN_CACHED and len(_PLAIN) < _PLAIN_CACHE:
-        _PLAIN[text] = value
-    return value
-
-
-def _number(text: str) -> Any:
-    """A plain scalar that starts like a number: int, float, or the string itself."""
-    if _INT.fullmatch(text):
-        if len(text.lstrip("+-")) > MAX_DIGITS:
-            raise _BadNumber
-        return int(text)
-    if _FLOAT.fullmatch(text):
-        value = float(text)
-        if math.isinf(value):
-            raise _BadNumber
-        return value
-    if _OCT_HEX.fullmatch(text):
-        if len(text) - 2 > MAX_DIGITS:
-            raise _BadNumber
-        return int(text[2:], 8 if text[1] == "o" else 16)
-    return text
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return "a string"
-
-
-def _tag_problem(tag: str) -> str:
-    if tag.startswith("tag:yaml.org,2002:"):
-        tag = "!!" + tag[18:]  # as it was most likely written
-    return f"tags are not allowed in a spec ({quote(tag)})"
-
-
-def _number_problem(text: str) -> str:
-    return f"number out of range: {quote(text)} (quote it if it is text)"
-
-
 def _too_long(value: str) -> str:
     return f"value too long ({len(value):,} characters; the limit is {MAX_SCALAR:,})"
-
-
-_MERGE_KEY: Final = "merge keys ('<<') are not part of YAML 1.2; write the keys out"
 
 
 # ----------------------------------------------------------------------------------- builder
@@ -424,7 +239,7 @@ def _too_deep() -> str:
 
 def _key_problem(value: Any, raw: str | None) -> str:
     hint = f" (write it in quotes: {quote(raw)})" if raw is not None else ""
-    return f"mapping keys must be strings, not {_kind(value)}{hint}"
+    return f"mapping keys must be strings, not {kind_of(value)}{hint}"
 
 
 def _build(parser: Any, file: str, collector: Collector) -> Document:
@@ -453,17 +268,17 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
                   "duplicate-key")
             return _SKIP
         if plain and value == "<<":
-            error(mark, _MERGE_KEY, "merge-key")
+            error(mark, MERGE_KEY, "merge-key")
             return _SKIP
         key_spans[path + (value,)] = mark
         return value
 
     # Hot-loop names as locals (read here, so tests may patch the module's limits).
     get_event = parser.get_event
-    plain_get = _PLAIN.get
+    plain_get = PLAIN.get
     scalar_event = ScalarEvent
     max_nodes, max_scalar = MAX_NODES, MAX_SCALAR
-    missing, no_key, skip = _MISSING, _NO_KEY, _SKIP
+    missing, no_key, skip = MISSING, _NO_KEY, _SKIP
     stack: list[tuple[Any, ...]] = []
     # path -> parser mark; a path holds _SKIP only under a refused key (never returned)
     spans: dict[tuple[Any, ...], Any] = {}
@@ -472,7 +287,7 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
     anchors: dict[str, tuple[Any, int, int, Path | None]] = {}  # name: value, size, height, path
     count = 0  # values so far, aliases expanded
     documents = 0
-    root: Any = _MISSING
+    root: Any = MISSING
     root_mark: Any = None
     root_empty = False
     # The container being filled (a dict or list; None outside the root) and its state.
@@ -504,17 +319,17 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
             if len(value) > max_scalar:
                 error(mark, _too_long(value), "yaml-too-large")
             if event.tag is not None:
-                error(mark, _tag_problem(event.tag), "yaml-tag")
+                error(mark, tag_problem(event.tag), "yaml-tag")
             elif event.implicit[0]:  # plain: the YAML 1.2 core schema
                 resolved = plain_get(value, missing)
                 if resolved is not missing:
                     value = resolved
                 else:
                     try:
-                        value = _resolve_plain(value)
-                    except _BadNumber:
+                        value = resolve_plain(value)
+                    except BadNumber:
                         if not (is_map and key is no_key):  # (a key gets "keys must be strings")
-                            error(mark, _number_problem(value), "yaml-number")
+                            error(mark, number_problem(value), "yaml-number")
                         value = math.nan
             if event.anchor is not None:
                 anchors[event.anchor] = (value, 1, 0, None)
@@ -544,7 +359,7 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
             if len(stack) >= MAX_DEPTH:
                 raise fatal(mark, _too_deep(), "yaml-too-deep")
             if event.tag is not None:
-                error(mark, _tag_problem(event.tag), "yaml-tag")
+                error(mark, tag_problem(event.tag), "yaml-tag")
             if is_map:
                 child = path + (_SKIP if key is _NO_KEY else key,)  # a key: checked when complete
             elif container is not None:
@@ -619,10 +434,10 @@ def _build(parser: Any, file: str, collector: Collector) -> Document:
             if target is not None:
                 aliases[child] = target
 
-    if root is _MISSING or root_empty:
+    if root is MISSING or root_empty:
         collector.error(Span(file), "the file is empty; a spec starts with 'specc: 1'", "empty")
     elif not isinstance(root, dict):
-        error(root_mark, f"a spec is a mapping at the top level, not {_kind(root)}", "top-level")
+        error(root_mark, f"a spec is a mapping at the top level, not {kind_of(root)}", "top-level")
     collector.raise_if_any()
     return Document(file, root, _SpanMap(file, spans), _SpanMap(file, key_spans), aliases)
 
@@ -655,7 +470,7 @@ def _nesting_refused(text: str, file: str, refused: _Refused, collector: Collect
     start = refused.last.end_mark.index if refused.last is not None else 0
     mark = refused.error.problem_mark
     end = mark.index if mark is not None else len(text)
-    cut = _deep_opening(text, start, end, refused.depth)
+    cut = deep_opening(text, start, end, refused.depth)
     if cut is not None:
         retry = Collector(file)
         parser = _Parser(text[: cut + 1])
@@ -667,65 +482,5 @@ def _nesting_refused(text: str, file: str, refused: _Refused, collector: Collect
             parser.dispose()
         if retry.diagnostics and retry.diagnostics[-1].code == "yaml-too-deep":
             return SpecError(retry.diagnostics)
-    collector.error(_mark_span(file, mark), _too_deep(), "yaml-too-deep")
+    collector.error(mark_span(file, mark), _too_deep(), "yaml-too-deep")
     return SpecError(collector.diagnostics)
-
-
-_BLANK: Final = frozenset(" \t\r\n")
-
-
-def _deep_opening(text: str, start: int, end: int, depth: int) -> int | None:
-    """Index of the '[' or '{' in text[start:end] that opens level MAX_DEPTH + 1, or None.
-
-    `depth` containers are open at `start`.  A flow-context scan: quoted scalars, comments and
-    tags are skipped; anything it misjudges is caught by the parse that confirms its answer.
-    """
-    i, token_start = start, True
-    while i < end:
-        ch = text[i]
-        if ch in "[{":
-            if depth >= MAX_DEPTH:
-                return i
-            depth, token_start = depth + 1, True
-        elif ch in "]}":
-            depth, token_start = depth - 1, False
-        elif ch == ",":
-            token_start = True
-        elif ch in _BLANK:
-            pass
-        elif ch == "#" and (i == 0 or text[i - 1] in _BLANK):
-            newline = text.find("\n", i, end)
-            i = end if newline < 0 else newline
-            continue
-        elif token_start and ch in "'\"":
-            i = _quoted_end(text, i, end)
-            token_start = False
-            continue
-        elif token_start and ch == "!":  # a tag: its URI may hold brackets
-            while i < end and text[i] not in _BLANK and text[i] != ",":
-                i += 1
-            continue
-        elif ch in ":?" and (i + 1 >= end or text[i + 1] in _BLANK or text[i + 1] in ",[]{}"):
-            token_start = True
-        else:
-            token_start = False  # inside a plain scalar
-        i += 1
-    return None
-
-
-def _quoted_end(text: str, i: int, end: int) -> int:
-    """Index just past the quoted scalar that starts at text[i] (`end` if it runs past)."""
-    quote_char = text[i]
-    j = i + 1
-    while j < end:
-        ch = text[j]
-        if quote_char == '"' and ch == "\\":
-            j += 2
-            continue
-        if ch == quote_char:
-            if quote_char == "'" and j + 1 < end and text[j + 1] == "'":
-                j += 2  # '' is a quote inside a single-quoted scalar
-                continue
-            return j + 1
-        j += 1
-    return end

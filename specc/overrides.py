@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Iterator, Sequence
 
 from specc.errors import Diagnostic, Span, SpecError, quote
-from specc.expand import ExpandedDocument
+from specc.provenance import ExpandedDocument
 from specc.loader import Document, load_text
 
 Path = tuple
@@ -381,7 +381,7 @@ class Overridden(ExpandedDocument):
 
     def diagnostic(self, path: Sequence[str | int], message: str, code: str,
                    key: bool = False, severity: str = "error") -> Diagnostic:
-        from specc.expand import diagnostic
+        from specc.provenance import diagnostic
 
         hit = self._hit(path)
         if hit is None:

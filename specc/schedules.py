@@ -189,3 +189,114 @@ def formula(s: dict) -> str:
         return (f"cyclical {lo} ↔ {hi}, period {p}: "
                 f"{lo} + ({hi} − {lo}) · (1 − |2 · frac({u} / {p}) − 1|)")
     return str(s)
+
+
+# ------------------------------------------------------------------ learning-rate schedules
+# `optimizer.learning_rate` may be one of Keras's keras.optimizers.schedules by class name,
+# with its arguments: {schedule: ExponentialDecay, initial_learning_rate: 0.01, ...}. The
+# names are Keras's (CamelCase), so they never clash with the rate schedules above.
+
+_LR = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+_LR0 = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class _LRSchedule(Strict):
+    def keras_args(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"schedule"}, exclude_unset=True)
+
+
+class ExponentialDecay(_LRSchedule):
+    """initial_learning_rate · decay_rate ^ (t / decay_steps) (⌊t / decay_steps⌋ if staircase)."""
+
+    schedule: Literal["ExponentialDecay"]
+    initial_learning_rate: _LR
+    decay_steps: _Steps
+    decay_rate: _LR
+    staircase: bool = False
+
+
+class InverseTimeDecay(_LRSchedule):
+    """initial_learning_rate / (1 + decay_rate · t / decay_steps)."""
+
+    schedule: Literal["InverseTimeDecay"]
+    initial_learning_rate: _LR
+    decay_steps: _Steps
+    decay_rate: _LR0
+    staircase: bool = False
+
+
+class PolynomialDecay(_LRSchedule):
+    """From initial_learning_rate to end_learning_rate over decay_steps, as (1 − t/steps)^power."""
+
+    schedule: Literal["PolynomialDecay"]
+    initial_learning_rate: _LR
+    decay_steps: _Steps
+    end_learning_rate: _LR0 = 0.0001
+    power: _LR = 1.0
+    cycle: bool = False
+
+
+class PiecewiseConstantDecay(_LRSchedule):
+    """values[k] for boundaries[k-1] < t <= boundaries[k] (one more value than boundaries)."""
+
+    schedule: Literal["PiecewiseConstantDecay"]
+    boundaries: Annotated[list[Annotated[int, Field(ge=0, lt=2**31)]],
+                          Field(min_length=1, max_length=1000)]
+    values: Annotated[list[_LR], Field(min_length=2, max_length=1001)]
+
+    @field_validator("values")
+    @classmethod
+    def _one_more(cls, values: list[float], info: ValidationInfo) -> list[float]:
+        bounds = info.data.get("boundaries")
+        if bounds is not None and len(values) != len(bounds) + 1:
+            raise PydanticCustomError(
+                "schedule_values", "give one more value than boundaries ({b} boundaries, "
+                "{v} values)", {"b": len(bounds), "v": len(values)})
+        if bounds is not None and any(b >= a for b, a in zip(bounds, bounds[1:])):
+            raise PydanticCustomError("schedule_boundaries",
+                                      "boundaries must increase strictly")
+        return values
+
+
+class CosineDecay(_LRSchedule):
+    """Cosine decay from initial_learning_rate to alpha · it over decay_steps, after an
+    optional linear warm-up to warmup_target over warmup_steps."""
+
+    schedule: Literal["CosineDecay"]
+    initial_learning_rate: _LR0
+    decay_steps: _Steps
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    warmup_target: _LR | None = None
+    warmup_steps: Annotated[int, Field(ge=0, lt=2**31)] = 0
+
+
+class CosineDecayRestarts(_LRSchedule):
+    """Cosine decay with warm restarts (SGDR): periods growing by t_mul, peaks by m_mul."""
+
+    schedule: Literal["CosineDecayRestarts"]
+    initial_learning_rate: _LR
+    first_decay_steps: _Steps
+    t_mul: _LR = 2.0
+    m_mul: _LR = 1.0
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+
+
+LR_SCHEDULES: Final = (ExponentialDecay, InverseTimeDecay, PolynomialDecay,
+                       PiecewiseConstantDecay, CosineDecay, CosineDecayRestarts)
+
+LearningRateSchedule = Annotated[
+    Union[tuple(Annotated[c, Tag(c.__name__)] for c in LR_SCHEDULES)],  # type: ignore[valid-type]
+    Discriminator(lambda v: (v.get("schedule") if isinstance(v, dict)
+                             else getattr(v, "schedule", None)),
+                  custom_error_type="lr_schedule",
+                  custom_error_message="a number, or {schedule: NAME, ...} with "
+                  "NAME one of " + ", ".join(c.__name__ for c in LR_SCHEDULES))]
+
+
+def keras_learning_rate(value: Any) -> Any:
+    """A spec's learning rate as Keras takes it: a number, or the named schedule object."""
+    if isinstance(value, _LRSchedule):
+        import keras
+
+        return getattr(keras.optimizers.schedules, value.schedule)(**value.keras_args())
+    return value

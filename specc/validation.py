@@ -11,19 +11,18 @@ from typing import Any, Callable, ClassVar, Final, Iterable, Sequence
 
 from pydantic import ValidationError
 
+from specc import custom_layers as _custom
+from specc import penalties as catalog
 from specc.checks import run_checks, run_cross_checks
-from specc.errors import MAX_QUOTE, Diagnostic, a_, SpecError, did_you_mean, quote
-from specc.loader import Document, load_file, load_text
+from specc.errors import MAX_QUOTE, Diagnostic, SpecError, a_, did_you_mean, quote
+from specc.expand import expand, format1_problems
 from specc.hints import key_hint, literal_hint, number_hint, suggest
-from specc.spec.base import Strict
+from specc.loader import Document, load_file, load_text
+from specc.provenance import ExpandedDocument, dedupe, diagnostic, limit_errors
+from specc.spec.base import OBJECT_TYPES, PATH_PATTERN, LayerSpec, Strict
 from specc.spec.clauses import WeightClause
 from specc.spec.layers import LAYER_TYPES
-from specc.expand import (ExpandedDocument, dedupe, diagnostic, expand, format1_problems,
-                          limit_errors)
-from specc.spec.base import OBJECT_TYPES, PATH_PATTERN, LayerSpec
 from specc.spec.model import FORMAT_VERSIONS, InputSpec, Spec
-from specc import penalties as catalog
-from specc import custom_layers as _custom
 
 _TYPE_WORDS: Final = {
     "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number",
@@ -115,8 +114,10 @@ def _object_model(loc: tuple, data: Any) -> type[Strict] | None:
 def _object_words(path: tuple) -> tuple[list[str], str]:
     """For a word refused under `loss` or `metrics`: the names plugins registered, and the
     note saying where custom ones come from."""
-    if not path or path[0] not in ("loss", "metrics"):
-        return [], ""
+    if not path or path[0] not in ("loss", "metrics") or not (
+            path[-1] == "type" or len(path) <= 2 if path[0] == "loss"
+            else isinstance(path[-1], int) or path[-1] == "type"):
+        return [], ""                   # not where a name goes (`loss.out`, `metrics[0]`)
     from specc import custom_losses
 
     kind = "loss" if path[0] == "loss" else "metric"
@@ -204,8 +205,17 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         if path and path[0] == "layers":
             return (f"unknown layer type {quote(tag)}{suggest(tag, _custom.known_types())} "
                     f"{_custom.unknown_type_note()}", "unknown-type")
-        return (f"unknown penalty kind {quote(tag)}{suggest(tag, catalog.known_kinds())} "
-                f"(known: {', '.join(catalog.known_kinds())})", "unknown-kind")
+        section = path[0] if path else "penalties"
+        known = (list(catalog.PAIR_CATALOG) if section == "pair_penalties" else
+                 list(catalog.WEIGHT_FORMULAS) if section == "weight_penalties" else
+                 catalog.known_kinds())
+        if section == "penalties" and tag in catalog.PAIR_CATALOG:
+            return (f"penalty kind {quote(tag)} compares two tensors: write the clause under "
+                    "`pair_penalties:`, with `layers: [s, t]` instead of `layer:`",
+                    "unknown-kind")
+        where = {"pair_penalties": " pair", "weight_penalties": " weight"}.get(section, "")
+        return (f"unknown{where} penalty kind {quote(tag)}{suggest(tag, known)} "
+                f"(known: {', '.join(known)})", "unknown-kind")
     if kind in ("union_tag_not_found", "missing_kind"):
         key = "type" if path and path[0] == "layers" else "kind"   # the unions' discriminators
         return f"missing required key {key!r}", "missing-key"
@@ -215,7 +225,8 @@ def _message(err: dict, path: tuple, data: Any) -> tuple[str, str]:
         listed = (f"; expected one of: {', '.join(choices)}" if len(choices) <= 12
                   else f" ({len(choices)} choices; see the schema)")
         hint = suggest(value, choices)
-        return (f"{field}: invalid value {quote(value)}{hint}{listed}{'' if hint else note}",
+        return (f"{field}: invalid value {quote(value)}{hint}{listed}"
+                f"{'' if hint or not isinstance(value, str) else note}",
                 "bad-value")
     if kind == "string_pattern_mismatch":
         return (f"{field}: {quote(value)} is not a valid name: use letters, digits and '_' "
@@ -301,13 +312,17 @@ def expand_document(doc: Document) -> Document | ExpandedDocument:
 
 def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any = None) -> Spec:
     """Overrides, expansion, models, then semantic checks; every problem collected into one
-    SpecError (at most MAX_ERRORS of them, specc.expand.limit_errors). `overrides`
+    SpecError (at most MAX_ERRORS of them, specc.provenance.limit_errors). `overrides`
     (specc.overrides.Override) apply to the source (its imports and base put in first,
     specc.compose) where they name something there, else
     (format 2) to the flat spec after expansion; `limits` (specc.budget.Limits) is the size
     budget, None for the default one."""
-    from specc.compose import compose, with_sites
+    from specc.compose import compose, is_library, with_sites
 
+    if is_library(doc.data):
+        raise SpecError.at(doc.span(()), "this file is a block library (`blocks:` and no "
+                           "inputs, layers or outputs), not a spec: a spec uses its blocks "
+                           "with `imports:`", "top-level")
     try:
         doc = compose(doc)                       # `imports:` and `extends:` (format 2)
     except SpecError as exc:
@@ -447,7 +462,9 @@ def _check_one(path: str, overrides: Sequence[Any] = (), limits: Any = None) -> 
         return list(exc.diagnostics)
     from specc.rules import spec_warnings
 
-    return spec_warnings(spec)
+    from specc.compose import sites_of, with_sites
+
+    return with_sites(spec_warnings(spec), sites_of(spec.document))
 
 
 #: Below this many files, worker processes cost more than they save.

@@ -1,6 +1,6 @@
 """The one YAML writer: a spec as the text a person writes (`specc expand`, `specc import`).
 
-Top-level keys in block style; `layers`, `penalties` and `weight_penalties` one flow mapping
+Top-level keys in block style; `layers` and the clause lists one flow mapping
 per line; other mappings (`inputs`, `blocks`) one key per line, nested mappings in block
 style down to `nest` levels. Scalars are written so that both YAML 1.2 (specc's reader) and
 YAML 1.1 (PyYAML) read them back as the same value: floats always with a `.` and a signed
@@ -8,13 +8,12 @@ exponent, strings plain only when no reader could take them for anything else.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any, Final, Sequence
 
 #: Sections written one flow mapping per entry, like the example specs.
-ENTRY_LISTS: Final = ("layers", "penalties", "weight_penalties")
+ENTRY_LISTS: Final = ("layers", "penalties", "weight_penalties", "pair_penalties")
 _PLAIN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 #: Plain words some YAML reader takes for a boolean or null (YAML 1.1 and 1.2, any case).
 _RESERVED: Final = re.compile(r"(?i:y|n|yes|no|on|off|true|false|null)")
@@ -46,7 +45,23 @@ def scalar(value: Any) -> str:
     text = str(value)
     if _PLAIN.fullmatch(text) and not _RESERVED.fullmatch(text):
         return text
-    return json.dumps(text, ensure_ascii=not text.isprintable())
+    return _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    """A double-quoted scalar: printable characters as they are, the others as YAML escapes
+    (`\\x07`, `\\u2028`, `\\U0001342f`: one escape per character, no surrogate pairs)."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def flow(value: Any) -> str:

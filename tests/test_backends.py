@@ -85,7 +85,7 @@ def test_same_weights_and_batch_give_the_same_loss_terms_and_step(tf_half, backe
 
 @needs_jax
 @pytest.mark.parametrize("suite", ["test_equivalence.py", "test_sequence_penalties.py",
-                                   "test_schedules.py"])
+                                   "test_schedules.py", "test_pair_penalties.py"])
 def test_equivalence_suites_on_jax(suite: str) -> None:
     """The suites with numpy and hand-written Keras references (every kind and strategy;
     masks, `axis`, ar/tar; scheduled rates and loss weights) under JAX."""

@@ -210,9 +210,9 @@ def test_a_problem_in_a_library_points_into_it_with_a_note_at_the_import(tmp_pat
     lib = LIB.replace("activation: relu", "activaton: relu")
     spec = write(tmp_path, {"base.yaml": BASE, "blocks/mlp.yaml": lib})
     found = problems(spec)
-    assert [(at(d), d.code) for d in found] == [("base.yaml:7:5", "unknown-key")]
+    assert [(at(d), d.code) for d in found] == [("mlp.yaml:7:63", "unknown-key")]
     assert "and 1 other instance" in found[0].message           # h1 and h2
-    assert [at(n) for n in found[0].notes] == ["mlp.yaml:7:63", "base.yaml:3:11"]
+    assert [at(n) for n in found[0].notes] == ["base.yaml:7:5", "base.yaml:3:11"]
     assert found[0].notes[-1].message == "imported here"
     (tmp_path / "blocks/mlp.yaml").write_text(LIB.replace("params: {", "params: [", 1))
     [d] = problems(spec)
@@ -320,6 +320,8 @@ def test_the_bytes_of_all_files_together_are_bounded(tmp_path: Path, monkeypatch
     ("{name: h1, delete: yes}", "`delete:` is true or false", "bad-type"),
     ("{name: n, type: Dense, units: 1, after: h22}", "no entry is named 'h22' (did you mean 'h2'",
      "unknown-ref"),
+    ("{name: n, type: Dense, units: 1, after: [h1]}", "no entry is named ['h1']",
+     "unknown-ref"),
     ("{name: n, type: Dense, units: 1, after: h1, before: h2}", "not both", "bad-value"),
     ("{type: Dense, units: 1, after: h1}", "`after:` needs the `name:`", "missing-key"),
 ])
@@ -398,3 +400,60 @@ def test_the_readme_error_example_is_real(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(SpecError) as info:
         specc.load("spec.yaml")
     assert "\n".join(d.render() for d in info.value.diagnostics) + "\n" == shown
+
+
+def test_overrides_apply_to_the_merged_spec_and_a_library_is_not_a_spec(tmp_path: Path) -> None:
+    from specc.overrides import parse_all
+
+    write(tmp_path, {"base.yaml": BASE, "blocks/mlp.yaml": LIB})
+    child = write(tmp_path, {"child.yaml": "specc: 2\nextends: base.yaml\nlayers:\n"
+                                           "  - {name: h2, with: {units: 32}}\n"})
+    spec = specc.load(child, overrides=parse_all(["h2.with.units=7", "h1.fc.units=5"]))
+    units = {layer.name: getattr(layer, "units", None) for layer in spec.layers}
+    assert units["h2.fc"] == 7 and units["h1.fc"] == 5
+    [d] = problems(tmp_path / "blocks" / "mlp.yaml")
+    assert (d.code, d.line) == ("top-level", 1) and "block library" in d.message
+
+
+def test_a_warning_in_a_base_has_a_note_at_the_extends(tmp_path: Path) -> None:
+    write(tmp_path, {"base.yaml": BASE + "penalties:\n  - {name: e, layer: out, kind: l2, "
+                                         "rate: 1.0e-4, reduction: sum}\n",
+                     "blocks/mlp.yaml": LIB})
+    child = write(tmp_path, {"child.yaml": "specc: 2\nextends: base.yaml\n"})
+    found = _check_one(str(child))
+    assert found and all(d.severity == "warning" for d in found)
+    assert at(found[0]).startswith("base.yaml:14:")
+    assert [(at(n), n.message) for n in found[0].notes][-1:] == [("child.yaml:2:10",
+                                                                  "extended here")]
+
+
+def test_the_readme_counts_the_example_lines() -> None:
+    readme = " ".join((SPECS.parent / "README.md").read_text().split())
+    for path in ("resnet50.yaml", "blocks/resnet.yaml"):
+        lines = len((SPECS / path).read_text().splitlines())
+        assert f"{lines}-line library `specs/{path}`" in readme or \
+            f"`specs/{path}` is ResNet50 in {lines} lines" in readme
+
+
+def test_a_directive_in_a_spec_that_extends_nothing_says_where_it_works() -> None:
+    text = BASE.replace("imports: [blocks/mlp.yaml]\n", "").replace(
+        "use: mlp, with: {units: 16}}", "type: Dense, units: 4, delete: true}", 1)
+    with pytest.raises(SpecError) as info:
+        specc.loads(text, "f.yaml")
+    d = info.value.diagnostics[0]                 # (h2 uses a block no longer imported)
+    assert d.code == "unknown-key" and "it is read in a spec that says `extends:`" in d.message
+
+
+def test_a_weights_file_named_by_a_base_is_the_base_folder_s(tmp_path: Path) -> None:
+    from specc.weights import HDF5_SIGNATURE
+
+    write(tmp_path, {"base/base.yaml": BASE.replace("[blocks/mlp.yaml]", "[../blocks/mlp.yaml]")
+                     + "weights: base.weights.h5\n", "blocks/mlp.yaml": LIB,
+                     "pyproject.toml": "[tool.specc]\n"})
+    (tmp_path / "base" / "base.weights.h5").write_bytes(HDF5_SIGNATURE + b"\0" * 8)
+    child = write(tmp_path, {"variants/child.yaml": "specc: 2\nextends: ../base/base.yaml\n"})
+    spec = specc.load(child)
+    assert spec.weights == os.path.join("..", "base", "base.weights.h5")
+    child.write_text("specc: 2\nextends: ../base/base.yaml\nweights: mine.weights.h5\n")
+    [d] = problems(child)                    # the spec's own path: relative to itself
+    assert at(d) == "child.yaml:3:10" and "variants/mine.weights.h5" in d.message

@@ -242,7 +242,8 @@ def test_the_flat_form_builds_the_same_model(data: dict) -> None:
 PATHS = ["lib.yaml", "base.yaml", "top.yaml", "sub/lib2.yaml", "../outside.yaml",
          "sub/../../outside.yaml", "/etc/passwd", "link.yaml", "sub", "missing.yaml", "", 7,
          ["lib.yaml"]]
-DIRECTIVE_VALUES = st.sampled_from([True, False, "yes", None, "final", "s", "nope", 3])
+DIRECTIVE_VALUES = st.sampled_from([True, False, "yes", None, "final", "s", "nope", 3, ["s"],
+                                    {"s": 1}])
 
 
 @st.composite

@@ -11,8 +11,9 @@ import pytest
 import specc
 from specc import expand, expr
 from specc.errors import Diagnostic, Span, SpecError
-from specc.expand import dedupe, to_yaml
+from specc.expand import to_yaml
 from specc.loader import load_text
+from specc.provenance import MAX_ERRORS, dedupe
 from specc.validation import expand_document
 from specc.weights import check_file, resolve
 
@@ -124,19 +125,19 @@ def test_a_value_at_the_bounds_is_allowed() -> None:
 
 
 def test_the_error_count_is_bounded() -> None:
-    n = expand.MAX_ERRORS + 200
+    n = MAX_ERRORS + 200
     text = HEAD + "layers:\n" + "".join(
         f"  - {{name: l{k}, type: Dense, units: \"${{nope{k}}}\"}}\n" for k in range(n)) + \
         "  - {name: out, type: Dense, units: 1}\n" + TAIL
     found = errors(text)
-    assert len(found) == expand.MAX_ERRORS + 1
+    assert len(found) == MAX_ERRORS + 1
     assert found[-1].code == "too-many-errors" and "1,000" in found[-1].message
     # the same bound on the schema's errors (after expansion)
     text = HEAD + "layers:\n" + "".join(
         f"  - {{name: l{k}, type: Dense, units: a, use_bias: 3}}\n" for k in range(n // 2 + 1)) \
         + "  - {name: out, type: Dense, units: 1}\n" + TAIL
     found = errors(text)
-    assert len(found) == expand.MAX_ERRORS + 1 and found[-1].code == "too-many-errors"
+    assert len(found) == MAX_ERRORS + 1 and found[-1].code == "too-many-errors"
     assert "202 more" in found[-1].message
 
 
@@ -170,3 +171,77 @@ def test_a_home_folder_that_does_not_exist_is_a_message() -> None:
     assert "no home folder for user 'nosuchuser_specc'" in \
         check_file("~nosuchuser_specc/x.weights.h5", None)
     assert str(resolve("~nosuchuser_specc/x.weights.h5", None)).startswith("~nosuchuser_specc")
+
+
+# -- several files: `imports:` and `extends:` (issue 21) -------------------------------------
+
+LIBRARY = "specc: 2\nblocks:\n  bK:\n    layers: [{name: a, type: Dense, units: 1}]\n"
+USER = HEAD + "imports: [PATHS]\nlayers:\n  - {name: out, type: Dense, units: 1}\n" + TAIL
+
+
+def test_a_diamond_of_imports_reads_each_file_once(tmp_path, monkeypatch) -> None:
+    """Library k imports k+1 twice over two routes (a and b): 2**15 paths, 31 files read."""
+    from specc import compose
+
+    depth = 15
+    for k in range(depth):
+        for side in "ab":
+            nxt = f"imports: [l{k + 1}a.yaml, l{k + 1}b.yaml]\n" if k + 1 < depth else ""
+            (tmp_path / f"l{k}{side}.yaml").write_text(
+                LIBRARY.replace("K", f"{k}{side}") + nxt)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(USER.replace("PATHS", "l0a.yaml, l0b.yaml"))
+    reads: list[str] = []
+    real = compose.loader.load_text
+    monkeypatch.setattr(compose.loader, "load_text",
+                        lambda data, file: reads.append(file) or real(data, file))
+    specc.load(spec)
+    assert len(reads) == len(set(reads)) == 2 * depth + 1          # and the spec itself
+
+
+def test_a_fan_of_files_is_bounded_by_one_error(tmp_path) -> None:
+    from specc import compose
+
+    n = compose.MAX_FILES + 20
+    for k in range(n):
+        (tmp_path / f"l{k}.yaml").write_text(LIBRARY.replace("K", str(k)))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(USER.replace("PATHS", ", ".join(f"l{k}.yaml" for k in range(n))))
+    found = errors_of(spec)
+    assert [d.code for d in found] == ["too-large"]
+    assert f"more than {compose.MAX_FILES} files" in found[0].message
+
+
+def test_one_library_named_many_times_is_read_once(tmp_path) -> None:
+    (tmp_path / "l.yaml").write_text(LIBRARY.replace("K", "0"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "imports:\n" + "  - l.yaml\n" * 50_000 +
+                    "layers:\n  - {name: o, use: b0}\n  - {name: out, type: Dense, units: 1}\n"
+                    + TAIL)
+    assert [layer.name for layer in specc.load(spec).layers] == ["o.a", "out"]
+
+
+@pytest.mark.parametrize("path", ["'../../../../../../etc/passwd'", "'/dev/zero'",
+                                  "'/proc/self/environ'", "'a\\0b'", "'" + "x/" * 3000 + "'",
+                                  "'.'", "'~/.ssh/id_rsa'", "[nested]"])
+def test_hostile_paths_read_nothing(tmp_path, path: str) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(USER.replace("PATHS", path))
+    found = errors_of(spec)
+    assert found and all(d.file == str(spec) and d.line == 5 for d in found), found
+    assert {d.code for d in found} <= {"include", "bad-type"}
+
+
+def errors_of(path) -> list[Diagnostic]:
+    with pytest.raises(SpecError) as info:
+        specc.load(path)
+    return list(info.value.diagnostics)
+
+
+def test_thousands_of_missing_files_stop_at_the_error_bound(tmp_path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(USER.replace("[PATHS]", "\n" + "".join(f"  - m{k}.yaml\n"
+                                                           for k in range(5000))))
+    found = errors_of(spec)
+    assert len(found) == expand.MAX_ERRORS + 1
+    assert found[-1].code == "too-many-errors" and {d.code for d in found[:-1]} == {"include"}

@@ -40,12 +40,12 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "SimpleRNN": {"units": 4}, "LSTM": {"units": 4}, "GRU": {"units": 4},
     "Bidirectional": {"layer": {"type": "LSTM", "units": 4}},
     "MultiHeadAttention": {"num_heads": 2, "key_dim": 8}, "Dot": {"axes": 1},
-    "Normalization": {"mean": 0.5, "variance": 2.0},
 }
 
 NOT_KERAS_ARGS = {"name", "type", "from_", "call"}
-#: Optional in Keras, required here: specc has no `adapt()` step to compute them.
-REQUIRED_HERE = {"Normalization.mean", "Normalization.variance"}
+#: Optional in Keras, required here (none now: Normalization's mean and variance may be left
+#: out, as Keras allows; its statistics then come from a weights file).
+REQUIRED_HERE: set[str] = set()
 
 
 def spec(type_: str, **args: Any) -> LayerSpec:

@@ -120,6 +120,9 @@ def test_every_formula_of_the_catalog_is_in_the_readme() -> None:
         masked = kind.masked.replace("|", "\\|")
         assert f"| `{kind.name}` | {masked} |" in README, kind.name
     assert penalties.MASK_NOTE in README and penalties.AXIS_NOTE in README
+    for kind in penalties.PAIR_CATALOG.values():  # penalties between two tensors
+        assert f" | {kind.formula} |" in README, kind.name
+    assert penalties.STOP_GRADIENT_NOTE in README and penalties.ORTHOGONAL_NOTE in README
 
 
 def test_every_command_is_documented() -> None:

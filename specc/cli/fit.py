@@ -29,13 +29,32 @@ def data_size(text: str) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec(p, sweep=True)
-    p.add_argument("--data", metavar="NPZ",
-                   help=".npz with arrays named after the inputs and outputs "
-                        "(default: seeded synthetic data shaped like the spec)")
+    p.add_argument("--data", metavar="SOURCE",
+                   help="an .npz, a folder of NAME.npy files, a .csv (or .parquet) table with "
+                        "columns named after the inputs and outputs, a folder of class folders "
+                        "(images, or text files for a string input), or module:function "
+                        "returning what Keras's fit takes (default: seeded synthetic data)")
+    p.add_argument("--validation", metavar="SOURCE",
+                   help="the validation set, as --data (default: split off the training data)")
+    p.add_argument("--validation-split", type=float, default=0.2, metavar="F",
+                   help="fraction held out for validation without --validation (default 0.2)")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="seed of the validation split and of the order of each epoch "
+                        "(default: the spec's seed, else 0)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed run in --out from its last whole epoch")
+    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
+                   help="stop after this many epochs without improvement of --monitor")
+    p.add_argument("--monitor", default=None, metavar="KEY",
+                   help="what early stopping and --checkpoint watch (default: val_loss, or "
+                        "loss without validation data)")
+    p.add_argument("--checkpoint", action="store_true",
+                   help="keep the best epoch's model (by --monitor) as best.keras")
     p.add_argument("--allow-nonfinite", action="store_true",
                    help="train on data holding NaN or infinite values (refused by default)")
     p.add_argument("--max-data", type=data_size, default=None, metavar="SIZE",
-                   help="most memory the --data arrays may take, e.g. 512M, 8G (default 2G)")
+                   help="data within this size is read into memory, larger arrays are "
+                        "memory-mapped and read batch by batch, e.g. 512M, 8G (default 2G)")
     p.add_argument("--epochs", type=int, default=5, metavar="N", help="training epochs")
     p.add_argument("--batch-size", type=int, default=64, metavar="N",
                    help="samples per batch")
@@ -171,14 +190,22 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
                                        "pair_penalties": [zero(c) for c in
                                                           spec.pair_penalties]})
     graph = specc.lower(spec, args.via)
-    if args.data and not Path(args.data).is_file():
-        raise UsageError(f"--data {args.data}: no such file (give a .npz, or leave it out for "
-                         "the built-in synthetic data)")
     from specc.fit import Diverged, FitOptions, fit, read_data   # NumPy, not Keras
 
+    if getattr(args, "_specc_spill", None) is None:   # tables over --max-data: mapped files
+        import atexit
+        import shutil
+        import tempfile
+
+        args._specc_spill = tempfile.mkdtemp(prefix="specc-data-")
+        atexit.register(shutil.rmtree, args._specc_spill, True)
     fit_options = FitOptions(data=args.data, epochs=args.epochs, batch_size=args.batch_size,
                              samples=args.samples, allow_nonfinite=args.allow_nonfinite,
-                             max_data_bytes=args.max_data)
+                             max_data_bytes=args.max_data, validation=args.validation,
+                             validation_split=args.validation_split, seed=args.seed,
+                             resume=args.resume, patience=args.early_stopping,
+                             monitor=args.monitor, checkpoint=args.checkpoint,
+                             spill=args._specc_spill)
     fit_options.check()
     arrays = read_data(graph, fit_options)            # refused here, before Keras starts
     start_backend(options)
@@ -197,7 +224,8 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
     if share is not None and share[1] > 1 and graph.terms:
         print("(the measures of the penalized tensors are not taken with several processes: "
               "each holds only its share of the data)")
-    print(f"wrote {out}/: history.csv, history.json, tensorboard/, model.keras, losses.png")
+    best = ", best.keras" if args.checkpoint else ""
+    print(f"wrote {out}/: history.csv, history.json, tensorboard/, model.keras{best}, losses.png")
     if done is not None:
         done.append(({o.dotted: o.choices[0].text for o in options.overrides}, result,
                      graph.term_names))

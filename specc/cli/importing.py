@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", action="store_true", help="also write the model's weights "
                    "beside the spec (SPEC.weights.h5) and refer to them (`weights:`)")
     p.add_argument("--name", help="the spec's model name (default: the model's)")
+    p.add_argument("--flat", action="store_true", help="write every layer (format 1 where "
+                   "it can), not repeated sub-graphs folded into blocks")
     p.add_argument("--check", action="store_true", help="then build the spec and compare it "
                    "with the model: structure, parameters, outputs on a random batch")
     p.add_argument("--list", action="store_true", help="list keras.applications "
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace, options: Options) -> int:
             model = importer.keras_file(args.model)
         else:
             model = importer.application(args.application, args.input_shape, args.classes)
-        imported = importer.convert(model, args.name)
+        imported = importer.convert(model, args.name, fold=not args.flat)
         import keras
 
         header = [f"Written by `specc import` from {source}, Keras {keras.__version__}.",
@@ -114,7 +116,7 @@ def run(args: argparse.Namespace, options: Options) -> int:
         built = specc.build(written[0])
         if not args.weights:
             importer.assign(built, imported)
-        report = importer.compare(model, built, imported.in_spec)
+        report = importer.compare(model, built, imported.in_spec, renamed=imported.renamed)
         print(f"check: structure {'same' if report['structure'] else 'DIFFERENT'}, "
               f"parameters {report['params'][0]:,} -> {report['params'][1]:,}, outputs "
               f"max |a - b| / max |a| = {report['max_rel_diff']:.3g}")

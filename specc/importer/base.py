@@ -34,6 +34,8 @@ class Imported:
     #: layers whose statistics are written in the spec (no weights file entry); none today
     in_spec: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    #: a model layer's name -> its name in the spec, where folding changed it
+    renamed: dict[str, str] = field(default_factory=dict)
     format: int = 1
 
     def weight_arrays(self) -> dict[str, list[Any]]:

@@ -30,7 +30,7 @@ def same_batch_outputs(source: Any, built: Any, seed: int = 0,
 
 
 def compare(source: Any, built: Any, in_spec: Sequence[str] = (), seed: int = 0,
-            batch: int = 2) -> dict[str, Any]:
+            batch: int = 2, renamed: dict[str, str] | None = None) -> dict[str, Any]:
     """Structure, parameter counts and outputs of the source model against the spec's build
     (with the same weights): what `specc import --check` and the coverage script report."""
     import numpy as np
@@ -55,7 +55,8 @@ def compare(source: Any, built: Any, in_spec: Sequence[str] = (), seed: int = 0,
         scale = max(float(np.max(np.abs(a))), 1e-30)
         worst = max(worst, float(np.max(np.abs(a - b))) / scale)
     return {
-        "structure": {k: v for k, v in owners(source).items() if k not in in_spec}
+        "structure": {(renamed or {}).get(k, k): v for k, v in owners(source).items()
+                      if k not in in_spec}
                      == owners(built),
         "params": (source.count_params(), built.count_params()),
         "trainable": (sum(int(np.prod(w.shape)) for w in source.trainable_weights),

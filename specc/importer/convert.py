@@ -30,8 +30,9 @@ def _loss(model: Any, outputs: list[str], layers: dict[str, dict[str, Any]],
     return chosen
 
 
-def convert(model: Any, name: str | None = None) -> Imported:
-    """A Keras functional model -> Imported (raises ImportRefused, listing every problem)."""
+def convert(model: Any, name: str | None = None, fold: bool = False) -> Imported:
+    """A Keras functional model -> Imported (raises ImportRefused, listing every problem);
+    `fold`: repeated sub-graphs as format 2 blocks (specc.importer.fold), when any."""
     import keras
 
     if not isinstance(model, keras.Model) or not hasattr(model, "_inbound_nodes") or \
@@ -58,7 +59,29 @@ def convert(model: Any, name: str | None = None) -> Imported:
         shown = ", ".join(names[:3]) + (f", ... ({len(names)} in all)" if len(names) > 3 else "")
         w.result.notes.append(f"{note}: {shown}")
     w.result.data = data
+    if fold:
+        fold_imported(w.result)
     return w.result
+
+
+def fold_imported(result: Imported) -> None:
+    """Fold the spec of `result` in place (blocks, uses, repeats) when anything repeats."""
+    from specc.importer.fold import fold
+
+    folded = fold(result.data, result.owners)
+    if folded is None:
+        return
+    data, rename = folded
+    result.data = data
+    result.format = 2
+    result.owners = {rename.get(n, n): layer for n, layer in result.owners.items()}
+    result.renamed = {n: path for n, path in rename.items() if n != path}
+    blocks = data["blocks"]
+    uses = sum(1 for e in data["layers"] if "use" in e)
+    result.notes.insert(0, f"folded: {len(blocks)} block{'s' * (len(blocks) != 1)} "
+                        f"({', '.join(blocks)}) used {uses} times; a layer "
+                        "<instance>_<local> of the model is <instance>.<local> here "
+                        "(`specc import --flat` writes every layer)")
 
 
 def _outputs(w: GraphWalk, model: Any) -> list[str]:

@@ -67,7 +67,7 @@ def spec_warnings(spec: Spec) -> list[Diagnostic]:
 
     ctx = Context(spec)
     ctx.reads = resolve_reads(spec)
-    from specc.expand import diagnostic
+    from specc.provenance import diagnostic
 
     doc = getattr(spec, "_document", None)
     out = []

@@ -101,8 +101,10 @@ def _loss(spec_loss: Any) -> Any:
 def _optimizer(spec_opt: Any) -> keras.optimizers.Optimizer:
     if isinstance(spec_opt, str):
         return getattr(keras.optimizers, _OPTIMIZERS[spec_opt])()
-    kwargs = spec_opt.model_dump(exclude_unset=True, exclude={"type"})
-    kwargs.setdefault("learning_rate", spec_opt.learning_rate)
+    from specc.schedules import keras_learning_rate
+
+    kwargs = spec_opt.model_dump(exclude_unset=True, exclude={"type", "learning_rate"})
+    kwargs["learning_rate"] = keras_learning_rate(spec_opt.learning_rate)
     return getattr(keras.optimizers, _OPTIMIZERS[spec_opt.type])(**kwargs)
 
 

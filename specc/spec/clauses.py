@@ -114,11 +114,6 @@ class PluginClause(Clause):
 
     @model_validator(mode="after")
     def _known_kind(self) -> "PluginClause":
-        if self.kind in catalog.PAIR_CATALOG:
-            raise PydanticCustomError(
-                "unknown_kind", "penalty kind {kind} compares two tensors: write the clause "
-                "under `pair_penalties:`, with `layers: [a, b]` instead of `layer:`",
-                {"kind": repr(self.kind)})
         entry = catalog.lookup(self.kind)
         if entry is None:
             raise PydanticCustomError(

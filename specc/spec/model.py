@@ -5,13 +5,14 @@
 import json
 from typing import Annotated, Any, Literal, Optional, Union, get_args
 
-from pydantic import (Discriminator, Field, PlainValidator, PrivateAttr, Tag, ValidationInfo,
-                      WrapValidator)
+from pydantic import (Discriminator, Field, PlainValidator, PrivateAttr, Tag, TypeAdapter,
+                      ValidationInfo, WrapValidator, field_validator)
 from pydantic_core import PydanticCustomError
 
 from specc.spec.base import DType, LayerRef, LayerSpec, Name, SharedCall, Strict
 from specc.spec.clauses import ActivationClause, AnyPairClause, AnyWeightClause, Scheduled
 from specc.spec.layers import LAYER_TYPES, AnyLayer
+from specc.schedules import LearningRateSchedule
 
 FORMAT_VERSION = 1
 #: The format versions this specc reads.
@@ -114,12 +115,21 @@ Loss = Annotated[Union[LossName, LossSpec], WrapValidator(_plugin_loss)]
 Metric = Annotated[MetricName, WrapValidator(_plugin_metric)]
 
 
+LearningRate = Annotated[
+    Union[Annotated[PosFloat, Tag("number")], Annotated[LearningRateSchedule, Tag("a schedule")]],
+    Discriminator(lambda v: "a schedule" if isinstance(v, dict) or hasattr(v, "schedule")
+                  else "number")]
+
+
 class Optimizer(Strict):
     """Keras optimizer by name with its common arguments; unset ones keep Keras's defaults."""
 
     type: Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam",
                   "ftrl", "lion", "lamb"]
-    learning_rate: PosFloat = 1.0e-3
+    learning_rate: "LearningRate" = Field(
+        default=1.0e-3, description="A number, or one of keras.optimizers.schedules by class "
+        "name with its arguments: {schedule: ExponentialDecay, initial_learning_rate: 0.01, "
+        "decay_steps: 1000, decay_rate: 0.9}.")
     momentum: Optional[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         default=None, description="sgd, rmsprop")
     nesterov: Optional[bool] = Field(default=None, description="sgd")
@@ -185,6 +195,16 @@ class Spec(Strict):
     #: The located document this spec was read from (for errors at build time).
     _document: Any = PrivateAttr(default=None)
 
+    @field_validator("loss", mode="wrap")
+    @classmethod
+    def _one_loss_or_a_mapping(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
+        """A mapping with a `type` is one loss, any other mapping one by output: the errors
+        are those of the one it is (not also those of reading it as the other)."""
+        if isinstance(value, dict):
+            kind = "loss" if "type" in value else "mapping"
+            return _adapter(kind).validate_python(value, context=info.context)
+        return handler(value)
+
     # Convenience views used by checks and lowering.
     @property
     def document(self) -> Any:
@@ -209,6 +229,17 @@ class Spec(Strict):
         if isinstance(w, list):
             return [_weight(x) for x in w]
         return [_weight(w)] * len(self.outputs)
+
+
+_ADAPTERS: dict[str, TypeAdapter] = {}
+
+
+def _adapter(kind: str) -> TypeAdapter:
+    """The validator of one loss entry ("loss") or of a mapping by output, built on first
+    use."""
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = TypeAdapter(Loss if kind == "loss" else dict[LayerRef, Loss])
+    return _ADAPTERS[kind]
 
 
 def _weight(w: Any) -> Any:

@@ -6,8 +6,8 @@
 
 For each architecture of the installed Keras: build it with `weights=None` (nothing is
 downloaded) on a small input (32x32x3, or the smallest size the architecture accepts; 10
-classes), convert it (`specc.importer.convert`), write and validate the spec in a temporary
-folder, build the spec (`specc.build`), give it the source model's weights, and compare:
+classes), convert it (`specc.importer.convert`), fold it into blocks (the spec's code lines
+are reported flat and folded), write and validate the folded spec in a temporary folder, build the spec (`specc.build`), give it the source model's weights, and compare:
 
   - structure: every layer with weights, by name, class and weight shapes;
   - parameters: total and trainable counts;
@@ -64,6 +64,12 @@ def summary(lines: list[str]) -> str:
     return " | ".join(f"{len(heads)}x like {heads[0]} ({key})" for key, heads in groups.items())
 
 
+def code_lines(text: str) -> int:
+    """Lines of a spec that are neither blank nor comments."""
+    return sum(1 for line in text.splitlines() if line.strip() and
+               not line.lstrip().startswith("#"))
+
+
 def round_trip(name: str, folder: Path, full_size: bool) -> tuple[bool, str]:
     import keras
 
@@ -72,15 +78,20 @@ def round_trip(name: str, folder: Path, full_size: bool) -> tuple[bool, str]:
 
     keras.backend.clear_session()
     model = source(name, full_size)
+    from specc.importer.convert import fold_imported
+
     try:
         imported = importer.convert(model)
     except importer.ImportRefused as exc:
         return False, "refused: " + summary(exc.lines)
+    flat_lines = code_lines(importer.to_yaml(imported.data))
+    fold_imported(imported)
+    folded_lines = code_lines(importer.to_yaml(imported.data))
     spec_path = folder / f"{name}.yaml"
     importer.write(imported, spec_path, limits=BUDGET)
     built = specc.build(specc.load(spec_path, limits=BUDGET))
     importer.assign(built, imported)
-    report = importer.compare(model, built, imported.in_spec)
+    report = importer.compare(model, built, imported.in_spec, renamed=imported.renamed)
     problems = []
     if not report["structure"]:
         problems.append("structure differs")
@@ -92,7 +103,8 @@ def round_trip(name: str, folder: Path, full_size: bool) -> tuple[bool, str]:
     if not report["outputs"] or report["max_rel_diff"] > RTOL:
         problems.append(f"outputs differ: {report['max_rel_diff']:.3g}")
     shape = "x".join(str(d) for d in model.input_shape[1:])
-    detail = (f"{len(imported.data['layers'])} layers, {total[1]:,} params, input {shape}, "
+    detail = (f"code lines {flat_lines} flat, {folded_lines} folded, "
+              f"{len(imported.owners)} layers, {total[1]:,} params, input {shape}, "
               f"max rel diff {report['max_rel_diff']:.2g}, format {imported.data['specc']}")
     if stats:
         detail += f"; Normalization statistics ({stats} values) written in the spec"
