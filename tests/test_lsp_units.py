@@ -3,6 +3,8 @@ columns convert to each position encoding a client may choose (tests/test_lsp.py
 server itself)."""
 from __future__ import annotations
 
+import pytest
+
 import specc.cli as cli
 import specc.cli.lsp as command
 
@@ -17,8 +19,6 @@ def test_lsp_without_pygls_is_one_line(monkeypatch, capsys) -> None:
 
 
 def test_columns_in_each_position_encoding() -> None:
-    import pytest
-
     pytest.importorskip("pygls")
     from specc.lsp.yamlindex import Text
 
@@ -30,3 +30,36 @@ def test_columns_in_each_position_encoding() -> None:
         text = Text(line, encoding)
         assert text.to_utf16((0, x)) == (0, units)
         assert text.from_utf16((0, units)) == (0, x)
+
+
+@pytest.mark.slow          # ~30 s on 2 loaded cores: a validation per line of every example
+def test_every_feature_answers_anywhere_in_the_examples() -> None:
+    """Completion, hover, definitions and rename's range at the middle and the end of every
+    line of every example spec, and after each line is cut there (half-typed text): an
+    answer or none, never an exception (the server would answer an error instead)."""
+    pytest.importorskip("pygls")
+    from helpers import ROOT
+    from specc.lsp.completion import complete
+    from specc.lsp.hover import hover
+    from specc.lsp.symbols import occurrences, prepare, symbol_at
+    from specc.lsp.workspace import Workspace
+
+    ws = Workspace(str(ROOT))
+    try:
+        for path in sorted((ROOT / "specs").rglob("*.yaml")):
+            text = path.read_text()
+            uri, file = path.as_uri(), str(path)
+            lines = text.split("\n")
+            whole = ws.update(uri, file, text)
+            for i, line in enumerate(lines):
+                cut = len(line) // 2            # the line half typed, the cursor at its end
+                half = ws.update(uri, file, "\n".join([*lines[:i], line[:cut], *lines[i + 1:]]))
+                for a, pos in ((whole, (i, cut)), (whole, (i, len(line))), (half, (i, cut))):
+                    complete(a, pos, ws.valid.get(uri))
+                    hover(a, pos, ws.valid.get(uri))
+                    symbol = symbol_at(a, pos)
+                    if symbol is not None:
+                        assert occurrences(a, symbol) or symbol.kind == "block"
+                    prepare(a, pos)
+    finally:
+        ws.shutdown()

@@ -38,9 +38,8 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     spec: Any = None               # the validated Spec, None when the spec has errors
     options: Options = field(default_factory=Options)
-    #: Blocks from other files (imports, a base spec): name -> (definition, its place).
-    imported: dict[str, tuple[Any, Span]] = field(default_factory=dict)
     _facts: Any = field(default=None, repr=False)
+    _imported: Optional[dict] = field(default=None, repr=False)
 
     @property
     def data(self) -> Any:
@@ -58,8 +57,23 @@ class Analysis:
             self._facts = Facts(self.spec)
         return self._facts
 
+    @property
+    def imported(self) -> dict[str, tuple[Any, Span]]:
+        """Blocks from other files (imports, a base spec): name -> (definition, its place);
+        read on first use, off the diagnostics' path."""
+        if self._imported is None:
+            from specc.loader import load_text
+
+            try:
+                self._imported = imported_blocks(load_text(self.source, self.file))
+            except SpecError:
+                self._imported = {}
+        return self._imported
+
     def warm(self) -> None:
-        """Compute now what hover reads (shapes, counts, reads) of a valid spec."""
+        """Compute now what hover reads: a valid spec's shapes, counts and reads, and the
+        blocks of the files it imports."""
+        self.imported  # noqa: B018 - cached on first access
         facts = self.facts
         if facts is not None:
             facts.sizes, facts.reads  # noqa: B018 - cached on first access
@@ -88,7 +102,6 @@ def analyse(source: str, file: str, options: Options, encoding: str = "utf-16") 
         if is_library(doc.data):
             result.diagnostics = check_library(doc)
             return result
-        result.imported = imported_blocks(doc)
         spec = validate_document(doc, options.overrides, options.limits)
     except SpecError as exc:
         result.diagnostics = list(exc.diagnostics)
