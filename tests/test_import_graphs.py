@@ -157,3 +157,39 @@ def test_a_subclassed_model_is_one_line(tmp_path: Path, capsys) -> None:
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and "subclassed model has no graph" in lines[1], lines
     assert not (tmp_path / "sub.yaml").exists()
+
+
+def test_imagenet_weights_come_from_the_local_cache_only(tmp_path: Path, monkeypatch,
+                                                          capsys) -> None:
+    """Absent: one line naming where it looked, nothing written. Present (a file written
+    here in the legacy .h5 form keras.applications reads): the spec's build holds exactly the
+    arrays of the model that wrote it (its outputs are NaN on random weights at 224x224)."""
+    import re
+
+    import h5py
+    from keras.src.backend import config
+    from keras.src.legacy.saving import legacy_h5_format
+
+    home = tmp_path / "home"
+    monkeypatch.setattr(config, "_KERAS_DIR", str(home))
+    out = tmp_path / "m.yaml"
+    argv = ["import", "--application", "MobileNetV3Small", "-o", str(out), "--weights",
+            "imagenet", "--flat"]
+    assert main(argv) == 2
+    lines = [x for x in capsys.readouterr().err.splitlines() if "--weights imagenet" in x]
+    assert len(lines) == 1 and str(home / "models") in lines[0], lines
+    assert not out.exists()
+    keras.utils.set_random_seed(4)
+    source = keras.applications.MobileNetV3Small(weights=None)
+    fname = re.search(r"imagenet: (\S+) is not", lines[0]).group(1)
+    (home / "models").mkdir(parents=True)
+    with h5py.File(home / "models" / fname, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    assert main(argv) == 0
+    built = specc.build(out)
+    compared = 0
+    for layer in (x for x in source.layers if x.weights):   # copied arrays: exact
+        for a, b in zip(layer.weights, built.get_layer(layer.name).weights):
+            assert np.array_equal(np.asarray(a), np.asarray(b)), layer.name
+            compared += 1
+    assert compared == len(source.weights)

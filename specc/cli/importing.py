@@ -37,8 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=int, metavar="N", help="with --application: classes")
     p.add_argument("-o", "--output", metavar="SPEC.yaml",
                    help="write the spec here, atomically (default: print it)")
-    p.add_argument("--weights", action="store_true", help="also write the model's weights "
-                   "beside the spec (SPEC.weights.h5) and refer to them (`weights:`)")
+    p.add_argument("--weights", nargs="?", const=True, default=False, metavar="imagenet",
+                   help="also write the model's weights beside the spec (SPEC.weights.h5) and "
+                   "refer to them (`weights:`); `--weights imagenet` with --application: the "
+                   "pretrained weights, from Keras's local cache only (nothing is downloaded)")
     p.add_argument("--name", help="the spec's model name (default: the model's)")
     p.add_argument("--flat", action="store_true", help="write every layer (format 1 where "
                    "it can), not repeated sub-graphs folded into blocks")
@@ -80,14 +82,24 @@ def run(args: argparse.Namespace, options: Options) -> int:
         start_backend(options)
         print("\n".join(importer.applications()))
         return 0
+    if args.weights not in (True, False, "imagenet"):
+        if args.model is None and str(args.weights).endswith(".keras"):
+            args.model, args.weights = args.weights, True       # `--weights m.keras`
+        else:
+            raise UsageError(f"--weights {args.weights}: give no value, or `imagenet`")
+    if args.weights == "imagenet" and args.application is None:
+        raise UsageError("--weights imagenet goes with --application (a .keras file holds "
+                         "its own weights)")
     _check_usage(args)
     start_backend(options)
-    source = args.model or f"keras.applications.{args.application}(weights=None)"
+    source = args.model or (f"keras.applications.{args.application}"
+                            f"(weights={'imagenet' if args.weights == 'imagenet' else None!r})")
     try:
         if args.model is not None:
             model = importer.keras_file(args.model)
         else:
-            model = importer.application(args.application, args.input_shape, args.classes)
+            model = importer.application(args.application, args.input_shape, args.classes,
+                                         "imagenet" if args.weights == "imagenet" else None)
         imported = importer.convert(model, args.name, fold=not args.flat)
         import keras
 
@@ -96,8 +108,8 @@ def run(args: argparse.Namespace, options: Options) -> int:
                   *([f"... and {len(imported.notes) - 20} more notes"]
                     if len(imported.notes) > 20 else [])]
         if args.output is not None:
-            written = importer.write(imported, args.output, header, with_weights=args.weights,
-                                     limits=options.limits)
+            written = importer.write(imported, args.output, header,
+                                     with_weights=bool(args.weights), limits=options.limits)
         else:
             text = importer.validated_text(imported, header, limits=options.limits)
     except importer.ImportRefused as exc:

@@ -185,12 +185,17 @@ class _Block:
                                 for k in range(inst.start, inst.end)})
         self.layers, self.reads = layers, reads
 
-    def param(self, wanted: str, values: list[Any]) -> str:
-        name = re.sub(r"[^A-Za-z0-9_]", "_", wanted).strip("_")[:60] or "p"
-        name = name if name[0].isalpha() else "p_" + name
+    def param(self, wanted: str, values: list[Any], short: str | None = None) -> str:
+        """A parameter holding `values` (one per instance): `short` (the argument's own
+        name) when free, else `wanted`; values already held by one reuse it."""
         for known, vals in self.params.items():
             if vals == values:
                 return known                           # the same values: one parameter
+        if short is not None and short not in self.params and short not in ("i", "x"):
+            self.params[short] = values
+            return short
+        name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", wanted)).strip("_")[:60] or "p"
+        name = name if name[0].isalpha() else "p_" + name
         base, k = name, 1
         while name in self.params or name in ("i", "x"):
             k += 1
@@ -234,7 +239,7 @@ class _Block:
                     entry[key] = values[0]
                 else:
                     entry[key] = "${" + self.param(f"{local}_{key}",
-                                                   self.spread(present, values)) + "}"
+                                                   self.spread(present, values), key) + "}"
             pattern = tuple(j in present for j in range(self.n))
             if not all(pattern):
                 if pattern not in presence:

@@ -20,24 +20,54 @@ def applications() -> list[str]:
                   if n[:1].isupper() and callable(getattr(keras.applications, n)))
 
 
+def cached_only(name: str) -> Any:
+    """A stand-in for Keras's `get_file` that never downloads: the path of the file in
+    Keras's cache when it is there, else a one-line UsageError saying where it looked."""
+    import os
+
+    from keras.src.backend import config
+
+    def get_file(fname: str | None = None, origin: str | None = None, *args: Any,
+                 cache_subdir: str = "datasets", cache_dir: str | None = None,
+                 **kwargs: Any) -> str:
+        base = os.path.expanduser(cache_dir or config.keras_home())
+        fname = fname or os.path.basename(str(origin or ""))
+        places = [os.path.join(base, cache_subdir, fname),
+                  os.path.join("/tmp", ".keras", cache_subdir, fname)]
+        for place in places:
+            if os.path.isfile(place):
+                return place
+        raise UsageError(f"--weights imagenet: {fname} is not in Keras's cache (looked at "
+                         f"{' and '.join(places)}); specc downloads nothing: run "
+                         f"keras.applications.{name}(weights='imagenet') once where there is "
+                         "a network, or copy the file there")
+    return get_file
+
+
 def application(name: str, input_shape: Sequence[int] | None = None,
-                classes: int | None = None) -> Any:
-    """keras.applications.NAME(weights=None, ...): nothing is downloaded."""
+                classes: int | None = None, weights: str | None = None) -> Any:
+    """keras.applications.NAME(weights=None, ...): nothing is downloaded. `weights`
+    "imagenet": the pretrained weights, from Keras's local cache only (`cached_only`)."""
     import keras
+    from keras.src.utils import file_utils
 
     names = applications()
     if name not in names:
         raise UsageError(f"--application {name}: not in keras.applications"
                          f"{did_you_mean(name, names)} (see `specc import --list`)")
-    kwargs: dict[str, Any] = {"weights": None}
+    kwargs: dict[str, Any] = {"weights": weights}
     if input_shape is not None:
         kwargs["input_shape"] = tuple(input_shape)
     if classes is not None:
         kwargs["classes"] = classes
+    real = file_utils.get_file
+    file_utils.get_file = cached_only(name)          # the applications look it up there
     try:
         return getattr(keras.applications, name)(**kwargs)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"--application {name}: {str(exc).splitlines()[0][:300]}") from None
+    finally:
+        file_utils.get_file = real
 
 
 def _config_layers(config: dict[str, Any], where: str = "") -> list[tuple[str, str, str]]:
