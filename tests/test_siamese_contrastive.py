@@ -234,3 +234,18 @@ def test_other_backends_give_the_same_loss(plugin, backend: str, tmp_path: Path)
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["backend"] == backend
     assert abs(result["loss"] - expected) <= 1e-5       # two backends' float32 kernels
+
+
+def test_a_saved_plugin_loss_without_its_plugin_is_one_line(plugged, tmp_path: Path) -> None:
+    path = tmp_path / "plugged.keras"
+    specc.build(specc.loads(PENALIZED, "p.yaml")).save(path)
+    code = ("import specc\n"
+            f"try:\n    specc.load_model({str(path)!r})\n"
+            "except specc.errors.UsageError as exc:\n    print(exc)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                            "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.stdout == (
+        f"{path}: the model's loss 'contrastive' is registered by no imported plugin: import "
+        "the plugin that registers it first (`--plugin MODULE`, [tool.specc] plugins, `import "
+        "MODULE`, or install its `specc.losses` entry point)\n"), run.stderr[-2000:]
