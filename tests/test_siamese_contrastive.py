@@ -249,3 +249,56 @@ def test_a_saved_plugin_loss_without_its_plugin_is_one_line(plugged, tmp_path: P
         f"{path}: the model's loss 'contrastive' is registered by no imported plugin: import "
         "the plugin that registers it first (`--plugin MODULE`, [tool.specc] plugins, `import "
         "MODULE`, or install its `specc.losses` entry point)\n"), run.stderr[-2000:]
+
+
+class ScaledAbsError(keras.losses.Loss):
+    """A plugin loss given as a Keras class (built with the spec's arguments)."""
+
+    def __init__(self, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, y_true, y_pred):
+        return self.scale * ops.mean(ops.abs(y_true - y_pred), axis=-1)
+
+
+class LargestError(keras.metrics.Metric):
+    """A plugin metric given as a stateful Keras class: the largest |error| seen, times k."""
+
+    def __init__(self, k: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.k = k
+        self.largest = self.add_variable(shape=(), initializer="zeros", name="largest")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.largest.assign(ops.maximum(self.largest, ops.max(ops.abs(y_true - y_pred))))
+
+    def result(self):
+        return self.k * self.largest
+
+
+def test_keras_classes_as_plugin_loss_and_metric(tmp_path: Path) -> None:
+    from specc import custom_losses
+
+    specc.register_loss("scaled_abs", ScaledAbsError)
+    specc.register_metric("largest_error", LargestError)
+    try:
+        spec = specc.loads(PENALIZED.replace("{type: contrastive, margin: 0.8}",
+                                             "{type: scaled_abs, scale: 3.0}")
+                           .replace("[{type: within, tol: 0.3}]",
+                                    "[{type: largest_error, k: 2.0}]"), "c.yaml")
+        model = specc.build(spec)
+        rng = np.random.default_rng(4)
+        x = rng.normal(size=(10, 5)).astype("float32")
+        y = rng.uniform(size=(10, 1)).astype("float32")
+        logs = model.evaluate(x, y, verbose=0, return_dict=True)
+        p = model.predict(x, verbose=0).astype("float64")
+        assert abs(logs["task_loss"] - 3.0 * np.mean(np.abs(y - p))) <= ATOL
+        assert abs(logs["largest_error"] - 2.0 * np.max(np.abs(y - p))) <= ATOL
+        model.save(tmp_path / "c.keras")
+        loaded = keras.saving.load_model(tmp_path / "c.keras", safe_mode=True)
+        again = loaded.evaluate(x, y, verbose=0, return_dict=True)
+        assert abs(again["loss"] - logs["loss"]) <= ATOL
+    finally:
+        custom_losses.unregister("loss", "scaled_abs")
+        custom_losses.unregister("metric", "largest_error")
