@@ -204,33 +204,123 @@ import numpy as np
 import keras
 import specc
 from specc import config
-options = config.Options(plugins=({plugin!r},))
+cases = json.loads(sys.argv[1])
+options = config.Options(plugins=tuple(cases["plugins"]))
+out = {{"backend": keras.backend.backend()}}
 with config.plugins_imported(options):
-    model = specc.build({spec!r})
-    model.load_weights({weights!r})
-    batch = np.load({batch!r})
-    logs = model.evaluate([batch["a"], batch["b"]], batch["y"], verbose=0, return_dict=True)
-    print(json.dumps({{"backend": keras.backend.backend(), "loss": logs["loss"]}}))
+    for key, case in cases["cases"].items():
+        model = specc.build(specc.load(case["spec"]), via=case["via"])
+        model.load_weights(case["weights"])
+        batch = np.load(case["batch"])
+        x = [batch[k] for k in sorted(batch.files) if k != "y"]
+        logs = model.evaluate(x if len(x) > 1 else x[0], batch["y"], verbose=0,
+                              return_dict=True)
+        out[key] = {{k: float(v) for k, v in logs.items()}}
+print(json.dumps(out))
 """
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_other_backends_give_the_same_loss(plugin, backend: str, tmp_path: Path) -> None:
+def test_other_backends_give_the_same_loss(plugged, backend: str, tmp_path: Path) -> None:
+    """The siamese spec, and a plugin loss, a plugin metric and a penalty under each
+    strategy: the same weights and batch on TensorFlow (here) and on `backend`."""
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
-    model = specc.build(SPEC)
+    penalized = tmp_path / "penalized.yaml"
+    penalized.write_text(PENALIZED)
+    rng = np.random.default_rng(2)
     images, y = _batch(8, seed=2)
-    expected = model.evaluate(images, y, verbose=0, return_dict=True)["loss"]
-    model.save_weights(tmp_path / "w.weights.h5")
-    np.savez(tmp_path / "batch.npz", a=images[0], b=images[1], y=y)
-    code = BACKEND_CHECK.format(plugin=str(PLUGIN), spec=str(SPEC),
-                                weights=str(tmp_path / "w.weights.h5"),
-                                batch=str(tmp_path / "batch.npz"))
+    x = rng.normal(size=(8, 5)).astype("float32")
+    cases, expected = {}, {}
+    for key, spec, via, arrays in (
+            [("siamese", SPEC, None, {"a": images[0], "b": images[1], "y": y})]
+            + [(f"penalized_{via}", penalized, via, {"x": x, "y": y}) for via in specc.VIAS]):
+        model = specc.build(specc.load(spec), via=via)
+        weights, batch = tmp_path / f"{key}.weights.h5", tmp_path / f"{key}.npz"
+        model.save_weights(weights)
+        np.savez(batch, **arrays)
+        inputs = [arrays[k] for k in sorted(arrays) if k != "y"]
+        expected[key] = model.evaluate(inputs if len(inputs) > 1 else inputs[0], y, verbose=0,
+                                       return_dict=True)
+        cases[key] = {"spec": str(spec), "via": via, "weights": str(weights),
+                      "batch": str(batch)}
+    payload = {"plugins": [str(PLUGIN), str(tmp_path / "within_metric.py")], "cases": cases}
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT),
            "TF_CPP_MIN_LOG_LEVEL": "3"}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=600)
+    run = subprocess.run([sys.executable, "-c", BACKEND_CHECK.format(), json.dumps(payload)],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["backend"] == backend
-    assert abs(result["loss"] - expected) <= 1e-5       # two backends' float32 kernels
+    for key, logs in expected.items():
+        for name in ("loss", "task_loss", *(("energy", "within") if key != "siamese" else ())):
+            # two backends' float32 kernels
+            assert abs(result[key][name] - logs[name]) <= 1e-5, (key, name)
+
+
+def test_a_saved_plugin_loss_without_its_plugin_is_one_line(plugged, tmp_path: Path) -> None:
+    path = tmp_path / "plugged.keras"
+    specc.build(specc.loads(PENALIZED, "p.yaml")).save(path)
+    code = ("import specc\n"
+            f"try:\n    specc.load_model({str(path)!r})\n"
+            "except specc.errors.UsageError as exc:\n    print(exc)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                            "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.stdout == (
+        f"{path}: the model's loss 'contrastive' is registered by no imported plugin: import "
+        "the plugin that registers it first (`--plugin MODULE`, [tool.specc] plugins, `import "
+        "MODULE`, or install its `specc.losses` entry point)\n"), run.stderr[-2000:]
+
+
+class ScaledAbsError(keras.losses.Loss):
+    """A plugin loss given as a Keras class (built with the spec's arguments)."""
+
+    def __init__(self, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, y_true, y_pred):
+        return self.scale * ops.mean(ops.abs(y_true - y_pred), axis=-1)
+
+
+class LargestError(keras.metrics.Metric):
+    """A plugin metric given as a stateful Keras class: the largest |error| seen, times k."""
+
+    def __init__(self, k: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.k = k
+        self.largest = self.add_variable(shape=(), initializer="zeros", name="largest")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.largest.assign(ops.maximum(self.largest, ops.max(ops.abs(y_true - y_pred))))
+
+    def result(self):
+        return self.k * self.largest
+
+
+def test_keras_classes_as_plugin_loss_and_metric(tmp_path: Path) -> None:
+    from specc import custom_losses
+
+    specc.register_loss("scaled_abs", ScaledAbsError)
+    specc.register_metric("largest_error", LargestError)
+    try:
+        spec = specc.loads(PENALIZED.replace("{type: contrastive, margin: 0.8}",
+                                             "{type: scaled_abs, scale: 3.0}")
+                           .replace("[{type: within, tol: 0.3}]",
+                                    "[{type: largest_error, k: 2.0}]"), "c.yaml")
+        model = specc.build(spec)
+        rng = np.random.default_rng(4)
+        x = rng.normal(size=(10, 5)).astype("float32")
+        y = rng.uniform(size=(10, 1)).astype("float32")
+        logs = model.evaluate(x, y, verbose=0, return_dict=True)
+        p = model.predict(x, verbose=0).astype("float64")
+        assert abs(logs["task_loss"] - 3.0 * np.mean(np.abs(y - p))) <= ATOL
+        assert abs(logs["largest_error"] - 2.0 * np.max(np.abs(y - p))) <= ATOL
+        model.save(tmp_path / "c.keras")
+        loaded = keras.saving.load_model(tmp_path / "c.keras", safe_mode=True)
+        again = loaded.evaluate(x, y, verbose=0, return_dict=True)
+        assert abs(again["loss"] - logs["loss"]) <= ATOL
+    finally:
+        custom_losses.unregister("loss", "scaled_abs")
+        custom_losses.unregister("metric", "largest_error")

@@ -87,6 +87,7 @@ def check_saved_classes(path: Any) -> None:
             config = json.loads(archive.read("config.json"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return                              # not a .keras archive: Keras says what it is
+    _check_plugin_objects(path, config)
     for name, module, layer in _custom_classes(config):
         if keras.saving.get_registered_object(name) is None:
             raise MissingLayerClass(
@@ -94,3 +95,35 @@ def check_saved_classes(path: Any) -> None:
                 "imported plugin registers: import the plugin that defines it first "
                 "(`--plugin MODULE`, `import MODULE`, or install its `specc.layers` entry "
                 "point)")
+
+
+_WRAPPERS = {"specc>PluginLoss": ("loss", "loss"), "specc>PluginMetric": ("metric", "metric")}
+
+
+def _plugin_objects(config: Any) -> Iterator[tuple[str, str]]:
+    """(kind, name) of every plugin loss and metric a saved model's configuration holds."""
+    if isinstance(config, dict):
+        wrapper = _WRAPPERS.get(config.get("registered_name"))
+        inner = config.get("config")
+        if wrapper is not None and isinstance(inner, dict) and isinstance(
+                inner.get(wrapper[1]), str):
+            yield wrapper[0], inner[wrapper[1]]
+        for value in config.values():
+            yield from _plugin_objects(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _plugin_objects(value)
+
+
+def _check_plugin_objects(path: Any, config: Any) -> None:
+    """A saved plugin loss or metric whose name no imported plugin registers: one line
+    (Keras would only warn that the model could not be compiled)."""
+    from specc import custom_losses
+
+    for kind, name in _plugin_objects(config):
+        if custom_losses.lookup(kind, name) is None:
+            raise MissingLayerClass(
+                f"{path}: the model's {kind} {name!r} is registered by no imported plugin: "
+                "import the plugin that registers it first (`--plugin MODULE`, [tool.specc] "
+                f"plugins, `import MODULE`, or install its "
+                f"`{custom_losses.ENTRY_POINT_GROUPS[kind]}` entry point)")
