@@ -130,6 +130,7 @@ def layer_names(spec: dict) -> list[str]:
 
 def clause_names(spec: dict) -> list[str]:
     return [c["name"] for c in spec.get("penalties") or ()] + \
+           [c["name"] for c in spec.get("pair_penalties") or ()] + \
            [c["name"] for c in spec.get("weight_penalties") or ()]
 
 
@@ -226,7 +227,7 @@ def weight_targets(spec: dict, hand: HandModel, clause: dict) -> list[Any]:
     """The variables a weight clause hits: globs on spec layer names x weight kinds."""
     patterns = clause["layers"]
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-    kinds = clause["weights"]
+    kinds = clause.get("weights", "kernel")
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     found = []
     for cfg in spec["layers"]:
@@ -392,12 +393,34 @@ def np_activation_term(clause: dict, a: np.ndarray) -> float:
     raise NotImplementedError(f"reference penalty kind {kind!r}")
 
 
+def np_pair_term(clause: dict, s: np.ndarray, t: np.ndarray) -> float:
+    """The README's pair penalties: s the first layer's output, t the second's."""
+    s, t = np.asarray(s, np.float64), np.asarray(t, np.float64)
+    rate, kind = clause["rate"], clause["kind"]
+    if kind == "mse":
+        return rate * float(((s - t) ** 2).mean())
+    if kind == "distillation":
+        temp = clause.get("temperature", 1.0)
+        log_q, log_p = _np_log_softmax(s / temp), _np_log_softmax(t / temp)
+        return rate * temp ** 2 * float((np.exp(log_p) * (log_p - log_q)).sum(axis=-1).mean())
+    if kind == "cosine":
+        s, t = s.reshape(len(s), -1), t.reshape(len(t), -1)
+        cos = (s * t).sum(axis=1) / ((np.linalg.norm(s, axis=1) + EPS)
+                                     * (np.linalg.norm(t, axis=1) + EPS))
+        return rate * float((1.0 - cos).mean())
+    raise NotImplementedError(f"reference pair kind {kind!r}")
+
+
 def np_weight_term(clause: dict, weights: list[np.ndarray]) -> float:
-    """Keras's regularizers: l1 = r·Σ|w|, l2 = r·Σw², l1_l2 both; summed over the variables."""
+    """Keras's regularizers: l1 = r·Σ|w|, l2 = r·Σw², l1_l2 both; summed over the variables;
+    orthogonal = r·‖WᵀW − I‖²_F of each weight as a (rest, last axis) matrix."""
     total = 0.0
     for w in weights:
         w = np.asarray(w, np.float64)
-        if clause["kind"] == "l1":
+        if clause["kind"] == "orthogonal":
+            m = w.reshape(-1, w.shape[-1])
+            total += clause["rate"] * float(((m.T @ m - np.eye(m.shape[1])) ** 2).sum())
+        elif clause["kind"] == "l1":
             total += clause["rate"] * np.abs(w).sum()
         elif clause["kind"] == "l2":
             total += clause["rate"] * (w ** 2).sum()
@@ -442,13 +465,38 @@ def tf_activation_term(clause: dict, a: Any) -> Any:
     raise NotImplementedError(f"reference penalty kind {kind!r}")
 
 
+def tf_pair_term(clause: dict, s: Any, t: Any) -> Any:
+    """keras.io's Distiller, MeanSquaredError and CosineSimilarity on the flattened samples;
+    the second tensor held constant unless the clause says `stop_gradient: false`."""
+    import keras
+    import tensorflow as tf
+
+    if clause.get("stop_gradient", True):
+        t = tf.stop_gradient(t)
+    rate, kind = clause["rate"], clause["kind"]
+    if kind == "mse":
+        return rate * keras.losses.MeanSquaredError()(t, s)
+    if kind == "distillation":
+        temp = clause.get("temperature", 1.0)
+        return rate * temp ** 2 * keras.losses.KLDivergence()(
+            tf.nn.softmax(t / temp, axis=-1), tf.nn.softmax(s / temp, axis=-1))
+    if kind == "cosine":
+        flat = lambda a: tf.reshape(a, (tf.shape(a)[0], -1))  # noqa: E731
+        return rate * (1.0 + keras.losses.CosineSimilarity()(flat(t), flat(s)))
+    raise NotImplementedError(f"reference pair kind {kind!r}")
+
+
 def tf_weight_term(clause: dict, weights: list[Any]) -> Any:
     import tensorflow as tf
 
     total = 0.0
     for w in weights:
         w = tf.convert_to_tensor(w)
-        if clause["kind"] == "l1":
+        if clause["kind"] == "orthogonal":
+            m = tf.reshape(w, (-1, w.shape[-1]))
+            total += clause["rate"] * tf.reduce_sum(
+                tf.square(tf.matmul(m, m, transpose_a=True) - tf.eye(w.shape[-1])))
+        elif clause["kind"] == "l1":
             total += clause["rate"] * tf.reduce_sum(tf.abs(w))
         elif clause["kind"] == "l2":
             total += clause["rate"] * tf.reduce_sum(tf.square(w))
@@ -470,6 +518,9 @@ def reference_logs(spec: dict, hand: HandModel, x: dict, y: dict,
     logs = {"task_loss": np_task_loss(spec, y, out, sample_weight)}
     for clause in spec.get("penalties") or ():
         logs[clause["name"]] = np_activation_term(clause, _tensor_of(clause, pre, out))
+    for clause in spec.get("pair_penalties") or ():
+        s, t = clause["layers"]
+        logs[clause["name"]] = np_pair_term(clause, out[s], out[t])
     for clause in spec.get("weight_penalties") or ():
         weights = [v.numpy() for v in weight_targets(spec, hand, clause)]
         logs[clause["name"]] = np_weight_term(clause, weights)
@@ -489,6 +540,9 @@ def hand_sgd_step(spec: dict, hand: HandModel, x: dict, y: dict, lr: float,
         total = tf_task_loss(spec, y, out, sample_weight)
         for clause in spec.get("penalties") or ():
             total += tf_activation_term(clause, _tensor_of(clause, pre, out))
+        for clause in spec.get("pair_penalties") or ():
+            s, t = clause["layers"]
+            total += tf_pair_term(clause, out[s], out[t])
         for clause in spec.get("weight_penalties") or ():
             total += tf_weight_term(clause, weight_targets(spec, hand, clause))
     grads = tape.gradient(total, variables)

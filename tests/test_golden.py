@@ -93,7 +93,8 @@ def test_loss_is_task_plus_terms(spec: Path, probe: ProbeFn) -> None:
     """The contract's sum, and the weighted outputs, hold in the probe's numbers."""
     loaded = specc.load(spec)
     v = probe(spec).values
-    clauses = [p.name for p in loaded.penalties] + [w.name for w in loaded.weight_penalties]
+    clauses = [p.name for p in (*loaded.penalties, *loaded.pair_penalties,
+                                *loaded.weight_penalties)]
     assert set(v) == {"loss", "task_loss", *clauses,
                       *(f"{o}_loss" for o in loaded.outputs if len(loaded.outputs) > 1)}
     assert math.isclose(v["loss"], v["task_loss"] + sum(v[c] for c in clauses), rel_tol=1e-5)
