@@ -177,42 +177,42 @@ def test_registration_mistakes_are_refused_at_once() -> None:
 
 # -- one-file plugins read from their source ----------------------------------------------
 
-ONE_FILE = '''\
-"""A one-file plugin: Keras and numpy imported at the top."""
-from __future__ import annotations
+ONE_FILE = textwrap.dedent('''\
+    """A one-file plugin: Keras and numpy imported at the top."""
+    from __future__ import annotations
 
-import numpy as np
-import keras
-from keras import ops
-from pydantic import BaseModel
+    import numpy as np
+    import keras
+    from keras import ops
+    from pydantic import BaseModel
 
-import specc
+    import specc
 
-TABLE = np.arange(3)            # left out at validation: it needs numpy
-
-
-@keras.saving.register_keras_serializable(package="onefile")
-class Double(keras.layers.Layer):
-    def __init__(self, factor: float = 2.0, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = factor
-
-    def call(self, x):
-        return x * self.factor
+    TABLE = np.arange(3)            # left out at validation: it needs numpy
 
 
-specc.register_layer("Double", Double, shape=lambda args, shapes: shapes[0])
+    @keras.saving.register_keras_serializable(package="onefile")
+    class Double(keras.layers.Layer):
+        def __init__(self, factor: float = 2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
 
 
-@specc.register_layer("Table", shape=lambda args, shapes: (int(np.prod(shapes[0])),))
-class Table(keras.layers.Layer):
-    pass
+    specc.register_layer("Double", Double, shape=lambda args, shapes: shapes[0])
 
 
-@specc.register_loss("gap")
-def gap(y_true, y_pred, scale: float = 1.0):
-    return scale * ops.mean(ops.square(y_true - y_pred), axis=-1)
-'''
+    @specc.register_layer("Table", shape=lambda args, shapes: (int(np.prod(shapes[0])),))
+    class Table(keras.layers.Layer):
+        pass
+
+
+    @specc.register_loss("gap")
+    def gap(y_true, y_pred, scale: float = 1.0):
+        return scale * ops.mean(ops.square(y_true - y_pred), axis=-1)
+''')
 
 ONE_FILE_SPEC = """\
 specc: 1
