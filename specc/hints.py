@@ -121,6 +121,10 @@ def key_hint(key: object, path: tuple, data: Any) -> str:
         takers = [k.name for k in CATALOG.values() if k.takes_axis]
         return (f" (`axis` is a parameter of the batch statistics {', '.join(takers)}; the "
                 "other kinds measure every element already)")
+    if key == "layers" and path[:1] == ("penalties",) and len(path) == 3:
+        return (" (a penalty between two layers is a clause under `pair_penalties:`, "
+                "`{name, layers: [s, t], kind: mse | distillation | cosine, rate}`; a clause "
+                "here names one `layer`)")
     hint = KEY_HINTS.get(key)
     return f" ({hint})" if hint else ""
 
