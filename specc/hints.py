@@ -125,6 +125,10 @@ def key_hint(key: object, path: tuple, data: Any) -> str:
             path[0] in ("layers", "penalties", "weight_penalties"):
         return (f" (`{key}:` changes an entry of a base spec by name: it is read in a spec "
                 "that says `extends:`)")
+    if key == "layers" and path[:1] == ("penalties",) and len(path) == 3:
+        return (" (a penalty between two layers is a clause under `pair_penalties:`, "
+                "`{name, layers: [s, t], kind: mse | distillation | cosine, rate}`; a clause "
+                "here names one `layer`)")
     hint = KEY_HINTS.get(key)
     return f" ({hint})" if hint else ""
 

@@ -456,3 +456,11 @@ def test_format_2_names_paths_and_block_uses() -> None:
     assert got == ["18:26 pair-shape: pair penalty 'hint': 'student.h' (batch, 8) and "
                    "'teacher.logits' (batch, 4) differ in shape; cosine compares them element "
                    "by element (put a Dense or a Reshape on one side to match the other)"]
+
+
+def test_layers_under_penalties_points_at_pair_penalties() -> None:
+    text = SPEC.replace("weight_penalties:", "penalties:\n  - {name: d, layers: [s_logits, "
+                        "t_logits], kind: l2, rate: 1.0}\nweight_penalties:")
+    got = errors(text)
+    assert "23:15 unknown-key: unknown key 'layers' (a penalty between two layers is a clause " \
+        "under `pair_penalties:`" in "\n".join(got), got
