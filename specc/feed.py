@@ -168,12 +168,18 @@ def split(n: int, fraction: float, seed: int) -> tuple[Any, Any]:
 
 
 def array_feed(x: dict[str, Any], y: dict[str, Any], rows: Any, batch_size: int, *,
-               shuffle: bool, seed: int, share: tuple[int, int] | None = None) -> Any:
+               shuffle: bool, seed: int, share: tuple[int, int] | None = None,
+               first_epoch: int | None = None) -> Any:
     """A keras.utils.PyDataset over `rows` of the arrays `x`, `y` (dicts by name; a single
-    input is fed as an array). Shuffled: epoch e's order is the permutation drawn from
-    (seed, e); `feed.epoch` is set by EpochOf before each epoch. `share=(p, P)`: of every
-    whole global batch of `batch_size` rows, process p feeds the p-th slice of batch_size / P;
-    a last partial global batch is dropped so that every process takes the same steps."""
+    input is fed as an array). `share=(p, P)`: of every whole global batch of `batch_size`
+    rows, process p feeds the p-th slice of batch_size / P; a last partial global batch is
+    dropped so that every process takes the same steps.
+
+    For training (`first_epoch` given) it is an endless stream, fed with
+    `steps_per_epoch=feed.steps`: batch i is batch i % steps of epoch first_epoch + i // steps,
+    whose order (when `shuffle`) is the permutation drawn from (seed, epoch). A pure function
+    of i: what Keras's prefetching or a resumed run asks for is what an uninterrupted run is
+    fed, whatever the threads do. Without `first_epoch`: one pass, in order."""
     import keras
     import numpy as np
 
@@ -181,27 +187,30 @@ def array_feed(x: dict[str, Any], y: dict[str, Any], rows: Any, batch_size: int,
 
     class ArrayFeed(keras.utils.PyDataset):
         def __init__(self) -> None:
-            super().__init__()
-            self.epoch = 0
-            self._order: tuple[int, Any] | None = None
+            super().__init__(workers=1, use_multiprocessing=False)
             self.rows = np.asarray(rows)
+            n = len(self.rows)
+            self.steps = n // batch_size if share else math.ceil(n / batch_size)
             self.single = len(x) == 1
             self.mapped = [a for a in [*x.values(), *y.values()] if isinstance(a, np.memmap)]
+            self._order: tuple[int, Any] | None = None
             self.seen = 0
 
-        def __len__(self) -> int:
-            n = len(self.rows)
-            return n // batch_size if share else math.ceil(n / batch_size)
+        @property
+        def num_batches(self) -> int | None:
+            return None if first_epoch is not None else self.steps
 
-        def order(self) -> Any:
-            if self._order is None or self._order[0] != self.epoch:
-                perm = (np.random.default_rng([seed, self.epoch]).permutation(len(self.rows))
+        def order(self, epoch: int) -> Any:
+            if self._order is None or self._order[0] != epoch:
+                perm = (np.random.default_rng([seed, epoch]).permutation(len(self.rows))
                         if shuffle else np.arange(len(self.rows)))
-                self._order = (self.epoch, self.rows[perm])
+                self._order = (epoch, self.rows[perm])
             return self._order[1]
 
         def __getitem__(self, i: int) -> Any:
-            take = self.order()[i * batch_size:(i + 1) * batch_size]
+            epoch, i = ((first_epoch + i // self.steps, i % self.steps)
+                        if first_epoch is not None else (0, i))
+            take = self.order(epoch)[i * batch_size:(i + 1) * batch_size]
             if share:
                 p, count = share
                 part = batch_size // count
@@ -216,18 +225,6 @@ def array_feed(x: dict[str, Any], y: dict[str, Any], rows: Any, batch_size: int,
             return (next(iter(bx.values())) if self.single else bx), by
 
     return ArrayFeed()
-
-
-def epoch_setter(feeds: list[Any]) -> Any:
-    """A callback that tells each ArrayFeed which epoch begins (its order depends on it)."""
-    import keras
-
-    class EpochOf(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            for f in feeds:
-                f.epoch = epoch
-
-    return EpochOf()
 
 
 def folder_datasets(data: Data, graph: Graph, batch_size: int, fraction: float,

@@ -271,6 +271,51 @@ class FitOptions:
             raise UsageError(f"--early-stopping {self.patience}: give a number of epochs >= 0")
 
 
+def training_options(spec: Any, args: Any, spill: str | None = None) -> FitOptions:
+    """FitOptions from the command line (`args`, argparse), each option left out taken from
+    the spec's `training:` section (paths relative to the spec), then the defaults. A data
+    source named by the spec is never code (module:function)."""
+    t = spec.training
+    doc = spec._document
+
+    def given(name: str) -> Any:
+        return getattr(args, name, None)
+
+    def path(value: str | None) -> str | None:
+        from specc.feed import CALLABLE
+
+        if value is None or doc is None or Path(value).is_absolute() or CALLABLE.match(value):
+            return value
+        return str(Path(doc.file).parent / value)
+
+    def pick(cli: Any, key: str, default: Any) -> Any:
+        if cli is not None:
+            return cli
+        value = getattr(t, key, None) if t is not None else None
+        return default if value is None else value
+
+    data, from_spec = given("data"), False
+    validation = given("validation")
+    if data is None and t is not None and t.data is not None:
+        data, from_spec = path(t.data), True
+        if validation is None:
+            validation = path(t.validation)
+    stopping = t.early_stopping if t is not None else None
+    return FitOptions(
+        data=data, data_from_spec=from_spec, validation=validation,
+        epochs=pick(given("epochs"), "epochs", 5),
+        batch_size=pick(given("batch_size"), "batch_size", 64),
+        samples=given("samples") or 2048,
+        validation_split=pick(given("validation_split"), "validation_split", 0.2),
+        seed=pick(given("seed"), "seed", None),
+        allow_nonfinite=bool(given("allow_nonfinite")), max_data_bytes=given("max_data"),
+        resume=bool(given("resume")),
+        patience=(given("early_stopping") if given("early_stopping") is not None else
+                  stopping.patience if stopping is not None else None),
+        monitor=given("monitor") or (stopping.monitor if stopping is not None else None),
+        checkpoint=bool(pick(given("checkpoint"), "checkpoint", False)), spill=spill)
+
+
 def fit(graph: Graph, out_dir: str | Path, options: FitOptions = FitOptions(),
         strategy: Any = None, arrays: Any = None) -> FitResult:
     """Train `graph` and write its records to `out_dir`: all of them, or none if it fails.
@@ -513,7 +558,7 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
             raise UsageError(f"{len(rows)} training samples: fewer than one global batch of "
                              f"{batch_size}")
         fit_x = feed.array_feed(train_data.x, train_data.y, rows, batch_size, shuffle=True,
-                                seed=seed, share=share)
+                                seed=seed, share=share, first_epoch=0)
         feeds.append(fit_x)
         val = (feed.array_feed(vx, vy, val_rows, batch_size, shuffle=False, seed=seed,
                                share=share if share and len(val_rows) >= batch_size else None)
@@ -551,7 +596,11 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
         initial_epoch = int(state["epoch"])
         history.update({k: list(v) for k, v in state["history"].items()})
         best_state.update(state.get("best", {}))
-        _restore(model, resume_dir / f"epoch-{initial_epoch}.keras")
+        _restore(model, resume_dir / f"epoch-{initial_epoch}.keras", state.get("seeds"))
+        if feeds:                              # the stream starts at the resumed epoch
+            fit_x = feeds[0] = feed.array_feed(
+                train_data.x, train_data.y, rows, batch_size, shuffle=True, seed=seed,
+                share=share, first_epoch=initial_epoch)
         if (resume_dir / "best.keras").is_file():
             shutil.copyfile(resume_dir / "best.keras", out / "best.keras")
         print(f"resuming from epoch {initial_epoch} of {epochs} ({resume_dir})", flush=True)
@@ -559,8 +608,6 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
         shutil.rmtree(resume_dir, ignore_errors=True)     # an old run's state: start over
     watch = _StopOnNonFinite.make()
     callbacks: list[Any] = [watch]
-    if feeds:
-        callbacks.append(feed.epoch_setter(feeds))
     probe = measure_probe(model, graph) if (share is None or share[1] == 1) else None
     if probe is not None:
         callbacks.append(epoch_measures(probe, graph, measure_train, measure_val))
@@ -577,7 +624,9 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
         if options.checkpoint and (out / "best.keras").is_file():
             shutil.copyfile(out / "best.keras", resume_dir / ".best.keras.part")
             os.replace(resume_dir / ".best.keras.part", resume_dir / "best.keras")
-        got: dict[str, Any] = {"best": best_state}
+        got: dict[str, Any] = {"best": best_state, "seeds": [
+            [int(v) for v in np.asarray(keras.ops.convert_to_numpy(g.state)).ravel()]
+            for g in _seed_generators(model)]}
         if stopper is not None:
             got["stopper"] = {"wait": stopper.wait, "best": _plain(stopper.best),
                               "best_epoch": stopper.best_epoch}
@@ -588,8 +637,11 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
     if stopper is not None and state is not None and "stopper" in state:
         _restore_stopper(stopper, state["stopper"])
     try:
+        # shuffle=False: an ArrayFeed orders its own batches (Keras would shuffle a finite
+        # PyDataset's batch indices with Python's global `random`, which no run can repeat)
         deep_call(model.fit, fit_x, validation_data=val, epochs=epochs,
                   initial_epoch=initial_epoch, callbacks=callbacks, verbose=options.verbose,
+                  shuffle=False, steps_per_epoch=feeds[0].steps if feeds else None,
                   layers=len(graph.nodes))
     except (ValueError, TypeError) as exc:   # arrays that do not fit the model's shapes
         from specc.errors import keras_reason
@@ -643,12 +695,24 @@ def _restore_stopper(stopper: Any, saved: dict[str, Any]) -> None:
     stopper.on_train_begin = on_train_begin
 
 
-def _restore(model: Any, path: Path) -> None:
+def _restore(model: Any, path: Path, seeds: list[list[int]] | None = None) -> None:
     """The weights and optimizer state saved after an epoch (the optimizer built first, so
-    that its slots are there to receive them)."""
+    that its slots are there to receive them), and the random generators' states."""
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(str(path))
+    for generator, state in zip(_seed_generators(model), seeds or []):
+        generator.state.assign(np.asarray(state, dtype=generator.state.dtype))
+
+
+def _seed_generators(model: Any) -> list[Any]:
+    """Every layer's keras.random.SeedGenerator (Dropout's, say), in layer order. Their
+    states are not among the weights a .keras file keeps, so a resumed run would draw
+    other dropout masks without them."""
+    out = []
+    for layer in model._flatten_layers(include_self=False):
+        out.extend(getattr(layer, "_seed_generators", None) or [])
+    return out
 
 
 def _csv(record: dict[str, list[float]], initial_epoch: int) -> str:
@@ -685,13 +749,17 @@ def compare_runs(out: Path, varying: list[str], runs: list[tuple[dict[str, str],
                                                                   list[str]]]) -> str:
     """The runs of a sweep side by side: one row per run (the values of the `varying` paths,
     the run's folder, then each logged key's final-epoch value: loss, task_loss, every term,
-    and their `val_` twins), written to `out/sweep.csv` and drawn in `out/sweep.png` (final
-    task loss and each term per run). Returns the table as text."""
+    every metric and measure, and their `val_` twins), written to `out/sweep.csv` and drawn
+    in `out/sweep.png` (the final validation value of the task loss, each term, metric and
+    measure per run; the training value without validation data). Returns the table."""
     import csv
     import io
 
     terms = list(dict.fromkeys(t for _, _, names in runs for t in names))
     first = ["loss", "task_loss", *terms]
+    logged = [k for _, r, _ in runs for k in r.history if not k.startswith("val_")]
+    # then every other logged key (metrics, each clause's measure, scheduled rates), once
+    first += [k for k in dict.fromkeys(logged) if k not in first]
     keys = [k for k in [*first, *(f"val_{k}" for k in first)]
             if any(k in r.history for _, r, _ in runs)]
     header = [*varying, "run", *keys]
@@ -703,10 +771,17 @@ def compare_runs(out: Path, varying: list[str], runs: list[tuple[dict[str, str],
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([header, *rows])
     write_atomic(out / "sweep.csv", buffer.getvalue().encode())
+    # the picture compares the runs on validation data where they have it: the task loss,
+    # each term, each metric and each clause's rate-free measure (which falls when a rising
+    # rate pushes the activation down, while the rate-scaled term may rise)
+    shown = [k for k in first if k != "loss" and not k.endswith(("_rate", "_l1", "_l2",
+                                                                 "_loss_weight"))]
+    pick = [f"val_{k}" if any(f"val_{k}" in r.history for _, r, _ in runs) else k
+            for k in shown]
     _plot_sweep(out / "sweep.png", [", ".join(f"{p}={v[p]}" for p in varying)
                                      for v, _, _ in runs],
-                [{k: r.history[k][-1] for k in ["task_loss", *terms] if r.history.get(k)}
-                 for _, r, _ in runs], ["task_loss", *terms])
+                [{k: r.history[k][-1] for k in pick if r.history.get(k)} for _, r, _ in runs],
+                pick)
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
                      for line in [header, *rows])

@@ -225,3 +225,28 @@ def test_seeded_split_is_a_partition() -> None:
     assert sorted([*train, *val]) == list(range(103))
     again = split(103, 0.2, seed=4)
     assert np.array_equal(again[1], val) and not np.array_equal(split(103, 0.2, seed=5)[1], val)
+
+
+def test_a_spec_never_names_code_as_its_data(tmp_path: Path, capsys) -> None:
+    """`training.data: module:function` in a spec is refused before anything is imported."""
+    from specc.cli import main
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC + "training: {data: 'os:getcwd', epochs: 1}\n")
+    assert main(["fit", str(spec), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert ("data 'os:getcwd': a module:function runs code, so it is taken from the command "
+            "line only (--data), never from a spec") in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_spec_names_its_data_relative_to_itself(tmp_path: Path, capsys) -> None:
+    """The spec's training section is read (a missing file is reported at its full path)."""
+    from specc.cli import main
+
+    (tmp_path / "specs").mkdir()
+    spec = tmp_path / "specs" / "s.yaml"
+    spec.write_text(SPEC + "training: {data: ../d.npz, epochs: 1}\n")
+    assert main(["fit", str(spec), "--out", str(tmp_path / "o")]) == 2
+    assert f"{tmp_path / 'specs' / '..' / 'd.npz'}: no such file or folder" in \
+        capsys.readouterr().err

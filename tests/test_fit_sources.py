@@ -102,11 +102,10 @@ def test_early_stopping_stops(tmp_path: Path) -> None:
     whose learning rate is 0 never falls, so epoch 2 is no gain): 2 epochs of 10 ran."""
     spec = tmp_path / "t.yaml"
     spec.write_text(SPEC.split("optimizer:")[0] + "optimizer: {type: sgd, learning_rate: "
-                    "1.0e-30}\n")
+                    "1.0e-30}\ntraining: {data: d.csv, epochs: 10, early_stopping: "
+                    "{patience: 0, monitor: val_loss}}\n")       # the spec's own training
     table(tmp_path / "d.csv", 40, 0)
-    assert main(["fit", str(spec), "--data", str(tmp_path / "d.csv"), "--epochs", "10",
-                 "--early-stopping", "0", "--monitor", "val_loss", "--out",
-                 str(tmp_path / "o")]) == 0
+    assert main(["fit", str(spec), "--out", str(tmp_path / "o")]) == 0
     assert len(json.loads((tmp_path / "o" / "history.json").read_text())["loss"]) == 2
 
 

@@ -1,5 +1,5 @@
 """`specc fit SPEC`: train a spec; the loss broken down by term, with plots; `--set` lists
-sweep."""
+sweep (`--jobs N` points at once)."""
 from __future__ import annotations
 
 import argparse
@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "returning what Keras's fit takes (default: seeded synthetic data)")
     p.add_argument("--validation", metavar="SOURCE",
                    help="the validation set, as --data (default: split off the training data)")
-    p.add_argument("--validation-split", type=float, default=0.2, metavar="F",
+    p.add_argument("--validation-split", type=float, default=None, metavar="F",
                    help="fraction held out for validation without --validation (default 0.2)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="seed of the validation split and of the order of each epoch "
@@ -48,16 +48,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--monitor", default=None, metavar="KEY",
                    help="what early stopping and --checkpoint watch (default: val_loss, or "
                         "loss without validation data)")
-    p.add_argument("--checkpoint", action="store_true",
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="a sweep (--set PATH=A,B,...): run N of its points at once, each in "
+                        "its own process (default 1)")
+    p.add_argument("--sweep-point", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--checkpoint", action="store_true", default=None,
                    help="keep the best epoch's model (by --monitor) as best.keras")
     p.add_argument("--allow-nonfinite", action="store_true",
                    help="train on data holding NaN or infinite values (refused by default)")
     p.add_argument("--max-data", type=data_size, default=None, metavar="SIZE",
                    help="data within this size is read into memory, larger arrays are "
                         "memory-mapped and read batch by batch, e.g. 512M, 8G (default 2G)")
-    p.add_argument("--epochs", type=int, default=5, metavar="N", help="training epochs")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N",
-                   help="samples per batch")
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="training epochs (default: the spec's training.epochs, else 5)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="samples per batch (default: the spec's training.batch_size, else 64)")
     p.add_argument("--samples", type=int, default=2048, metavar="N",
                    help="size of the synthetic set, without --data")
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
@@ -157,19 +162,94 @@ def _fit_sweep(args: argparse.Namespace, options: Options) -> int:
             problems.extend(d for d in exc.diagnostics if d not in problems)
     if problems:
         raise SpecError(problems)
+    point = getattr(args, "sweep_point", None)
+    if point is not None:                      # one point of a parallel sweep (a child)
+        chosen = [r for r in runs if r[0] == point]
+        if not chosen:
+            raise UsageError(f"--sweep-point {point}: not a point of this sweep")
+        return _fit_one(args, replace(options, overrides=tuple(chosen[0][1])),
+                        str(Path(args.out) / point))
     done = []
+    if args.jobs > 1 or args.resume:
+        code = _fit_points(args, options, runs, done)
+        if code:
+            return code
     for name, overrides in runs:
+        if any(r.out_dir.name == name for _, r, _ in done):
+            continue
         print(f"\n== run {name} ({len(done) + 1} of {len(runs)}) ==", flush=True)
         code = _fit_one(args, replace(options, overrides=tuple(overrides)),
                         str(Path(args.out) / name), done)
         if code:
             return code
+    order = [name for name, _ in runs]
+    done.sort(key=lambda d: order.index(d[1].out_dir.name))
     from specc.fit import compare_runs
 
     varying = [o.dotted for o in options.overrides if len(o.choices) > 1]
     print()
     print(compare_runs(Path(args.out), varying, done))
     print(f"wrote {args.out}/: {len(done)} run folders, sweep.csv, sweep.png")
+    return 0
+
+
+def _fit_points(args: argparse.Namespace, options: Options, runs: list, done: list) -> int:
+    """`--jobs N`: the points of a sweep in N `specc fit` processes at once, each into its
+    own sub-folder (published whole by its run); `--resume`: the points whose folder holds a
+    finished run are read back, not run again, and the others continue where they stopped.
+    Fills `done` as the sequential sweep does."""
+    import json
+    import subprocess
+    import tempfile
+
+    from specc.fit import FitResult
+
+    def finished(name: str) -> bool:
+        folder = Path(args.out) / name
+        return ((folder / "history.json").is_file() and (folder / "model.keras").is_file()
+                and not (folder / ".specc-resume").exists())
+
+    def read_back(name: str, overrides: tuple) -> None:
+        import specc
+
+        folder = Path(args.out) / name
+        history = json.loads((folder / "history.json").read_text())
+        graph = specc.lower(specc.load(spec_file(args.spec), overrides=overrides,
+                                       limits=options.limits), args.via)
+        done.append(({o.dotted: o.choices[0].text for o in overrides},
+                     FitResult(history, [], folder),
+                     graph.term_names))
+
+    todo = [(n, o) for n, o in runs if not (args.resume and finished(n))]
+    for name, overrides in runs:
+        if (name, overrides) not in todo:
+            print(f"== run {name}: finished before, read back", flush=True)
+    if args.jobs <= 1:
+        for name, overrides in runs:
+            if (name, overrides) not in todo:
+                read_back(name, overrides)
+        return 0
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    base = [sys.executable, "-m", "specc", *args._argv, "--jobs", "1"]
+    waiting, running, failed = list(todo), [], 0
+    while waiting or running:
+        while waiting and len(running) < args.jobs:
+            name, overrides = waiting.pop(0)
+            print(f"== run {name}: started", flush=True)
+            log = tempfile.TemporaryFile()       # a full pipe would stall a child
+            running.append((name, log, subprocess.Popen(
+                [*base, "--sweep-point", name], stdout=log, stderr=subprocess.STDOUT)))
+        name, log, proc = running.pop(0)
+        proc.wait()
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace")
+        log.close()
+        print(f"\n== run {name} (exit {proc.returncode}) ==\n{text.rstrip()}", flush=True)
+        failed = failed or proc.returncode
+    if failed:
+        return failed
+    for name, overrides in runs:
+        read_back(name, overrides)
     return 0
 
 
@@ -190,7 +270,7 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
                                        "pair_penalties": [zero(c) for c in
                                                           spec.pair_penalties]})
     graph = specc.lower(spec, args.via)
-    from specc.fit import Diverged, FitOptions, fit, read_data   # NumPy, not Keras
+    from specc.fit import Diverged, fit, read_data   # NumPy, not Keras
 
     if getattr(args, "_specc_spill", None) is None:   # tables over --max-data: mapped files
         import atexit
@@ -199,13 +279,9 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
 
         args._specc_spill = tempfile.mkdtemp(prefix="specc-data-")
         atexit.register(shutil.rmtree, args._specc_spill, True)
-    fit_options = FitOptions(data=args.data, epochs=args.epochs, batch_size=args.batch_size,
-                             samples=args.samples, allow_nonfinite=args.allow_nonfinite,
-                             max_data_bytes=args.max_data, validation=args.validation,
-                             validation_split=args.validation_split, seed=args.seed,
-                             resume=args.resume, patience=args.early_stopping,
-                             monitor=args.monitor, checkpoint=args.checkpoint,
-                             spill=args._specc_spill)
+    from specc.fit import training_options
+
+    fit_options = training_options(spec, args, spill=args._specc_spill)
     fit_options.check()
     arrays = read_data(graph, fit_options)            # refused here, before Keras starts
     start_backend(options)
@@ -224,7 +300,7 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
     if share is not None and share[1] > 1 and graph.terms:
         print("(the measures of the penalized tensors are not taken with several processes: "
               "each holds only its share of the data)")
-    best = ", best.keras" if args.checkpoint else ""
+    best = ", best.keras" if fit_options.checkpoint else ""
     print(f"wrote {out}/: history.csv, history.json, tensorboard/, model.keras{best}, losses.png")
     if done is not None:
         done.append(({o.dotted: o.choices[0].text for o in options.overrides}, result,

@@ -144,6 +144,39 @@ class Optimizer(Strict):
     global_clipnorm: Optional[PosFloat] = None
 
 
+_Path = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class EarlyStopping(Strict):
+    """Stop when `monitor` has not improved for `patience` epochs."""
+
+    patience: Annotated[int, Field(ge=0, lt=2**31)] = Field(
+        description="Epochs without improvement before training stops.")
+    monitor: Optional[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default=None, description="A logged key; default val_loss (loss without validation).")
+
+
+class Training(Strict):
+    """How `specc fit` trains this spec by default; its command-line options override each.
+    Paths are relative to the spec. Code is never named here: a `module:function` data
+    source is taken from the command line only."""
+
+    data: Optional[_Path] = Field(default=None, description=(
+        "An .npz, a folder of NAME.npy files, a .csv/.parquet table with columns named after "
+        "the inputs and outputs, or a folder of class folders (images, or texts for a string "
+        "input)."))
+    validation: Optional[_Path] = Field(default=None, description=(
+        "The validation set, as `data`; without it, `validation_split` of `data` is held out."))
+    validation_split: Optional[Annotated[float, Field(ge=0.0, lt=1.0)]] = None
+    epochs: Optional[Annotated[int, Field(ge=1, lt=2**31)]] = None
+    batch_size: Optional[Annotated[int, Field(ge=1, lt=2**31)]] = None
+    seed: Optional[Annotated[int, Field(ge=0, lt=2**32)]] = Field(
+        default=None, description="Seed of the validation split and of each epoch's order.")
+    early_stopping: Optional[EarlyStopping] = None
+    checkpoint: Optional[bool] = Field(
+        default=None, description="Keep the best epoch's model as best.keras.")
+
+
 def _weights_tag(value: Any) -> str:
     """A number, a list, one schedule (`schedule:` names its kind) or a mapping by output."""
     if isinstance(value, dict) or hasattr(value, "model_dump"):
@@ -184,6 +217,9 @@ class Spec(Strict):
     optimizer: Union[Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax",
                              "nadam", "ftrl", "lion", "lamb"], Optimizer] = "adam"
     metrics: Union[list[Metric], dict[LayerRef, list[Metric]]] = Field(default_factory=list)
+    training: Optional[Training] = Field(
+        default=None, description="`specc fit`'s defaults for this spec: data, validation, "
+        "epochs, batch size, early stopping, best checkpoint.")
     weights: Optional[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
         default=None, description="A `.weights.h5` file (relative to the spec) whose arrays "
         "the built model starts from, layer by layer: `specc import --weights` writes it.")
