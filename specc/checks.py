@@ -13,7 +13,7 @@ from specc.catalog import BOOLEAN_CALL_ARGS
 from specc.context import Context, Problem
 from specc.errors import a_, did_you_mean, quote
 from specc.pairs import check_pair_shapes, check_pair_targets, pair_layers
-from specc.topology import call_refs, layer_reads, split_port, topological_order
+from specc.topology import call_refs, layer_reads, port_problem, split_port, topological_order
 from specc.rules import RULES
 from specc.spec.model import Spec
 
@@ -80,23 +80,6 @@ def check_duplicate_names(ctx: Context) -> Iterator[Problem]:
                 clauses[clause.name] = f"{section}[{i}]"
 
 
-def _port_problem(ref: str, layers: dict) -> str | None:
-    """Why `ref` names no layer, input or port; None if it does."""
-    base, port = split_port(ref, layers)
-    if port is not None or base in layers:
-        return None
-    if "." in ref:
-        head, tail = ref.rsplit(".", 1)
-        if head in layers:
-            ports = layers[head].ports()
-            have = (f"its outputs are: {', '.join(ports)}" if ports else
-                    "it has one output" + ("; set `return_state: true` for its states"
-                                           if hasattr(layers[head], "return_state") or
-                                           layers[head].type == "Bidirectional" else ""))
-            return f"layer {quote(head)} has no output {quote(tail)} ({have})"
-    return ""
-
-
 def check_references(ctx: Context) -> Iterator[Problem]:
     """Resolve every layer's inputs and call arguments; unknown names, self-reads, arity."""
     spec = ctx.spec
@@ -122,7 +105,7 @@ def check_references(ctx: Context) -> Iterator[Problem]:
                 yield where, f"layer {quote(layer.name)} reads itself", "cycle"
             elif base not in ctx.layer_index and base not in spec.inputs:
                 ctx.graph_ok = ctx.refs_ok = False
-                why = _port_problem(ref, layers)
+                why = port_problem(ref, layers)
                 yield where, why or _unknown("input or layer", ref, known), "unknown-ref"
         yield from _check_call_args(ctx, i, layer)
         n = len(reads)
@@ -183,7 +166,7 @@ def check_outputs(ctx: Context) -> Iterator[Problem]:
                    "bad-output")
         elif split_port(out, ctx.spec.layer_map())[0] not in ctx.layer_index:
             ctx.graph_ok = ctx.refs_ok = False
-            why = _port_problem(out, ctx.spec.layer_map())
+            why = port_problem(out, ctx.spec.layer_map())
             yield ("outputs", i), why or _unknown("layer", out, layers), "unknown-ref"
         seen.add(out)
 
@@ -253,7 +236,7 @@ def check_penalty_targets(ctx: Context) -> Iterator[Problem]:
         base, port = split_port(clause.layer, layers)
         target = layers.get(base)
         if target is None:
-            why = _port_problem(clause.layer, layers)
+            why = port_problem(clause.layer, layers)
             if why:
                 yield ("penalties", i, "layer"), f"penalty {quote(clause.name)}: {why}", \
                     "unknown-ref"

@@ -20,26 +20,22 @@ files together are bounded (the last two by the loader's own one-file limits).
 """
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
-import stat
-from typing import Any, Final, Iterable, Mapping, Sequence
+from typing import Any, Final
 
 from specc import loader
-from specc.errors import Diagnostic, Span, SpecError, did_you_mean, quote
-from specc.expand import MAX_ERRORS
+from specc.composed import ComposedDocument, Where, sites_of, with_sites
+from specc.errors import Diagnostic, SpecError, did_you_mean, quote
+from specc.includes import (EXTENDS, IMPORTS, MAX_FILES, MAX_INCLUDE_DEPTH, Failed, Includes,
+                            project_root)
 from specc.loader import Document
+
+__all__ = ["DIRECTIVES", "EXTENDS", "IMPORTS", "LIBRARY_KEYS", "MAX_FILES", "MAX_INCLUDE_DEPTH",
+           "ComposedDocument", "check_library", "compose", "is_library", "loader",
+           "project_root", "sites_of", "uses_files", "with_sites"]
 
 Path = tuple
 
-#: Files reached through `imports:` / `extends:` from one spec, nesting included.
-MAX_INCLUDE_DEPTH: Final = 16
-#: Distinct files one spec may read, itself included.
-MAX_FILES: Final = 256
-
-IMPORTS: Final = "imports"
-EXTENDS: Final = "extends"
 #: Keys of a block library file.
 LIBRARY_KEYS: Final = ("specc", "description", "blocks", IMPORTS)
 #: Keys only an overriding entry (in a spec that `extends:` another) may carry.
@@ -66,241 +62,14 @@ def uses_files(data: Any) -> bool:
         IMPORTS in data or EXTENDS in data)
 
 
-# ------------------------------------------------------------------------------ provenance
-
-
-class _Where:
-    """Where a composed value was written: a document and a path in it, with the places of
-    the parts that came from elsewhere (`kids`, by key or index of the composed value)."""
-
-    __slots__ = ("doc", "path", "kids")
-
-    def __init__(self, doc: Any, path: Path, kids: dict | None = None) -> None:
-        self.doc = doc
-        self.path = path
-        self.kids = kids
-
-    def child(self, key: Any) -> _Where:
-        kid = self.kids.get(key) if self.kids else None
-        return kid if kid is not None else _Where(self.doc, self.path + (key,))
-
-    def locate(self, path: Sequence[Any]) -> tuple[Any, Path]:
-        node = self
-        for i, key in enumerate(path):
-            kid = node.kids.get(key) if node.kids else None
-            if kid is None:
-                return node.doc, node.path + tuple(path[i:])
-            node = kid
-        return node.doc, node.path
-
-    def same(self, other: _Where) -> bool:
-        return self.doc is other.doc and self.path == other.path
-
-
-class ComposedDocument:
-    """A spec put together from several files; `span`/`key_span` point into the file (and
-    the place in it) where each value was written. Reads like a loader `Document`."""
-
-    def __init__(self, top: Document, data: dict, where: _Where,
-                 sites: Mapping[str, tuple[Diagnostic, ...]], files: Sequence[str]) -> None:
-        self.file = top.file
-        self.data = data
-        self.top = top
-        self.where = where
-        #: file -> the notes that say how it was reached (the imports / extends, innermost first)
-        self.sites = dict(sites)
-        #: every file read, the top spec first
-        self.files = tuple(files)
-
-    def span(self, path: Sequence[str | int]) -> Span:
-        doc, src = self.where.locate(path)
-        return doc.span(src)
-
-    def key_span(self, path: Sequence[str | int]) -> Span:
-        doc, src = self.where.locate(path)
-        return doc.key_span(src)
-
-
-def with_sites(diagnostics: Iterable[Diagnostic],
-               sites: Mapping[str, tuple[Diagnostic, ...]]) -> list[Diagnostic]:
-    """Each diagnostic located in an imported or base file, with notes at the import or
-    extends that brought that file in (once per file a diagnostic or its notes point into)."""
-    out = []
-    for d in diagnostics:
-        extra: list[Diagnostic] = []
-        for file in dict.fromkeys([d.file, *(n.file for n in d.notes)]):
-            extra.extend(n for n in sites.get(file, ()) if n not in d.notes and n not in extra)
-        out.append(dataclasses.replace(d, notes=d.notes + tuple(
-            dataclasses.replace(n, code=d.code) for n in extra)) if extra else d)
-    return out
-
-
-def sites_of(doc: Any) -> Mapping[str, tuple[Diagnostic, ...]]:
-    """The include-site notes of the composed document under `doc` (an expanded or overridden
-    document wraps it), for `with_sites`; empty for a spec of one file."""
-    for _ in range(8):
-        if isinstance(doc, ComposedDocument):
-            return doc.sites
-        doc = getattr(doc, "source", None) or getattr(doc, "inner", None)
-    return {}
-
-
-# ------------------------------------------------------------------------------ the project
-
-
-def project_root(file: str) -> str:
-    """The folder that holds the nearest pyproject.toml with [tool.specc] (from the spec's
-    folder upward), else the spec's own folder (the current folder for text)."""
-    folder = os.path.dirname(os.path.abspath(file)) if os.path.exists(file) else os.getcwd()
-    try:
-        from specc import config
-
-        found = config.find(folder)
-    except (SpecError, OSError, ValueError):
-        found = None
-    return os.path.realpath(found.parent if found is not None else folder)
-
-
-class _Failed(Exception):
-    """A file could not be used (the problem is recorded)."""
-
-
-class _Composer:
+class _Composer(Includes):
     def __init__(self, top: Document) -> None:
-        self.top = top
-        self.root = project_root(top.file)
-        self.problems: list[Diagnostic] = []
-        self.stopped = False
-        self.resolved: dict[tuple[str, str], tuple[str, str, bool]] = {}
-        self.reals: dict[str, str] = {}                 # shown file -> real path
-        self.docs: dict[str, Document] = {}            # real path -> document
-        self.sites: dict[str, tuple[Diagnostic, ...]] = {}
-        self.libraries: dict[str, dict[str, tuple[Any, _Where]]] = {}
-        real = os.path.realpath(top.file) if os.path.exists(top.file) else top.file
-        self.top_real = real
-        self.reals[top.file] = real
-        self.docs[real] = top
-        try:
-            self.bytes = os.path.getsize(real)
-        except OSError:
-            self.bytes = 0
-        self.values = len(top.spans)
-
-    def bound(self, span: Span, message: str) -> None:
-        self.error(span, message, "too-large")
-        self.stopped = True
-        raise _Failed
-
-    def error(self, span: Span, message: str, code: str = "include",
-              notes: tuple[Diagnostic, ...] = ()) -> None:
-        self.problems.append(Diagnostic(span, message, code, notes=notes))
-        if len(self.problems) >= MAX_ERRORS and not self.stopped:   # 50,000 missing files
-            self.problems.append(Diagnostic(span, f"more than {MAX_ERRORS:,} problems: "
-                                            "reading stopped here (fix the ones above first)",
-                                            "too-many-errors"))
-            self.stopped = True
-            raise _Failed
-
-    # --- files ----------------------------------------------------------------------------
-
-    def open(self, doc: Document, where: Path, value: Any, stack: tuple[str, ...],
-             how: str) -> Document:
-        """The document `value` (a path written at `where` in `doc`) names; raises _Failed."""
-        if self.stopped:                # a bound is passed: reported once, nothing more read
-            raise _Failed
-        site = doc.span(where)
-        key = IMPORTS if how == "imported" else EXTENDS
-        if not isinstance(value, str) or not value.strip() or "\0" in value:
-            one = (" (one base per spec; a base may extend another)"
-                   if how == "extended" and isinstance(value, list) else "")
-            self.error(site, f"`{key}:` names a file by its path (a string, relative to this "
-                       f"file), not {quote(value)}{one}", "bad-type")
-            raise _Failed
-        folder = os.path.dirname(doc.file)          # "" for text: the current folder
-        resolved = self.resolved.get((folder, value))
-        if resolved is None:                    # one file imported 10,000 times: one lookup
-            shown = os.path.normpath(os.path.join(folder, value))
-            real = os.path.realpath(shown)
-            resolved = self.resolved[(folder, value)] = (
-                shown, real, os.path.commonpath([real, self.root]) == self.root)
-        shown, real, inside_root = resolved
-        if not inside_root:
-            inside = os.path.commonpath([os.path.abspath(shown), self.root]) == self.root
-            self.error(site, f"{quote(value)} is {'a link to a file ' if inside else ''}"
-                       f"outside the project folder {self.root}: "
-                       f"`{key}:` reads files inside the folder of pyproject.toml with "
-                       "[tool.specc] (else of the top spec), by relative paths")
-            raise _Failed
-        if real in stack:
-            names = [self._shown(r) for r in stack[stack.index(real):]]
-            self.error(site, f"{quote(value)} is already being read: a cycle "
-                       f"({' -> '.join([*names, shown])})", "cycle")
-            raise _Failed
-        if len(stack) > MAX_INCLUDE_DEPTH:
-            self.error(site, f"files nest deeper than {MAX_INCLUDE_DEPTH} levels of "
-                       "`imports:` / `extends:`", "too-deep")
-            raise _Failed
-        if real not in self.docs:
-            self.docs[real] = self.read(real, shown, value, site, how)
-            self.reals[self.docs[real].file] = real
-        found = self.docs[real]
-        note = Diagnostic(site, f"{'imported' if how == 'imported' else 'extended'} here",
-                          "include", "note")
-        self.sites.setdefault(found.file, (note, *self.sites.get(doc.file, ())))
-        return found
-
-    def read(self, real: str, shown: str, value: str, site: Span, how: str) -> Document:
-        if len(self.docs) >= MAX_FILES:
-            self.bound(site, f"the spec reads more than {MAX_FILES} files")
-        try:
-            info = os.stat(real)
-        except OSError as exc:
-            self.error(site, f"cannot read {quote(value)}: {(exc.strerror or 'error').lower()}"
-                       f"{self._near(real, value)}")
-            raise _Failed from None
-        if not stat.S_ISREG(info.st_mode):
-            self.error(site, f"{quote(value)} is not a regular file")
-            raise _Failed
-        self.bytes += info.st_size
-        if self.bytes > loader.MAX_BYTES:
-            self.bound(site, f"the spec and the files it reads hold more than "
-                       f"{loader.MAX_BYTES:,} bytes together (the one-file limit)")
-        try:
-            with open(real, "rb") as stream:
-                data = stream.read(loader.MAX_BYTES + 1)
-            doc = loader.load_text(data, shown)
-        except OSError as exc:
-            self.error(site, f"cannot read {quote(value)}: {(exc.strerror or 'error').lower()}")
-            raise _Failed from None
-        except SpecError as exc:
-            note = Diagnostic(site, f"{how} here", "include", "note")
-            self.problems.extend(dataclasses.replace(d, notes=(*d.notes, note))
-                                 for d in exc.diagnostics)
-            raise _Failed from None
-        self.values += len(doc.spans)
-        if self.values > loader.MAX_NODES:
-            self.bound(site, f"the spec and the files it reads hold more than "
-                       f"{loader.MAX_NODES:,} values together (the one-file limit)")
-        return doc
-
-    def _shown(self, real: str) -> str:
-        doc = self.docs.get(real)
-        return doc.file if doc is not None else real
-
-    @staticmethod
-    def _near(real: str, value: str) -> str:
-        folder, name = os.path.split(real)
-        try:
-            names = [n for n in os.listdir(folder) if n.endswith((".yaml", ".yml"))]
-        except OSError:
-            return ""
-        close = difflib.get_close_matches(name, names, 1, 0.6)
-        return f" (did you mean {quote(os.path.join(os.path.dirname(value), close[0]))}?)" \
-            if close else ""
+        super().__init__(top)
+        self.libraries: dict[str, dict[str, tuple[Any, Where]]] = {}
 
     # --- imports ----------------------------------------------------------------------------
 
-    def imports(self, doc: Document, stack: tuple[str, ...]) -> dict[str, tuple[Any, _Where]]:
+    def imports(self, doc: Document, stack: tuple[str, ...]) -> dict[str, tuple[Any, Where]]:
         """The blocks that `doc`'s `imports:` bring in: name -> (definition, its place)."""
         raw = doc.data.get(IMPORTS)
         if raw is None:
@@ -311,7 +80,7 @@ class _Composer:
             return {}
         paths = [(raw, (IMPORTS,))] if isinstance(raw, str) else \
             [(p, (IMPORTS, i)) for i, p in enumerate(raw)]
-        out: dict[str, tuple[Any, _Where]] = {}
+        out: dict[str, tuple[Any, Where]] = {}
         seen: set[str] = set()
         for value, where in paths:
             if isinstance(value, str) and value in seen:   # the same path again: nothing new
@@ -320,7 +89,7 @@ class _Composer:
                 seen.add(value)
             try:
                 lib = self.open(doc, where, value, stack, "imported")
-            except _Failed:
+            except Failed:
                 continue
             if not is_library(lib.data):
                 self.error(doc.span(where), f"{quote(value)} is not a block library (a file "
@@ -345,10 +114,7 @@ class _Composer:
                 out[name] = (value_, place)
         return out
 
-    def real(self, doc: Document) -> str:
-        return self.reals.get(doc.file) or os.path.realpath(doc.file)
-
-    def library(self, doc: Document, stack: tuple[str, ...]) -> dict[str, tuple[Any, _Where]]:
+    def library(self, doc: Document, stack: tuple[str, ...]) -> dict[str, tuple[Any, Where]]:
         real = self.real(doc)
         if real in self.libraries:
             return self.libraries[real]
@@ -368,7 +134,7 @@ class _Composer:
                        "definition", "bad-type")
             blocks = {}
         for name, value in blocks.items():
-            place = _Where(doc, ("blocks", name))
+            place = Where(doc, ("blocks", name))
             if name in out:
                 self.error(doc.key_span(("blocks", name)), f"block {quote(name)} is also "
                            f"defined in {out[name][1].doc.file}, which this file imports",
@@ -380,11 +146,11 @@ class _Composer:
 
     # --- specs ------------------------------------------------------------------------------
 
-    def spec(self, doc: Document, stack: tuple[str, ...]) -> tuple[dict, _Where]:
-        """`doc`'s spec with its imports and its base put in; raises _Failed."""
+    def spec(self, doc: Document, stack: tuple[str, ...]) -> tuple[dict, Where]:
+        """`doc`'s spec with its imports and its base put in; raises Failed."""
         data = doc.data
         own = {k: v for k, v in data.items() if k not in (IMPORTS, EXTENDS)}
-        kids: dict[Any, _Where] = {}
+        kids: dict[Any, Where] = {}
         imported = self.imports(doc, stack)
         if imported:
             blocks = data.get("blocks")
@@ -405,8 +171,8 @@ class _Composer:
                         continue
                     merged[name] = value
                 own["blocks"] = merged
-                kids["blocks"] = _Where(doc, ("blocks",), block_kids)
-        here = _Where(doc, (), kids)
+                kids["blocks"] = Where(doc, ("blocks",), block_kids)
+        here = Where(doc, (), kids)
         if EXTENDS not in data:
             return own, here
         base_doc = self.open(doc, (EXTENDS,), data[EXTENDS], stack, "extended")
@@ -415,13 +181,13 @@ class _Composer:
             what = ("a block library: use `imports:` for its blocks" if is_library(base) else
                     "not a format 2 spec (`specc: 2`)")
             self.error(doc.span((EXTENDS,)), f"{quote(data[EXTENDS])} is {what}", "bad-value")
-            raise _Failed
+            raise Failed
         base_data, base_where = self.spec(base_doc, (*stack, self.real(base_doc)))
         return self.merge(base_data, base_where, own, here)
 
     # --- merging by name --------------------------------------------------------------------
 
-    def merge(self, base: dict, bw: _Where, child: dict, cw: _Where) -> tuple[dict, _Where]:
+    def merge(self, base: dict, bw: Where, child: dict, cw: Where) -> tuple[dict, Where]:
         out = dict(base)
         kids = {k: bw.child(k) for k in base}
         for key, value in child.items():
@@ -438,10 +204,10 @@ class _Composer:
                                                      blocks=key == "blocks")
             else:
                 out[key], kids[key] = value, place
-        return out, _Where(cw.doc, cw.path, kids)
+        return out, Where(cw.doc, cw.path, kids)
 
-    def merge_map(self, base: dict, bw: _Where, child: dict, cw: _Where,
-                  blocks: bool = False) -> tuple[dict, _Where]:
+    def merge_map(self, base: dict, bw: Where, child: dict, cw: Where,
+                  blocks: bool = False) -> tuple[dict, Where]:
         """By key: the child's value replaces the base's; null deletes it. A block that the
         spec defines itself is merged into the base's block of that name."""
         out = dict(base)
@@ -456,10 +222,10 @@ class _Composer:
                 out[key], kids[key] = self.merge_block(out[key], bw.child(key), value, place)
             else:
                 out[key], kids[key] = value, place
-        return out, _Where(cw.doc, cw.path, kids)
+        return out, Where(cw.doc, cw.path, kids)
 
-    def merge_block(self, base: dict, bw: _Where, child: dict, cw: _Where
-                    ) -> tuple[dict, _Where]:
+    def merge_block(self, base: dict, bw: Where, child: dict, cw: Where
+                    ) -> tuple[dict, Where]:
         out = dict(base)
         kids = {k: bw.child(k) for k in base}
         for key, value in child.items():
@@ -474,10 +240,10 @@ class _Composer:
                 out[key], kids[key] = self.merge_map(old, bw.child(key), value, place)
             else:
                 out[key], kids[key] = value, place
-        return out, _Where(cw.doc, cw.path, kids)
+        return out, Where(cw.doc, cw.path, kids)
 
-    def merge_list(self, base: list, bw: _Where, child: list, cw: _Where
-                   ) -> tuple[list, _Where]:
+    def merge_list(self, base: list, bw: Where, child: list, cw: Where
+                   ) -> tuple[list, Where]:
         """Entries merged by `name` (a doubly linked list: every step is O(1))."""
         head = _Node(None, None)                    # sentinel: head.next is the first entry
         head.prev = head.next = head
@@ -499,9 +265,9 @@ class _Composer:
             kids[len(values)] = node.where
             values.append(node.value)
             node = node.next
-        return values, _Where(cw.doc, cw.path, kids)
+        return values, Where(cw.doc, cw.path, kids)
 
-    def directives(self, value: dict, place: _Where, named: dict[str, _Node]) -> dict:
+    def directives(self, value: dict, place: Where, named: dict[str, _Node]) -> dict:
         """An overriding entry's `delete`, `replace`, `after`, `before`, checked."""
         doc, path = place.doc, place.path
         directives = {d: value[d] for d in DIRECTIVES if d in value}
@@ -523,7 +289,7 @@ class _Composer:
             raise _Skip
         return directives
 
-    def merge_entry(self, value: Any, place: _Where, named: dict[str, _Node],
+    def merge_entry(self, value: Any, place: Where, named: dict[str, _Node],
                     head: _Node) -> None:
         doc, path = place.doc, place.path
         if not isinstance(value, dict) or not isinstance(value.get("name"), str):
@@ -577,10 +343,10 @@ class _Composer:
                     inner.update(v)
                     inner_kids.update((k, place.child(key).child(k)) for k in v)
                     merged[key] = inner
-                    kids[key] = _Where(doc, path + (key,), inner_kids)
+                    kids[key] = Where(doc, path + (key,), inner_kids)
                 else:
                     merged[key], kids[key] = v, place.child(key)
-            target.value, target.where = merged, _Where(doc, path, kids)
+            target.value, target.where = merged, Where(doc, path, kids)
             node = target
         if "after" in directives or "before" in directives:
             anchor = named[directives.get("after", directives.get("before"))]
@@ -606,7 +372,7 @@ class _Skip(Exception):
 class _Node:
     __slots__ = ("value", "where", "prev", "next")
 
-    def __init__(self, value: Any, where: _Where | None) -> None:
+    def __init__(self, value: Any, where: Where | None) -> None:
         self.value = value
         self.where = where
         self.prev: _Node | None = None
@@ -633,7 +399,7 @@ def compose(doc: Document) -> Document | ComposedDocument:
     composer = _Composer(doc)
     try:
         data, where = composer.spec(doc, (composer.top_real,))
-    except _Failed:
+    except Failed:
         data = where = None
     if composer.problems:
         raise SpecError(with_sites(composer.problems, composer.sites))
@@ -642,7 +408,7 @@ def compose(doc: Document) -> Document | ComposedDocument:
     return ComposedDocument(doc, data, where, composer.sites, files)
 
 
-def _rebase_weights(data: dict, where: _Where, top: Document) -> None:
+def _rebase_weights(data: dict, where: Where, top: Document) -> None:
     """`weights: FILE` is relative to the file that writes it; the composed spec is read as
     the top spec's, so a relative path a base wrote is rewritten relative to the top spec."""
     value, doc = data.get("weights"), where.child("weights").doc
@@ -662,7 +428,7 @@ def check_library(doc: Document) -> list[Diagnostic]:
     from specc.expand import Expander
 
     located = ComposedDocument(doc, {"blocks": {n: v for n, (v, _) in blocks.items()}},
-                               _Where(doc, (), {"blocks": _Where(doc, ("blocks",), {
+                               Where(doc, (), {"blocks": Where(doc, ("blocks",), {
                                    n: w for n, (_, w) in blocks.items()})}),
                                composer.sites, [])
     ex = Expander(located)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from pydantic import BaseModel, create_model
 
 from specc.penalties import PluginError
 from specc.spec.base import Strict
+from specc.spec.catalog_names import LossName, MetricName
 
 KINDS: Final = ("loss", "metric")
 #: Installed packages declare their plugin modules here (pyproject: [project.entry-points]).
@@ -75,9 +76,7 @@ _BROKEN: dict[str, list[str]] = {"loss": [], "metric": []}
 
 
 def catalog_names(kind: str) -> tuple[str, ...]:
-    """The catalog's loss or metric names (specc.spec.model)."""
-    from specc.spec.model import LossName, MetricName
-
+    """The catalog's loss or metric names (specc.spec.catalog_names)."""
     return get_args(LossName if kind == "loss" else MetricName)
 
 

@@ -12,7 +12,7 @@ from specc import penalties as catalog
 from specc.context import Context, Problem
 from specc.errors import did_you_mean, quote
 from specc.rules.common import INTEGER_DTYPES, dtype_sources
-from specc.topology import split_port
+from specc.topology import port_problem, split_port
 
 
 def _fmt(shape: tuple) -> str:
@@ -29,9 +29,7 @@ def check_pair_targets(ctx: Context) -> Iterator[Problem]:
         for k, ref in enumerate(clause.layers):
             base, port = split_port(ref, layers)
             if port is None and base not in layers and base not in spec.inputs:
-                from specc.checks import _port_problem
-
-                why = _port_problem(ref, layers) or (
+                why = port_problem(ref, layers) or (
                     f"names no layer or input{did_you_mean(ref, known)}")
                 yield (("pair_penalties", i, "layers", k),
                        f"pair penalty {quote(clause.name)}: {quote(ref)} {why}"

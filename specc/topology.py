@@ -1,4 +1,5 @@
 """What each layer reads and the order of a spec's graph: below both the checks and lowering.
+Also why a reference names no layer, input or port (the checks and the pair checks say it).
 
 Plain functions of a validated (or being-checked) Spec; nothing here imports Keras, and
 nothing here imports a later stage.
@@ -6,6 +7,8 @@ nothing here imports a later stage.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from specc.errors import quote
 
 if TYPE_CHECKING:
     from specc.spec.model import Spec
@@ -85,6 +88,23 @@ def split_port(ref: str, layers: dict[str, Any]) -> tuple[str, str | None]:
     if layer is not None and port in layer.ports():
         return base, port
     return ref, None
+
+
+def port_problem(ref: str, layers: dict) -> str | None:
+    """Why `ref` names no layer, input or port; None if it does."""
+    base, port = split_port(ref, layers)
+    if port is not None or base in layers:
+        return None
+    if "." in ref:
+        head, tail = ref.rsplit(".", 1)
+        if head in layers:
+            ports = layers[head].ports()
+            have = (f"its outputs are: {', '.join(ports)}" if ports else
+                    "it has one output" + ("; set `return_state: true` for its states"
+                                           if hasattr(layers[head], "return_state") or
+                                           layers[head].type == "Bidirectional" else ""))
+            return f"layer {quote(head)} has no output {quote(tail)} ({have})"
+    return ""
 
 
 def resolve_deps(spec: Spec) -> dict[str, list[str]]:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import specc
-from specc import compose
+from specc import compose, includes
 from specc.cli import main
 from specc.errors import Diagnostic, SpecError
 from specc.expand import to_yaml
@@ -295,7 +295,7 @@ def test_many_imports_of_one_file_cost_one_read_and_many_files_are_bounded(
     write(tmp_path, {"blocks/mlp.yaml": LIB})
     many = BASE.replace("[blocks/mlp.yaml]", "\n" + "".join(["  - blocks/mlp.yaml\n"] * 5000))
     assert names(flat(write(tmp_path, {"spec.yaml": many})))[0] == "h1.fc"
-    monkeypatch.setattr(compose, "MAX_FILES", 4)
+    monkeypatch.setattr(includes, "MAX_FILES", 4)        # where the bound is read
     libs = {f"l{k}.yaml": f"specc: 2\nblocks:\n  b{k}: {{layers: [{{name: a, type: Dense, "
                           "units: 1}]}\n" for k in range(6)}
     write(tmp_path, libs)

@@ -5,41 +5,16 @@ loads with `keras.saving.load_model(path, safe_mode=True)` once `specc` is impor
 """
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import keras
 from keras import ops
 
 from specc import schedules
-from specc.runtime import terms
+from specc.runtime import records, terms
+from specc.runtime.pairs import output_term
 
 _register = keras.saving.register_keras_serializable(package="specc")
-
-
-_records = threading.local()
-
-
-def _key(owner: Any) -> Any:
-    return owner if isinstance(owner, str) else id(owner)
-
-
-def _record(owner: Any, values: list[Any]) -> None:
-    """Remember the terms a regularizer or tap computed in this thread's forward pass.
-
-    Keras keeps a layer's losses in one list shared by every replica thread; under
-    tf.distribute a collective in the forward pass (a batch statistic's all_reduce) lets
-    another replica overwrite that list mid-step. SpecModel reads its terms from here, a
-    per-thread (so per-replica) record, cleared at the start of every model call.
-    """
-    store = getattr(_records, "terms", None)
-    if store is None:
-        store = _records.terms = {}
-    store[_key(owner)] = values
-
-
-def _recorded(owner: Any) -> list[Any] | None:
-    return getattr(_records, "terms", {}).get(_key(owner))
 
 
 def _stack(values: list[Any]) -> Any:
@@ -64,7 +39,7 @@ class ActivityPenalty(keras.regularizers.Regularizer):
 
     def __call__(self, x: Any) -> Any:
         values = [terms.activity_value(c, x, terms.mask_of(x)) for c in self.clauses]
-        _record(self, [x, values])
+        records.record(self, [x, values])
         return _stack(values)
 
     def get_config(self) -> dict:
@@ -104,7 +79,7 @@ class PenaltyTap(_Identity):
 
     def call(self, x: Any, mask: Any = None) -> Any:
         values = [terms.activity_term(clause, x, mask) for clause in self.clauses]
-        _record(self, values)
+        records.record(self, values)
         for value in values:
             self.add_loss(value)
         return x
@@ -119,7 +94,7 @@ class OutputTap(_Identity):
     """
 
     def call(self, x: Any, mask: Any = None) -> Any:
-        _record(self, [mask])
+        records.record(self, [mask])
         return x
 
 
@@ -185,7 +160,7 @@ class TaskLoss(keras.losses.Loss):
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         value = super().__call__(y_true, y_pred, sample_weight)
-        _record(f"task:{self.output}", [value])
+        records.record(f"task:{self.output}", [value])
         return value
 
     def get_config(self) -> dict:
@@ -301,7 +276,7 @@ class SpecModel(keras.Model):
             for layer_name, names in entries:
                 layer = self.get_layer(layer_name)
                 owner = layer.activity_regularizer if kind == "activity" else layer
-                recorded = _recorded(owner)
+                recorded = records.recorded(owner)
                 if recorded is not None and kind == "activity":    # [output, values]
                     x, raw = recorded
                     mask = terms.mask_of(x)     # attached after the regularizer ran
@@ -310,10 +285,8 @@ class SpecModel(keras.Model):
                 values.update(zip(names, recorded or [ops.zeros(())] * len(names)))
         tap_names = meta.get("tap_outputs", ())
         for index, clause in meta.get("outputs", ()):
-            mask = _recorded(self.get_layer(tap_names[index])) if tap_names else None
+            mask = records.recorded(self.get_layer(tap_names[index])) if tap_names else None
             if clause.get("pair"):          # a pair clause: s and t stacked on axis 1
-                from specc.runtime.pairs import output_term
-
                 values[clause["name"]] = output_term(clause, taps[index])
                 continue
             values[clause["name"]] = terms.activity_term(clause, taps[index],
@@ -334,9 +307,7 @@ class SpecModel(keras.Model):
         return values
 
     def call(self, inputs: Any, training: Any = None, mask: Any = None, **kwargs: Any) -> Any:
-        store = getattr(_records, "terms", None)
-        if store:
-            store.clear()
+        records.clear()
         with terms.at_step(self._read_step):
             return super().call(inputs, training=training, mask=mask, **kwargs)
 
@@ -382,7 +353,7 @@ class SpecModel(keras.Model):
             return task
         t = terms.current_step()
         for out, schedule in scheduled:
-            value = (_recorded(f"task:{out}") or [None])[0]
+            value = (records.recorded(f"task:{out}") or [None])[0]
             if value is not None:
                 rate = ops.cast(schedules.value(schedule, t, ops), task.dtype)
                 task = task + rate * ops.cast(value, task.dtype)

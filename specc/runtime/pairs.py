@@ -12,7 +12,7 @@ from typing import Any, Final
 import keras
 from keras import ops
 
-from specc.runtime import terms
+from specc.runtime import records, terms
 
 EPS: Final = 1e-7
 _register = keras.saving.register_keras_serializable(package="specc")
@@ -70,9 +70,7 @@ class PairTap(_PairLayer):
     def call(self, inputs: list[Any]) -> Any:
         x, s, t = inputs
         values = [pair_term(clause, s, t) for clause in self.clauses]
-        from specc.runtime.objects import _record
-
-        _record(self, values)
+        records.record(self, values)
         for value in values:
             self.add_loss(value)
         return x

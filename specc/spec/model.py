@@ -9,7 +9,10 @@ from pydantic import (Discriminator, Field, PlainValidator, PrivateAttr, Tag, Ty
                       ValidationInfo, WrapValidator, field_validator)
 from pydantic_core import PydanticCustomError
 
+from specc.custom_losses import registered as registered_objects
+from specc.custom_losses import validate_entry
 from specc.spec.base import DType, LayerRef, LayerSpec, Name, SharedCall, Strict
+from specc.spec.catalog_names import LossName, MetricName
 from specc.spec.clauses import ActivationClause, AnyPairClause, AnyWeightClause, Scheduled
 from specc.spec.layers import LAYER_TYPES, AnyLayer
 from specc.schedules import LearningRateSchedule
@@ -18,23 +21,6 @@ FORMAT_VERSION = 1
 #: The format versions this specc reads.
 FORMAT_VERSIONS = (1, 2)
 
-LossName = Literal[
-    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
-    "binary_focal_crossentropy", "categorical_focal_crossentropy",
-    "mean_squared_error", "mse", "mean_absolute_error", "mae",
-    "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error", "msle",
-    "huber", "log_cosh", "kl_divergence", "poisson", "cosine_similarity",
-    "hinge", "squared_hinge", "categorical_hinge",
-]
-MetricName = Literal[
-    "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
-    "mean_squared_error", "mse", "mean_absolute_error", "mae",
-    "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error", "msle",
-    "root_mean_squared_error", "auc", "precision", "recall",
-    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-    "kl_divergence", "poisson", "cosine_similarity", "log_cosh_error",
-]
 PosFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
@@ -92,16 +78,12 @@ def _plugin_loss(value: Any, handler: Any, info: ValidationInfo) -> Any:
     if isinstance(value, str) and value in _LOSS_NAMES or (
             isinstance(value, dict) and value.get("type") in _LOSS_NAMES):
         return handler(value)                       # a catalog loss: no plugin lookup
-    from specc.custom_losses import validate_entry
-
     return validate_entry("loss", value, handler, info)
 
 
 def _plugin_metric(value: Any, handler: Any, info: ValidationInfo) -> Any:
     if isinstance(value, str) and value in _METRIC_NAMES:
         return handler(value)
-    from specc.custom_losses import validate_entry
-
     return validate_entry("metric", value, handler, info)
 
 
@@ -369,8 +351,6 @@ def json_schema() -> dict[str, Any]:
         class SchemaSpec(SchemaSpec):  # type: ignore[no-redef]
             __doc__ = Spec.__doc__
             layers: Annotated[list[Union[every, UseEntry, ShareEntry]], Field(min_length=1)]
-
-    from specc.custom_losses import registered as registered_objects
 
     losses = [e.model for _, e in sorted(registered_objects("loss").items())]
     metrics = [e.model for _, e in sorted(registered_objects("metric").items())]
