@@ -5,8 +5,9 @@
 
 round trip   importer.application("ResNet50") (keras.applications.ResNet50(weights=None)),
              importer.convert (folded, as the command does), importer.write (the spec
-             text validated, written atomically; with --weights also the .weights.h5), then specc.build(spec) (load, validate,
-             lower, emit, compile; with --weights the arrays loaded)
+             text validated, written atomically; with --weights also the .weights.h5),
+             then specc.build(spec) (load, validate, lower, emit, compile; with --weights
+             the arrays loaded)
 reference    keras.applications.ResNet50(weights=None) + compile(Adam, categorical
              cross-entropy)
 
