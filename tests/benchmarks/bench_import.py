@@ -4,9 +4,10 @@
     python tests/benchmarks/bench_import.py -r 5 --weights
 
 round trip   importer.application("ResNet50") (keras.applications.ResNet50(weights=None)),
-             importer.convert, importer.write (the spec text validated, written atomically;
-             with --weights also the .weights.h5), then specc.build(spec) (load, validate,
-             lower, emit, compile; with --weights the arrays loaded)
+             importer.convert (folded, as the command does), importer.write (the spec
+             text validated, written atomically; with --weights also the .weights.h5),
+             then specc.build(spec) (load, validate, lower, emit, compile; with --weights
+             the arrays loaded)
 reference    keras.applications.ResNet50(weights=None) + compile(Adam, categorical
              cross-entropy)
 
@@ -50,7 +51,7 @@ def round_trip(folder: Path, weights: bool) -> tuple[float, float, dict[str, flo
     t0 = time.perf_counter()
     model = importer.application("ResNet50")
     t1 = time.perf_counter()
-    imported = importer.convert(model)
+    imported = importer.convert(model, fold=True)          # as `specc import` does
     t2 = time.perf_counter()
     importer.write(imported, spec, with_weights=weights)
     t3 = time.perf_counter()
