@@ -96,8 +96,8 @@ def test_help_shows_every_default() -> None:
             assert (f"(default: {action.default})" in text
                     or "default" in (action.help or "")), (name, action.option_strings)
     fit = " ".join(_commands()["fit"].format_help().split())
-    assert all(s in fit for s in ("--epochs N training epochs (default: 5)",
-                                  "--batch-size N samples per batch (default: 64)",
+    assert all(s in fit for s in ("--epochs N training epochs (default: 5;",
+                                  "--batch-size N samples per batch (default: 64;",
                                   "(default: 2048)"))
 
 

@@ -95,6 +95,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)   # fit --jobs reruns them
     try:
         options = options_for(args)
         if COMMANDS[args.command].KERAS:

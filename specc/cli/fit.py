@@ -3,6 +3,7 @@ sweep (`--jobs N` points at once)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -51,7 +52,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="a sweep (--set PATH=A,B,...): run N of its points at once, each in "
                         "its own process (default 1)")
-    p.add_argument("--sweep-point", default=None, help=argparse.SUPPRESS)
     p.add_argument("--checkpoint", action="store_true", default=None,
                    help="keep the best epoch's model (by --monitor) as best.keras")
     p.add_argument("--allow-nonfinite", action="store_true",
@@ -60,9 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="data within this size is read into memory, larger arrays are "
                         "memory-mapped and read batch by batch, e.g. 512M, 8G (default 2G)")
     p.add_argument("--epochs", type=int, default=None, metavar="N",
-                   help="training epochs (default: the spec's training.epochs, else 5)")
+                   help="training epochs (default: 5; or the spec's training.epochs)")
     p.add_argument("--batch-size", type=int, default=None, metavar="N",
-                   help="samples per batch (default: the spec's training.batch_size, else 64)")
+                   help="samples per batch (default: 64; or the spec's training.batch_size)")
     p.add_argument("--samples", type=int, default=2048, metavar="N",
                    help="size of the synthetic set, without --data")
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
@@ -162,11 +162,11 @@ def _fit_sweep(args: argparse.Namespace, options: Options) -> int:
             problems.extend(d for d in exc.diagnostics if d not in problems)
     if problems:
         raise SpecError(problems)
-    point = getattr(args, "sweep_point", None)
+    point = os.environ.get(SWEEP_POINT)
     if point is not None:                      # one point of a parallel sweep (a child)
         chosen = [r for r in runs if r[0] == point]
         if not chosen:
-            raise UsageError(f"--sweep-point {point}: not a point of this sweep")
+            raise UsageError(f"{SWEEP_POINT}={point}: not a point of this sweep")
         return _fit_one(args, replace(options, overrides=tuple(chosen[0][1])),
                         str(Path(args.out) / point))
     done = []
@@ -191,6 +191,10 @@ def _fit_sweep(args: argparse.Namespace, options: Options) -> int:
     print(compare_runs(Path(args.out), varying, done))
     print(f"wrote {args.out}/: {len(done)} run folders, sweep.csv, sweep.png")
     return 0
+
+
+#: The environment variable that makes a `specc fit` sweep run one of its points (--jobs).
+SWEEP_POINT: Final = "SPECC_SWEEP_POINT"
 
 
 def _fit_points(args: argparse.Namespace, options: Options, runs: list, done: list) -> int:
@@ -238,7 +242,8 @@ def _fit_points(args: argparse.Namespace, options: Options, runs: list, done: li
             print(f"== run {name}: started", flush=True)
             log = tempfile.TemporaryFile()       # a full pipe would stall a child
             running.append((name, log, subprocess.Popen(
-                [*base, "--sweep-point", name], stdout=log, stderr=subprocess.STDOUT)))
+                base, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, SWEEP_POINT: name})))
         name, log, proc = running.pop(0)
         proc.wait()
         log.seek(0)
