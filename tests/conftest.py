@@ -14,6 +14,11 @@ Tiers (markers registered in pyproject.toml):
 The fast tier runs the format 1 fuzz test with 500 examples instead of 2,000
 (FAST_TIER_EXAMPLES); the full suite runs them all. The fast tier enforces its promise: a test after which Keras, TensorFlow, JAX or PyTorch is
 found imported fails, naming the module to mark.
+
+Workers: pyproject's addopts run the suite with pytest-xdist (`-n auto --dist loadgroup`);
+tests that share a module- or session-scoped fixture of their own module (a built model, a
+TensorFlow run, processes started once) are put in one xdist group, so one worker builds it
+once (`_group_by_shared_fixtures`). `-n 0` runs everything in this process.
 """
 from __future__ import annotations
 
