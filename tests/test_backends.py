@@ -83,16 +83,21 @@ def test_same_weights_and_batch_give_the_same_loss_terms_and_step(tf_half, backe
             assert keys == set(runs["tensorflow"][case]["evaluate"]), (name, case)
 
 
+JAX_SUITES = ("test_equivalence.py", "test_sequence_penalties.py", "test_schedules.py",
+              "test_pair_penalties.py")
+
+
 @needs_jax
-@pytest.mark.parametrize("suite", ["test_equivalence.py", "test_sequence_penalties.py",
-                                   "test_schedules.py", "test_pair_penalties.py"])
-def test_equivalence_suites_on_jax(suite: str) -> None:
+def test_equivalence_suites_on_jax() -> None:
     """The suites with numpy and hand-written Keras references (every kind and strategy;
-    masks, `axis`, ar/tar; scheduled rates and loss weights) under JAX."""
-    out = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                str(HERE / suite)], "jax")
+    masks, `axis`, ar/tar; scheduled rates and loss weights) under JAX: one pytest run in one
+    process (-n 0) for them all, so JAX, Keras and specc are imported once."""
+    out = _run([sys.executable, "-m", "pytest", "-v", "-n", "0", "-p", "no:cacheprovider",
+                *(str(HERE / suite) for suite in JAX_SUITES)], "jax")
     assert out.returncode == 0, out.stdout[-4000:]
     assert re.search(r"\b\d+ passed\b", out.stdout), out.stdout[-2000:]
+    passed = {line.split("::")[0] for line in out.stdout.splitlines() if " PASSED" in line}
+    assert passed == {f"tests/{suite}" for suite in JAX_SUITES}, out.stdout[-2000:]
 
 
 # -- golden files per backend --------------------------------------------------------------------
