@@ -20,7 +20,7 @@ from specc import penalties as catalog
 from specc.errors import Diagnostic, Span, SpecError, quote
 from specc.penalties import Via
 from specc.spec.model import Spec
-from specc.topology import resolve_deps, resolve_reads, topological_order
+from specc.topology import resolve_deps, resolve_reads, split_port, topological_order
 
 Position = Literal["pre_activation", "output"]
 
@@ -32,9 +32,9 @@ SUFFIX: Final = {
     ("add_loss", "pre_activation"): "{layer}_preact_penalty",
     ("output", "output"): "{layer}_penalty_out",
     ("output", "pre_activation"): "{layer}_preact_penalty_out",
-    # pair clauses: named from the clause (a pair has no one layer)
-    "pair": "{layer}_pair",
-    "pair_out": "{layer}_pair_out",
+    # pair clauses: from the layer of s (of t when s is an input) and the clause's name
+    "pair": "{layer}_{clause}_pair",
+    "pair_out": "{layer}_{clause}_pair_out",
 }
 
 
@@ -244,10 +244,11 @@ class _Lowering:
                             forced or clause.via or "add_loss", tuple(clause.layers))
             terms.append(term)
             s, t = (current[r] for r in clause.layers)
-            origin = index.get(clause.layers[0],                 # a layer, its port, input
-                               index.get(clause.layers[0].rsplit(".", 1)[0], 0))
+            origin = index.get(split_port(clause.layers[0], self.layers)[0], 0)
+            layer = next((split_port(r, self.layers)[0] for r in clause.layers
+                          if split_port(r, self.layers)[0] in index), clause.layers[0])
             name = SUFFIX["pair" if term.via == "add_loss" else "pair_out"].format(
-                layer=clause.name)
+                layer=layer, clause=clause.name)
             if name in self.taken:
                 doc = spec._document
                 self.problems.append(Diagnostic(

@@ -25,15 +25,15 @@ def check_pair_targets(ctx: Context) -> Iterator[Problem]:
     spec = ctx.spec
     layers = spec.layer_map()
     known = [*spec.inputs, *layers]
+    from specc.checks import _port_problem       # (specc.checks imports this module)
+
     for i, clause in enumerate(spec.pair_penalties):
         for k, ref in enumerate(clause.layers):
             base, port = split_port(ref, layers)
             if port is None and base not in layers and base not in spec.inputs:
-                why = port_problem(ref, layers) or (
-                    f"names no layer or input{did_you_mean(ref, known)}")
+                why = (port_problem(ref, layers)        # a port the layer does not have
+                       or f"{quote(ref)} names no layer or input{did_you_mean(ref, known)}")
                 yield (("pair_penalties", i, "layers", k),
-                       f"pair penalty {quote(clause.name)}: {quote(ref)} {why}"
-                       if not why.startswith("layer ") else
                        f"pair penalty {quote(clause.name)}: {why}", "unknown-ref")
         if clause.layers[0] == clause.layers[1]:
             yield (("pair_penalties", i, "layers", 1),

@@ -233,7 +233,8 @@ def test_the_strategies_are_one_loss_and_one_step(keras, built) -> None:
                 (key, name)
     # output taps are extra outputs that predict leaves out
     assert [t.name for t in models["output"].layers if "pair" in t.name] == \
-        [f"{n}_pair_out" for n in PAIRS]
+        ["s_logits_distill_pair_out", "s_conv_distill_maps_pair_out", "s_conv_match_pair_out",
+         "s_conv_cos_pair_out", "s_pool_match_both_pair_out"]
     x, y = batch()
     assert models["output"].predict(x, verbose=0).shape == (B, 5)
     after = {}
@@ -464,3 +465,22 @@ def test_layers_under_penalties_points_at_pair_penalties() -> None:
     got = errors(text)
     assert "23:15 unknown-key: unknown key 'layers' (a penalty between two layers is a clause " \
         "under `pair_penalties:`" in "\n".join(got), got
+
+
+def test_a_scheduled_rate_follows_the_step(keras) -> None:
+    """`rate` may be a schedule of the optimizer step, as for every clause; it is logged as
+    `<clause>_rate`. Piecewise: 0.5 at step 0, 2.0 from step 1."""
+    text = SPEC.replace("temperature: 3.0,\n     rate: 0.7}", "temperature: 3.0,\n     rate: "
+                        "{schedule: piecewise, boundaries: [1], values: [0.5, 2.0]}}")
+    x, y = batch()
+    for via in ("add_loss", "output"):
+        model = specc.build(loads(text, "pairs.yaml"), via=via)
+        model.run_eagerly = True                                  # tiny: no tracing
+        for step, rate in ((0, 0.5), (1, 2.0)):
+            if step:
+                model.train_on_batch(x, y)
+            got = model.evaluate(x, y, batch_size=B, verbose=0, return_dict=True)
+            a = activations(keras, model, x)
+            assert got["distill_rate"] == pytest.approx(rate)
+            assert got["distill"] == pytest.approx(
+                np_distillation(a["s_logits"], a["t_logits"], 3.0, rate), rel=1e-5), (via, step)
