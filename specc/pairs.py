@@ -25,8 +25,6 @@ def check_pair_targets(ctx: Context) -> Iterator[Problem]:
     spec = ctx.spec
     layers = spec.layer_map()
     known = [*spec.inputs, *layers]
-    from specc.checks import _port_problem       # (specc.checks imports this module)
-
     for i, clause in enumerate(spec.pair_penalties):
         for k, ref in enumerate(clause.layers):
             base, port = split_port(ref, layers)
