@@ -15,10 +15,9 @@ The fast tier runs the format 1 fuzz test with 500 examples instead of 2,000
 (FAST_TIER_EXAMPLES); the full suite runs them all. The fast tier enforces its promise: a test after which Keras, TensorFlow, JAX or PyTorch is
 found imported fails, naming the module to mark.
 
-Workers: pyproject's addopts run the suite with pytest-xdist (`-n auto --dist loadgroup`);
-tests that share a module- or session-scoped fixture of their own module (a built model, a
-TensorFlow run, processes started once) are put in one xdist group, so one worker builds it
-once (`_group_by_shared_fixtures`). `-n 0` runs everything in this process.
+Workers: pyproject's addopts run the suite with pytest-xdist (`-n auto --dist loadfile`): a
+module runs whole in one worker, so its module-scoped fixtures (a built model, a TensorFlow
+run, processes started once) are built once; `-n 0` runs everything in this process.
 """
 from __future__ import annotations
 
@@ -215,7 +214,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.keras)
         if name in SLOW_TESTS.get(path.stem, ()):
             item.add_marker(pytest.mark.slow)
-    _group_by_shared_fixtures(items)
     if _keras_deselected(config):
         config._specc_heavy = _heavy_imported()  # type: ignore[attr-defined]
 
@@ -232,30 +230,6 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
             report.longrepr = (f"importing {collector.path.name} imported "
                                f"{', '.join(sorted(new))}: a module that needs Keras to import "
                                "says `pytestmark = pytest.mark.keras` at its top")
-
-
-def _group_by_shared_fixtures(items: list[pytest.Item]) -> None:
-    """pytest-xdist's loadgroup sends the tests that share a fixture of their own module wider
-    than one test (a model built once, a TensorFlow run, processes started once) to one
-    worker, which builds it once; tests linked through any such fixture form one group."""
-    groups: list[tuple[set[str], list[pytest.Item]]] = []
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        module = item.nodeid.split("::")[0]
-        shared = {f"{module}::{name}" for name, defs in
-                  (info.name2fixturedefs.items() if info else ())
-                  if defs and defs[-1].scope != "function" and defs[-1].baseid == module}
-        if not shared:
-            continue
-        linked = [g for g in groups if g[0] & shared]
-        for g in linked:
-            groups.remove(g)
-            shared |= g[0]
-        groups.append((shared, [item, *(i for g in linked for i in g[1])]))
-    for shared, members in groups:
-        name = min(shared).replace("tests/", "").replace(".py::", ":")
-        for item in members:
-            item.add_marker(pytest.mark.xdist_group(name))
 
 
 def _heavy_imported() -> set[str]:
