@@ -194,7 +194,6 @@ def array_feed(x: dict[str, Any], y: dict[str, Any], rows: Any, batch_size: int,
             self.single = len(x) == 1
             self.mapped = [a for a in [*x.values(), *y.values()] if isinstance(a, np.memmap)]
             self._order: tuple[int, Any] | None = None
-            self.seen = 0
 
         @property
         def num_batches(self) -> int | None:
@@ -218,10 +217,8 @@ def array_feed(x: dict[str, Any], y: dict[str, Any], rows: Any, batch_size: int,
             take = np.sort(take)            # reads in file order; the batch mean is the same
             bx = {k: np.asarray(a[take]) for k, a in x.items()}
             by = {k: np.asarray(a[take]) for k, a in y.items()}
-            self.seen += 1
-            if self.mapped and self.seen % 16 == 0:
-                for a in self.mapped:
-                    release(a)
+            for a in self.mapped:      # a mapped file's pages: one batch's at a time
+                release(a)
             return (next(iter(bx.values())) if self.single else bx), by
 
     return ArrayFeed()
