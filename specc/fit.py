@@ -305,7 +305,7 @@ def training_options(spec: Any, args: Any, spill: str | None = None) -> FitOptio
         data=data, data_from_spec=from_spec, validation=validation,
         epochs=pick(given("epochs"), "epochs", 5),
         batch_size=pick(given("batch_size"), "batch_size", 64),
-        samples=given("samples") or 2048,
+        samples=2048 if given("samples") is None else given("samples"),
         validation_split=pick(given("validation_split"), "validation_split", 0.2),
         seed=pick(given("seed"), "seed", None),
         allow_nonfinite=bool(given("allow_nonfinite")), max_data_bytes=given("max_data"),
