@@ -19,3 +19,20 @@ layers:
 outputs: [d]
 loss: mse
 """
+
+#: Integer ids through an Embedding next to float features, one softmax output read with a
+#: sparse loss: the data checks' spec (tests/test_data.py, tests/test_data_sources.py).
+IDS_AND_FEATURES_SPEC = """\
+specc: 1
+name: d
+inputs:
+  tokens: {shape: [4], dtype: int32}
+  feats: {shape: [3]}
+layers:
+  - {name: emb, type: Embedding, input_dim: 10, output_dim: 2, from: tokens}
+  - {name: flat, type: Flatten}
+  - {name: cat, type: Concatenate, from: [flat, feats]}
+  - {name: out, type: Dense, units: 3, activation: softmax}
+outputs: [out]
+loss: sparse_categorical_crossentropy
+"""

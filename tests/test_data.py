@@ -18,20 +18,9 @@ from specc.cli import main
 from specc.data import load_npz, parse_size
 from specc.errors import UsageError
 
-SPEC = """\
-specc: 1
-name: d
-inputs:
-  tokens: {shape: [4], dtype: int32}
-  feats: {shape: [3]}
-layers:
-  - {name: emb, type: Embedding, input_dim: 10, output_dim: 2, from: tokens}
-  - {name: flat, type: Flatten}
-  - {name: cat, type: Concatenate, from: [flat, feats]}
-  - {name: out, type: Dense, units: 3, activation: softmax}
-outputs: [out]
-loss: sparse_categorical_crossentropy
-"""
+from helpers import IDS_AND_FEATURES_SPEC
+
+SPEC = IDS_AND_FEATURES_SPEC
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ folders, CSV tables, class folders, module:function; each checked before Keras s
 problem one line. No Keras here."""
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +14,9 @@ from specc.data import load_npy_folder, load_npz, load_table
 from specc.errors import UsageError
 from specc.feed import check_classes, open_data, split
 
-SPEC = """\
-specc: 1
-name: d
-inputs:
-  tokens: {shape: [4], dtype: int32}
-  feats: {shape: [3]}
-layers:
-  - {name: emb, type: Embedding, input_dim: 10, output_dim: 2, from: tokens}
-  - {name: flat, type: Flatten}
-  - {name: cat, type: Concatenate, from: [flat, feats]}
-  - {name: out, type: Dense, units: 3, activation: softmax}
-outputs: [out]
-loss: sparse_categorical_crossentropy
-"""
+from helpers import IDS_AND_FEATURES_SPEC
+
+SPEC = IDS_AND_FEATURES_SPEC
 
 IMAGES = """\
 specc: 1
