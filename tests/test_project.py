@@ -177,7 +177,7 @@ BAD = "specc: 1\nname: m\ninputs:\n  x: {shape: [4]}\nlayers:\n  - {name: h, typ
     (["plot", "good.yaml", "-o", "missing_dir/m.png"], None, ""),
     (["plot", "bad.yaml"], None, ""),
     (["fit", "bad.yaml"], 1, "missing required key 'units'"),
-    (["fit", "good.yaml", "--data", "none.npz"], 2, "--data none.npz: no such file"),
+    (["fit", "good.yaml", "--data", "none.npz"], 2, "none.npz: no such file or folder"),
     (["golden", "bad.yaml"], 1, "missing required key 'units'"),
     (["golden", "good.yaml", "--dir", "missing_dir"], 2, "missing_dir: no such folder"),
     (["build", "good.yaml", "--set", "h.units=oops"], 1, "units"),

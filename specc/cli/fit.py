@@ -275,7 +275,7 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
                                        "pair_penalties": [zero(c) for c in
                                                           spec.pair_penalties]})
     graph = specc.lower(spec, args.via)
-    from specc.fit import Diverged, fit, read_data   # NumPy, not Keras
+    from specc.fit_options import read_data, training_options   # no NumPy yet
 
     if getattr(args, "_specc_spill", None) is None:   # tables over --max-data: mapped files
         import atexit
@@ -284,11 +284,11 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
 
         args._specc_spill = tempfile.mkdtemp(prefix="specc-data-")
         atexit.register(shutil.rmtree, args._specc_spill, True)
-    from specc.fit import training_options
-
     fit_options = training_options(spec, args, spill=args._specc_spill)
     fit_options.check()
     arrays = read_data(graph, fit_options)            # refused here, before Keras starts
+    from specc.fit import Diverged, fit               # NumPy, not Keras
+
     start_backend(options)
     if getattr(args, "_specc_strategy", None) is None:     # once per process (a sweep)
         args._specc_strategy = _strategy(args)
