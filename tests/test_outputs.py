@@ -2,6 +2,7 @@
 and what a killed run left behind."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -171,8 +172,11 @@ def test_sigterm_during_a_write_is_cleaned_up_like_ctrl_c(tmp_path: Path) -> Non
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL     # put back
 
 
-def test_sigterm_during_fit_leaves_the_output_folder_as_it_was(tmp_path: Path, monkeypatch,
-                                                               capsys) -> None:
+def test_sigterm_during_fit_writes_no_record_and_keeps_the_last_whole_epoch(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """A scheduler's SIGTERM (preemption) while the final model is written: no record file
+    appears, half-written or whole; the last whole epoch stays in .specc-resume for --resume
+    (issue 22), and `--resume` then finishes the run."""
     import specc.fit
 
     spec = tmp_path / "act.yaml"
@@ -190,7 +194,16 @@ def test_sigterm_during_fit_leaves_the_output_folder_as_it_was(tmp_path: Path, m
     assert main(["fit", str(spec), "--epochs", "1", "--samples", "16", "--batch-size", "8",
                  "--out", str(out)]) == 143
     assert capsys.readouterr().err.endswith("specc: interrupted\n")
-    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [".specc-resume", "notes.txt"]
+    kept = out / ".specc-resume"
+    state = json.loads((kept / "state.json").read_text())
+    assert state["epoch"] == 1 and sorted(p.name for p in kept.iterdir()) == [
+        "epoch-1.keras", "state.json"]
+    monkeypatch.undo()
+    assert main(["fit", str(spec), "--epochs", "1", "--samples", "16", "--batch-size", "8",
+                 "--out", str(out), "--resume"]) == 0
+    assert {"notes.txt", "model.keras", "history.csv"} <= {p.name for p in out.iterdir()}
+    assert not kept.exists()
 
 
 _KILLED_WRITER = """
