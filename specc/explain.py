@@ -58,7 +58,7 @@ def composition(graph: Graph) -> list[str]:
     for p in graph.pair_terms:
         s, t = p.layers
         params = {k: v for k, v in p.params.items() if k != "stop_gradient"}
-        grad = (f"no gradient through t" if p.params.get("stop_gradient", True)
+        grad = ("no gradient through t" if p.params.get("stop_gradient", True)
                 else "gradient through both")
         lines.append(f"  {p.name} = {p.kind}({_params(params)}) of s = {s}, t = {t} [{grad}], "
                      f"via {p.via}: {catalog.PAIR_CATALOG[p.kind].formula}")

@@ -88,7 +88,7 @@ def _check_value(value: Any, work: Work | None = None) -> Any:
         return value
     if isinstance(value, int):
         if abs(value) > MAX_INT:
-            raise ExprError(f"the result is too large (|x| > 2**62)")
+            raise ExprError("the result is too large (|x| > 2**62)")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -28,7 +28,7 @@ import difflib
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Any, Final, Iterator, Sequence
+from typing import Any, Final, Sequence
 
 from specc.errors import Diagnostic, Span, SpecError, quote
 from specc.provenance import ExpandedDocument

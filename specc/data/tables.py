@@ -127,8 +127,6 @@ def _csv_rows(path: str | Path, columns: list[int] | None) -> Any:
     float64 block of those columns) per TABLE_ROWS rows."""
     import csv
 
-    import numpy as np
-
     from specc.errors import UsageError
 
     shown = str(path)
@@ -160,10 +158,6 @@ def _csv_rows(path: str | Path, columns: list[int] | None) -> Any:
 
 
 def _csv_blocks(it: Any, columns: list[int], shown: str) -> Any:
-    import numpy as np
-
-    from specc.errors import UsageError
-
     start, block, lines = 0, [], []
     for line, row in it:
         if not row:
