@@ -50,7 +50,8 @@ def _errors(text: str) -> list[str]:
 def test_the_siamese_example_validates_without_keras(siamese) -> None:
     spec = specc.load(SIAMESE_SPEC)
     assert spec.loss.type == "contrastive" and spec.loss.arguments() == {"margin": 1.0}
-    assert "keras" not in sys.modules
+    # read, not imported (in the fast tier conftest also fails any test that imports Keras;
+    # in the full run another test of this worker may have imported it already)
     assert plugin_source.is_light("siamese_plugin")
     entry = custom_layers.lookup("EuclideanDistance")
     assert entry is not None and entry.layer == "siamese_plugin:EuclideanDistance"
