@@ -25,7 +25,7 @@ from specc.catalog import LAYER_TYPES
 from specc.catalog.args import ActivationArg, Layer
 from specc.catalog.definition import LayerDef, ShapeProblem
 from specc.penalties import PluginError
-from specc.plugin_source import load_entry_points
+from specc.plugin_source import declared_arguments, load_entry_points
 from specc.spec.base import LayerSpec
 
 #: Installed packages declare their layer plugin modules here (pyproject: [project.entry-points]).
@@ -215,22 +215,10 @@ def _fields(type: str, layer: Any, args: Optional[type[BaseModel]],
             raise ValueError(f"register_layer({type!r}): args may not define {clash[0]!r} "
                              "(specc sets it)")
         return {}
+    params, shown = declared_arguments(layer, 1, f"register_layer({type!r})")
     if isinstance(layer, str):        # a one-file plugin's class, read from its source
-        params = list(layer.params)     # type: ignore[attr-defined]
-        qualname = layer.partition(":")[2]
+        shown += ".__init__"
     else:
-        import typing
-
-        init = layer.__init__
-        qualname = layer.__qualname__
-        try:
-            hints = typing.get_type_hints(init, include_extras=True)
-        except Exception as exc:          # an annotation that does not resolve
-            raise ValueError(f"register_layer({type!r}): cannot read the annotations of "
-                             f"{qualname}.__init__ ({exc}); give args=") from None
-        params = [(p.name, hints.get(p.name), p.default)
-                  for p in list(inspect.signature(init).parameters.values())[1:]
-                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         owner = next((c for c in layer.__mro__ if "__init__" in vars(c)), object)
         if owner.__module__.split(".")[0] == "keras":
             params = []               # no __init__ of its own: Keras's arguments are specc's
@@ -239,9 +227,8 @@ def _fields(type: str, layer: Any, args: Optional[type[BaseModel]],
         if name in taken or name.endswith("_regularizer"):   # penalties reach those (weights=)
             continue
         if hint is None:
-            raise ValueError(f"register_layer({type!r}): argument {name!r} of "
-                             f"{qualname}.__init__ has no annotation; annotate it or give "
-                             "args=")
+            raise ValueError(f"register_layer({type!r}): argument {name!r} of {shown} has no "
+                             "annotation; annotate it or give args=")
         annotation = ActivationArg if name == "activation" else hint
         fields[name] = (annotation, ... if default is inspect.Parameter.empty else default)
     return fields

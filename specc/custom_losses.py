@@ -128,25 +128,12 @@ def _fields(where: str, target: Any, args: Optional[type[BaseModel]]) -> dict[st
         if clash:
             raise ValueError(f"{where}: args may not define {clash[0]!r} (specc sets it)")
         return {}
-    if isinstance(target, str):
-        # a one-file plugin's class read from its source: its __init__'s arguments; else
-        # ("module:attr") none
-        params = getattr(target, "params", None) or []
-        qualname = target.partition(":")[2]
-    else:
-        import typing
+    from specc.plugin_source import declared_arguments
 
-        function = target.__init__ if inspect.isclass(target) else target
-        skip = 1 if inspect.isclass(target) else 2        # self; y_true, y_pred
-        qualname = target.__qualname__
-        try:
-            hints = typing.get_type_hints(function, include_extras=True)
-        except Exception as exc:                          # an annotation that does not resolve
-            raise ValueError(f"{where}: cannot read the annotations of {qualname} "
-                             f"({exc}); give args=") from None
-        params = [(p.name, hints.get(p.name), p.default)
-                  for p in list(inspect.signature(function).parameters.values())[skip:]
-                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    # a one-file plugin's class read from its source: its __init__'s arguments ("module:attr"
+    # naming anything else: none); a class: its __init__'s after self; a function's after
+    # y_true, y_pred
+    params, qualname = declared_arguments(target, 1 if inspect.isclass(target) else 2, where)
     fields: dict[str, Any] = {}
     for name, hint, default in params:
         if name in RESERVED:

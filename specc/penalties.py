@@ -208,8 +208,8 @@ def known_kinds() -> list[str]:
     return [*CATALOG, *sorted(_PLUGINS)]
 
 
-def load_entry_points(group: str = ENTRY_POINT_GROUP,
-                      broken: list[str] | None = None) -> list[str]:
+def load_entry_points(group: str = ENTRY_POINT_GROUP, broken: list[str] | None = None,
+                      load: Callable[[Any], Any] | None = None) -> list[str]:
     """Import the plugins installed under an entry-point group (`specc.penalties`, or
     `specc.layers` for specc.custom_layers); failures are remembered in `broken`.
 
@@ -222,7 +222,7 @@ def load_entry_points(group: str = ENTRY_POINT_GROUP,
     loaded = []
     for ep in entry_points(group=group):
         try:
-            ep.load()
+            ep.load() if load is None else load(ep)
         except (Exception, SystemExit) as exc:      # the plugin's own bug, not specc's
             dist = getattr(ep, "dist", None)
             origin = f" of {dist.name} {dist.version}" if dist is not None else ""

@@ -339,24 +339,32 @@ def _init_params(cls: ast.ClassDef, namespace: dict, file: str, flags: int) -> l
 def load_entry_points(group: str, broken: list[str]) -> list[str]:
     """Import the plugins installed under an entry-point group (specc.layers, specc.losses,
     specc.metrics): one naming a module is loaded as `load` loads one (a one-file plugin
-    without Keras); `module:attr` is imported. A failure is remembered in `broken`, one line
-    each, and the others still load (as specc.penalties.load_entry_points)."""
-    from importlib.metadata import entry_points
+    without Keras); `module:attr` is imported. specc.penalties.load_entry_points does the rest
+    (a failure remembered in `broken`, one line each; the others still load)."""
+    from specc.penalties import load_entry_points as load_each
 
-    loaded = []
-    for ep in entry_points(group=group):
-        try:
-            if ep.attr:
-                ep.load()
-            else:
-                load(ep.module)
-        except (Exception, SystemExit) as exc:      # the plugin's own bug, not specc's
-            dist = getattr(ep, "dist", None)
-            origin = f" of {dist.name} {dist.version}" if dist is not None else ""
-            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-            reason = reason if len(reason) <= 160 else reason[:157] + "..."
-            broken.append(f"the installed plugin {ep.name!r} (entry point {ep.value}{origin}) "
-                          f"cannot be imported ({reason}); fix or uninstall it")
-            continue
-        loaded.append(ep.name)
-    return loaded
+    return load_each(group, broken, lambda ep: ep.load() if ep.attr else load(ep.module))
+
+
+def declared_arguments(target: Any, skip: int, where: str) -> tuple[list[tuple], str]:
+    """A plugin object's arguments as (name, annotation or None, default) and the name to
+    show: for a one-file plugin's `"module:Class"` string, those read from its source; for a
+    class, its `__init__`'s; for a function, its own. `skip`: the leading parameters that are
+    not arguments (self; y_true, y_pred)."""
+    if isinstance(target, str):
+        return list(getattr(target, "params", None) or []), target.partition(":")[2]
+    import inspect
+    import typing
+
+    function = target.__init__ if inspect.isclass(target) else target
+    shown = f"{target.__qualname__}.__init__" if inspect.isclass(target) else \
+        target.__qualname__
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+    except Exception as exc:              # an annotation that does not resolve
+        raise ValueError(f"{where}: cannot read the annotations of {shown} ({exc}); give "
+                         "args=") from None
+    params = [(p.name, hints.get(p.name), p.default)
+              for p in list(inspect.signature(function).parameters.values())[skip:]
+              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return params, shown
