@@ -351,3 +351,14 @@ def test_the_readme_shows_the_siamese_plugin_as_it_is() -> None:
     for line in ("  - {name: distance, type: EuclideanDistance, from: [left, right]}",
                  "loss: {type: contrastive, margin: 1.0}"):
         assert line in spec and line in section
+
+
+@pytest.mark.parametrize("loss", ["{type: [a, b]}", "{type: {x: 1}}", "{type: 3}"])
+def test_a_loss_type_that_is_not_a_word_is_a_located_error(loss: str) -> None:
+    """Found by the fuzz test: a list as `loss.type` raised TypeError (unhashable) in the check
+    for catalog names before the plugin lookup."""
+    text = ("specc: 1\nname: m\ninputs: {x: {shape: [4]}}\nlayers:\n"
+            "  - {name: d, type: Dense, units: 1}\noutputs: [d]\nloss: " + loss + "\n")
+    with pytest.raises(SpecError) as err:
+        specc.loads(text, "t.yaml")
+    assert [(d.span.line, d.code) for d in err.value.diagnostics] == [(7, "bad-value")]

@@ -75,8 +75,8 @@ class LossSpec(Strict):
 
 
 def _plugin_loss(value: Any, handler: Any, info: ValidationInfo) -> Any:
-    if isinstance(value, str) and value in _LOSS_NAMES or (
-            isinstance(value, dict) and value.get("type") in _LOSS_NAMES):
+    kind = value.get("type") if isinstance(value, dict) else value
+    if isinstance(kind, str) and kind in _LOSS_NAMES:
         return handler(value)                       # a catalog loss: no plugin lookup
     return validate_entry("loss", value, handler, info)
 
