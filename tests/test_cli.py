@@ -162,3 +162,19 @@ def test_interrupted_save_leaves_no_stray_file(tmp_path: Path, monkeypatch) -> N
         artifacts.save_model(Boom(), target)
     assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
     assert target.read_bytes() == b"old"
+
+
+def test_golden_checks_a_folders_block_library_without_a_model(tmp_path: Path, capsys) -> None:
+    # `specc golden specs/` meets specs/blocks/resnet.yaml: a library has no model to pin; it is
+    # checked as `specc validate` checks it, and a broken one fails the run (no Keras started)
+    lib = ROOT / "specs" / "blocks" / "resnet.yaml"
+    assert main(["golden", str(lib), "--dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{lib}: block library, valid (no model to pin)\n"
+    assert err.strip() == "0 specs: golden files match (1 block library valid)"
+    broken = tmp_path / "lib.yaml"
+    broken.write_text(lib.read_text() + "  bad: 3\n")
+    assert main(["golden", str(tmp_path), "--dir", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "error: block 'bad': expected a mapping with `layers:`  [bad-type]" in out
+    assert err.strip() == "1 of 1 spec failed"

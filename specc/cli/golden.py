@@ -9,7 +9,9 @@ from pathlib import Path
 from specc.cli.backend import start_backend
 from specc.cli.common import add_budget, add_plugin, add_set, render, shown, spec_files
 from specc.config import Options
+from specc.compose import check_library, is_library
 from specc.errors import SpecError, UsageError
+from specc.loader import load_file
 
 HELP = "check a spec's model summary and loss values against golden files (or write them " \
        "with --update)"
@@ -57,8 +59,17 @@ def run(args: argparse.Namespace, options: Options) -> int:
     files = _distinct(args.specs, directory)
     failed = 0
     valid = []
+    libraries = 0
     for f in files:                               # every spec validated before Keras starts
         try:
+            doc = load_file(f)
+            if is_library(doc.data):              # a folder's block library: checked, no model
+                problems = check_library(doc)
+                if problems:
+                    raise SpecError(problems)
+                print(f"{f}: block library, valid (no model to pin)", flush=True)
+                libraries += 1
+                continue
             specc.load(f, overrides=options.overrides, limits=options.limits)
         except SpecError as exc:
             print(render(list(exc.diagnostics), "text"))
@@ -78,9 +89,10 @@ def run(args: argparse.Namespace, options: Options) -> int:
             continue
         print(result.report(), flush=True)
         failed += not result.ok
-    n = len(files)
-    print(f"{failed} of {n} spec{'s' * (n != 1)} failed" if failed else
+    n = len(files) - libraries
+    libs = f" ({libraries} block librar{'ies' if libraries != 1 else 'y'} valid)" if libraries else ""
+    print(f"{failed} of {n} spec{'s' * (n != 1)} failed{libs}" if failed else
           f"{n} spec{'s' * (n != 1)}: golden files "
-          f"{'up to date' if args.update else 'match'}",
+          f"{'up to date' if args.update else 'match'}{libs}",
           file=sys.stderr)
     return 1 if failed else 0
