@@ -168,9 +168,11 @@ class ExpanderBase:
                 raise Problem()
             raise self.fail(path, scope, f"{quote(name)} does not exist here: "
                             f"{scope.left_out[name]}", "unknown-ref")
-        known = [*scope.refs, *(f"{i}.<name>" for i in scope.instances)]
-        where = f" in block '{scope.block}'" if scope.block else ""
         hint = _block_ref_hint(path) if scope.block else ""
+        own = scope.block is not None and _key_of(path) == "layer"    # a penalty's `layer:`
+        known = [*(r for r in scope.refs if not (own and r in scope.inputs)),
+                 *(f"{i}.<name>" for i in scope.instances)]
+        where = f" in block '{scope.block}'" if scope.block else ""
         raise self.fail(path, scope, f"unknown name {quote(name)}{where}"
                         f"{did_you_mean(name, scope.refs)} (known: "
                         f"{', '.join(known[:12]) or 'none'}{', ...' if len(known) > 12 else ''})"
@@ -183,9 +185,14 @@ class ExpanderBase:
         return self.ref(raw, path, scope)
 
 
+def _key_of(path: Path) -> str:
+    """The key that holds a reference: `from`, `share`, `layer` (a penalty's) or a call argument."""
+    return next((p for p in reversed(path) if isinstance(p, str)), "from")
+
+
 def _block_ref_hint(path: Path) -> str:
     """What the key holding an unknown name inside a block may name."""
-    key = next((p for p in reversed(path) if isinstance(p, str)), "from")
+    key = _key_of(path)
     if key == "share":
         return (" (inside a block, `share:` names a layer or a use of a block defined in "
                 "this block)")
