@@ -67,6 +67,23 @@ class Cosine(_Ramp):
     schedule: Literal["cosine"]
 
 
+def _strictly_increasing(cls: type, bounds: list[int]) -> list[int]:
+    """A piecewise schedule's `boundaries` (penalty rates' and Keras's learning rates')."""
+    if any(b >= c for b, c in zip(bounds, bounds[1:])):
+        raise PydanticCustomError("schedule_boundaries", "must increase")
+    return bounds
+
+
+def _one_value_more(cls: type, values: list[float], info: ValidationInfo) -> list[float]:
+    """A piecewise schedule's `values`: one more than its boundaries."""
+    bounds = info.data.get("boundaries")
+    if bounds is not None and len(values) != len(bounds) + 1:
+        raise PydanticCustomError(
+            "schedule_values", "give one value more than boundaries ({n} boundaries, "
+            "{m} values)", {"n": len(bounds), "m": len(values)})
+    return values
+
+
 class Piecewise(_Schedule):
     """r(t) = values[k] for boundaries[k-1] <= t < boundaries[k]."""
 
@@ -75,22 +92,8 @@ class Piecewise(_Schedule):
                           Field(min_length=1, max_length=1000)]
     values: Annotated[list[_Value], Field(min_length=2, max_length=1001)]
 
-    @field_validator("boundaries")
-    @classmethod
-    def _increasing(cls, bounds: list[int]) -> list[int]:
-        if any(b >= c for b, c in zip(bounds, bounds[1:])):
-            raise PydanticCustomError("schedule_boundaries", "must increase")
-        return bounds
-
-    @field_validator("values")
-    @classmethod
-    def _one_more(cls, values: list[float], info: ValidationInfo) -> list[float]:
-        bounds = info.data.get("boundaries")
-        if bounds is not None and len(values) != len(bounds) + 1:
-            raise PydanticCustomError(
-                "schedule_values", "give one value more than boundaries ({n} boundaries, "
-                "{m} values)", {"n": len(bounds), "m": len(values)})
-        return values
+    _increasing = field_validator("boundaries")(_strictly_increasing)
+    _one_more = field_validator("values")(_one_value_more)
 
 
 class Cyclical(_Schedule):
@@ -244,18 +247,8 @@ class PiecewiseConstantDecay(_LRSchedule):
                           Field(min_length=1, max_length=1000)]
     values: Annotated[list[_LR], Field(min_length=2, max_length=1001)]
 
-    @field_validator("values")
-    @classmethod
-    def _one_more(cls, values: list[float], info: ValidationInfo) -> list[float]:
-        bounds = info.data.get("boundaries")
-        if bounds is not None and len(values) != len(bounds) + 1:
-            raise PydanticCustomError(
-                "schedule_values", "give one more value than boundaries ({b} boundaries, "
-                "{v} values)", {"b": len(bounds), "v": len(values)})
-        if bounds is not None and any(b >= a for b, a in zip(bounds, bounds[1:])):
-            raise PydanticCustomError("schedule_boundaries",
-                                      "boundaries must increase strictly")
-        return values
+    _increasing = field_validator("boundaries")(_strictly_increasing)
+    _one_more = field_validator("values")(_one_value_more)
 
 
 class CosineDecay(_LRSchedule):

@@ -101,6 +101,22 @@ def test_a_rate_may_be_a_schedule_and_is_validated() -> None:
         "{schedule: piecewise, boundaries: [5], values: [1, 2, 3]}")[0]
 
 
+def test_a_piecewise_learning_rate_is_checked_like_a_piecewise_rate() -> None:
+    # Keras's PiecewiseConstantDecay by name: the same two checks, located on the same keys
+    def errors(schedule: str) -> list[str]:
+        with pytest.raises(specc.SpecError) as info:
+            loads(KL_WARMUP.replace("learning_rate: 0.01", f"learning_rate: {schedule}"),
+                  "k.yaml")
+        return [d.render() for d in info.value.diagnostics]
+
+    lr = "{schedule: PiecewiseConstantDecay, boundaries: %s, values: %s}"
+    assert errors(lr % ("[5, 3]", "[0.1, 0.01, 0.001]")) == [
+        "k.yaml:15:86: error: optimizer.learning_rate.boundaries: must increase  [bad-value]"]
+    assert errors(lr % ("[5]", "[0.1, 0.01, 0.001]")) == [
+        "k.yaml:15:99: error: optimizer.learning_rate.values: give one value more than boundaries "
+        "(1 boundaries, 3 values)  [bad-value]"]
+
+
 def test_explain_prints_the_schedule_as_a_formula(tmp_path) -> None:
     from specc.explain import composition
 
