@@ -27,11 +27,11 @@ from specc import loader
 from specc.composed import ComposedDocument, Where, sites_of, with_sites
 from specc.errors import Diagnostic, SpecError, did_you_mean, quote
 from specc.includes import (EXTENDS, IMPORTS, MAX_FILES, MAX_INCLUDE_DEPTH, Failed, Includes,
-                            project_root)
+                            OpenFiles, project_root)
 from specc.loader import Document
 
 __all__ = ["DIRECTIVES", "EXTENDS", "IMPORTS", "LIBRARY_KEYS", "MAX_FILES", "MAX_INCLUDE_DEPTH",
-           "ComposedDocument", "check_library", "compose", "is_library", "loader",
+           "ComposedDocument", "OpenFiles", "check_library", "compose", "is_library", "loader",
            "project_root", "sites_of", "uses_files", "with_sites"]
 
 Path = tuple
@@ -63,8 +63,8 @@ def uses_files(data: Any) -> bool:
 
 
 class _Composer(Includes):
-    def __init__(self, top: Document) -> None:
-        super().__init__(top)
+    def __init__(self, top: Document, open_files: OpenFiles | None = None) -> None:
+        super().__init__(top, open_files)
         self.libraries: dict[str, dict[str, tuple[Any, Where]]] = {}
 
     # --- imports ----------------------------------------------------------------------------
@@ -391,12 +391,13 @@ class _Node:
 # ----------------------------------------------------------------------------------- entry
 
 
-def compose(doc: Document) -> Document | ComposedDocument:
+def compose(doc: Document, open_files: OpenFiles | None = None) -> Document | ComposedDocument:
     """`doc` with its imports and base put in (format 2); `doc` itself when it names no
-    other file. Raises SpecError with every problem, each with notes at the include sites."""
+    other file. Raises SpecError with every problem, each with notes at the include sites.
+    `open_files`: texts that stand in for files on disk (specc.includes.OpenFiles)."""
     if not uses_files(doc.data):
         return doc
-    composer = _Composer(doc)
+    composer = _Composer(doc, open_files)
     try:
         data, where = composer.spec(doc, (composer.top_real,))
     except Failed:
@@ -420,10 +421,11 @@ def _rebase_weights(data: dict, where: Where, top: Document) -> None:
                                       if os.path.exists(top.file) else os.getcwd())
 
 
-def check_library(doc: Document) -> list[Diagnostic]:
+def check_library(doc: Document, open_files: OpenFiles | None = None) -> list[Diagnostic]:
     """The problems of a block library file checked on its own (`specc validate` on it): its
-    keys, its imports, and each block's definition as expansion reads it."""
-    composer = _Composer(doc)
+    keys, its imports, and each block's definition as expansion reads it. `open_files`: texts
+    that stand in for files on disk (specc.includes.OpenFiles)."""
+    composer = _Composer(doc, open_files)
     blocks = composer.library(doc, (composer.top_real,))
     from specc.expand import Expander
 

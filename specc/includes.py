@@ -39,6 +39,16 @@ def project_root(file: str) -> str:
     return os.path.realpath(found.parent if found is not None else folder)
 
 
+@dataclasses.dataclass
+class OpenFiles:
+    """Texts that stand in for files on disk, by real path (an editor's unsaved buffers:
+    specc.lsp), and the real path of every file a composition asked for, there or not (what
+    an analysis depends on)."""
+
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)
+    asked: set[str] = dataclasses.field(default_factory=set)
+
+
 class Failed(Exception):
     """A file could not be used (the problem is recorded)."""
 
@@ -47,8 +57,9 @@ class Includes:
     """Opens the files a spec names, once each; records the problems, with notes at the
     import or extends that brought each file in."""
 
-    def __init__(self, top: Document) -> None:
+    def __init__(self, top: Document, open_files: OpenFiles | None = None) -> None:
         self.top = top
+        self.open_files = open_files if open_files is not None else OpenFiles()
         self.root = project_root(top.file)
         self.problems: list[Diagnostic] = []
         self.stopped = False
@@ -104,6 +115,7 @@ class Includes:
             resolved = self.resolved[(folder, value)] = (
                 shown, real, os.path.commonpath([real, self.root]) == self.root)
         shown, real, inside_root = resolved
+        self.open_files.asked.add(real)
         if not inside_root:
             inside = os.path.commonpath([os.path.abspath(shown), self.root]) == self.root
             self.error(site, f"{quote(value)} is {'a link to a file ' if inside else ''}"
@@ -132,6 +144,9 @@ class Includes:
     def read(self, real: str, shown: str, value: str, site: Span, how: str) -> Document:
         if len(self.docs) >= MAX_FILES:
             self.bound(site, f"the spec reads more than {MAX_FILES} files")
+        text = self.open_files.texts.get(real)
+        if text is not None:                    # an editor's buffer, saved or not
+            return self.parse(text.encode("utf-8"), shown, site, how)
         try:
             info = os.stat(real)
         except OSError as exc:
@@ -141,17 +156,23 @@ class Includes:
         if not stat.S_ISREG(info.st_mode):
             self.error(site, f"{quote(value)} is not a regular file")
             raise Failed
-        self.bytes += info.st_size
-        if self.bytes > loader.MAX_BYTES:
-            self.bound(site, f"the spec and the files it reads hold more than "
-                       f"{loader.MAX_BYTES:,} bytes together (the one-file limit)")
+        if self.bytes + info.st_size > loader.MAX_BYTES:      # bounded before it is read
+            self._too_many_bytes(site)
         try:
             with open(real, "rb") as stream:
                 data = stream.read(loader.MAX_BYTES + 1)
-            doc = loader.load_text(data, shown)
         except OSError as exc:
             self.error(site, f"cannot read {quote(value)}: {(exc.strerror or 'error').lower()}")
             raise Failed from None
+        return self.parse(data, shown, site, how)
+
+    def parse(self, data: bytes, shown: str, site: Span, how: str) -> Document:
+        """A file's bytes as a document, within the bounds on bytes and values together."""
+        self.bytes += len(data)
+        if self.bytes > loader.MAX_BYTES:
+            self._too_many_bytes(site)
+        try:
+            doc = loader.load_text(data, shown)
         except SpecError as exc:
             note = Diagnostic(site, f"{how} here", "include", "note")
             self.problems.extend(dataclasses.replace(d, notes=(*d.notes, note))
@@ -162,6 +183,10 @@ class Includes:
             self.bound(site, f"the spec and the files it reads hold more than "
                        f"{loader.MAX_NODES:,} values together (the one-file limit)")
         return doc
+
+    def _too_many_bytes(self, site: Span) -> None:
+        self.bound(site, f"the spec and the files it reads hold more than "
+                   f"{loader.MAX_BYTES:,} bytes together (the one-file limit)")
 
     def _shown(self, real: str) -> str:
         doc = self.docs.get(real)

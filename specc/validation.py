@@ -55,13 +55,15 @@ def expand_document(doc: Document) -> Document | ExpandedDocument:
     return flat
 
 
-def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any = None) -> Spec:
+def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any = None,
+                      open_files: Any = None) -> Spec:
     """Overrides, expansion, models, then semantic checks; every problem collected into one
     SpecError (at most MAX_ERRORS of them, specc.provenance.limit_errors). `overrides`
     (specc.overrides.Override) apply to the source (its imports and base put in first,
     specc.compose) where they name something there, else
     (format 2) to the flat spec after expansion; `limits` (specc.budget.Limits) is the size
-    budget, None for the default one."""
+    budget, None for the default one; `open_files` (specc.includes.OpenFiles) texts that stand
+    in for the files it reads (an editor's unsaved buffers)."""
     from specc.compose import compose, is_library, with_sites
 
     if is_library(doc.data):
@@ -69,7 +71,7 @@ def validate_document(doc: Document, overrides: Sequence[Any] = (), limits: Any 
                            "inputs, layers or outputs), not a spec: a spec uses its blocks "
                            "with `imports:`", "top-level")
     try:
-        doc = compose(doc)                       # `imports:` and `extends:` (format 2)
+        doc = compose(doc, open_files)           # `imports:` and `extends:` (format 2)
     except SpecError as exc:
         raise SpecError(limit_errors(exc.diagnostics)) from None
     sites = getattr(doc, "sites", {})

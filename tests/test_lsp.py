@@ -172,6 +172,36 @@ async def test_diagnostics_follow_changes(client: LanguageClient, tmp_path) -> N
     assert await open_text(client, path, good) == []
 
 
+async def test_a_spec_follows_the_unsaved_edits_of_its_library(client: LanguageClient,
+                                                              tmp_path) -> None:
+    """Renaming a block in an open library, unsaved, publishes the importing spec's error; the
+    spec reads the file on disk again once the library is closed."""
+    lib, spec = tmp_path / "lib.yaml", tmp_path / "model.yaml"
+    lib.write_text("specc: 2\nblocks:\n  mlp:\n    layers:\n"
+                   "      - {name: d, type: Dense, units: 4}\n")
+    spec.write_text("specc: 2\nname: m\nimports: [lib.yaml]\ninputs:\n  x: {shape: [3]}\n"
+                    "layers:\n  - {name: a, use: mlp}\n"
+                    "  - {name: out, type: Dense, units: 2, activation: softmax}\n"
+                    "outputs: [out]\nloss: categorical_crossentropy\n")
+    assert await open_text(client, spec, spec.read_text()) == []
+
+    async def spec_diagnostics(done) -> list[lsp.Diagnostic]:
+        # what the client last received for the spec (one waiter per method: poll instead)
+        for _ in range(600):
+            if done(found := list(client.diagnostics.get(spec.as_uri(), []))):
+                return found
+            await asyncio.sleep(0.1)
+        raise TimeoutError("no new diagnostics for the spec")
+
+    assert await open_text(client, lib, lib.read_text().replace("mlp:", "dense:")) == []
+    [d] = await spec_diagnostics(bool)
+    assert (d.range.start.line, d.message) == (6, "unknown block 'mlp' (blocks: dense)")
+    client.text_document_did_close(lsp.DidCloseTextDocumentParams(
+        lsp.TextDocumentIdentifier(lib.as_uri())))
+    _VERSIONS.pop(lib.as_uri())
+    assert await spec_diagnostics(lambda found: not found) == []
+
+
 async def test_complete_layer_types_and_arguments(client: LanguageClient, tmp_path) -> None:
     path = tmp_path / "types.yaml"
     spec = SPECS / "cnn_sparsity.yaml"

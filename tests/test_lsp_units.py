@@ -63,3 +63,41 @@ def test_every_feature_answers_anywhere_in_the_examples() -> None:
                     prepare(a, pos)
     finally:
         ws.shutdown()
+
+
+def test_a_spec_reads_the_unsaved_text_of_an_open_library(tmp_path) -> None:
+    """A spec that imports a library open in the editor is analysed with the library's
+    unsaved text; a change there re-analyses the spec; closing the library goes back to the
+    file on disk."""
+    from specc.lsp.workspace import Workspace
+
+    (tmp_path / "pyproject.toml").write_text("[tool.specc]\n")
+    lib = tmp_path / "lib.yaml"
+    lib.write_text("specc: 2\nblocks:\n  mlp:\n    layers:\n"
+                   "      - {name: d, type: Dense, units: 4}\n")
+    spec = tmp_path / "model.yaml"
+    spec.write_text("specc: 2\nname: m\nimports: [lib.yaml]\ninputs:\n  x: {shape: [3]}\n"
+                    "layers:\n  - {name: a, use: mlp}\n"
+                    "  - {name: out, type: Dense, units: 2, activation: softmax}\n"
+                    "outputs: [out]\nloss: categorical_crossentropy\n")
+    ws = Workspace(str(tmp_path))
+    try:
+        _unsaved_library_steps(ws, spec, lib)
+    finally:
+        ws.shutdown()
+
+
+def _unsaved_library_steps(ws, spec, lib) -> None:
+    spec_uri, lib_uri = spec.as_uri(), lib.as_uri()
+    assert ws.update(spec_uri, str(spec), spec.read_text()).spec is not None
+    assert ws.dependents(spec_uri) == []
+    renamed = lib.read_text().replace("mlp:", "dense_block:")     # typed, not saved
+    ws.update(lib_uri, str(lib), renamed)
+    assert ws.dependents(lib_uri) == [spec_uri]
+    again = ws.update(spec_uri, str(spec), spec.read_text())
+    assert again.spec is None
+    assert [(d.span.line, d.message) for d in again.diagnostics] == [
+        (7, "unknown block 'mlp' (blocks: dense_block)")]
+    ws.close(lib_uri)                            # not saved: the file on disk is read again
+    assert ws.update(spec_uri, str(spec), spec.read_text()).spec is not None
+    assert ws.dependents(lib_uri) == []

@@ -38,6 +38,10 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     spec: Any = None               # the validated Spec, None when the spec has errors
     options: Options = field(default_factory=Options)
+    #: The real paths of the files its imports and base asked for (re-analysed when one of
+    #: them changes in the editor), and the editor's texts it was analysed with.
+    reads: frozenset[str] = frozenset()
+    open_texts: dict[str, str] = field(default_factory=dict, repr=False)
     _facts: Any = field(default=None, repr=False)
     _imported: Optional[dict] = field(default=None, repr=False)
 
@@ -65,7 +69,8 @@ class Analysis:
             from specc.loader import load_text
 
             try:
-                self._imported = imported_blocks(load_text(self.source, self.file))
+                self._imported = imported_blocks(load_text(self.source, self.file),
+                                                 self.open_texts)
             except SpecError:
                 self._imported = {}
         return self._imported
@@ -84,28 +89,35 @@ class Analysis:
         return self.spec.document if self.spec is not None else None
 
 
-def analyse(source: str, file: str, options: Options, encoding: str = "utf-16") -> Analysis:
+def analyse(source: str, file: str, options: Options, encoding: str = "utf-16",
+            open_texts: Optional[dict[str, str]] = None) -> Analysis:
     """Validate `source` as the spec file `file` (plugins already imported by the caller),
     as `specc validate` does (specc.validation._check_one): a block library is checked on its
     own, a spec validated with its imports and base. A document that is not a spec
     (`is_spec`) is indexed only. `encoding`: the protocol's position encoding agreed with the
-    client."""
-    from specc.compose import check_library, is_library
+    client; `open_texts`: the editor's texts of other files by real path, read instead of
+    the disk where the spec imports or extends them."""
+    from specc.compose import OpenFiles, check_library, is_library
     from specc.loader import load_text
     from specc.validation import validate_document
 
-    result = Analysis(file, source, Text(source, encoding), index(source), options=options)
+    texts = dict(open_texts or {})
+    result = Analysis(file, source, Text(source, encoding), index(source), options=options,
+                      open_texts=texts)
     if not is_spec(source):
         return result
+    open_files = OpenFiles(texts)
     try:
         doc = load_text(source, file)
         if is_library(doc.data):
-            result.diagnostics = check_library(doc)
+            result.diagnostics = check_library(doc, open_files)
             return result
-        spec = validate_document(doc, options.overrides, options.limits)
+        spec = validate_document(doc, options.overrides, options.limits, open_files)
     except SpecError as exc:
         result.diagnostics = list(exc.diagnostics)
         return result
+    finally:
+        result.reads = frozenset(open_files.asked)
     from specc.rules import spec_warnings
 
     result.spec = spec
@@ -113,16 +125,17 @@ def analyse(source: str, file: str, options: Options, encoding: str = "utf-16") 
     return result
 
 
-def imported_blocks(doc: Any) -> dict[str, tuple[Any, Span]]:
+def imported_blocks(doc: Any, open_texts: Optional[dict[str, str]] = None
+                    ) -> dict[str, tuple[Any, Span]]:
     """The blocks a spec gets from other files (`imports:`, `extends:`): name -> (its
     definition, where it is written); {} when there are none or they cannot be read (the
-    validation reports why)."""
-    from specc.compose import compose, uses_files
+    validation reports why). `open_texts` as for `analyse`."""
+    from specc.compose import OpenFiles, compose, uses_files
 
     if not uses_files(doc.data):
         return {}
     try:
-        composed = compose(doc)
+        composed = compose(doc, OpenFiles(dict(open_texts or {})))
     except SpecError:
         return {}
     blocks = composed.data.get("blocks")

@@ -55,7 +55,7 @@ def _imported(analysis: Analysis, cursor: Cursor) -> dict[str, Any]:
     from specc.lsp.analysis import imported_blocks
 
     try:
-        return imported_blocks(load_text(cursor.source, analysis.file))
+        return imported_blocks(load_text(cursor.source, analysis.file), analysis.open_texts)
     except SpecError:
         return {}
 

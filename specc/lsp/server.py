@@ -29,8 +29,15 @@ class SpecServer(LanguageServer):
     def analysis(self, uri: str) -> Optional[Analysis]:
         return self.specs.get(uri)
 
-    def refresh(self, uri: str) -> None:
-        """Analyse the document's current text and publish its diagnostics."""
+    def refresh(self, uri: str, dependents: bool = True) -> None:
+        """Analyse the document's current text and publish its diagnostics; then the same
+        for the open specs that import or extend it (they read its unsaved text)."""
+        self._publish(uri)
+        if dependents:
+            for other in self.specs.dependents(uri):
+                self._publish(other)
+
+    def _publish(self, uri: str) -> None:
         from specc.lsp.diagnostics import diagnostics
 
         document = self.workspace.get_text_document(uri)
@@ -63,9 +70,12 @@ def _did_change(ls: SpecServer, params: lsp.DidChangeTextDocumentParams) -> None
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
 def _did_close(ls: SpecServer, params: lsp.DidCloseTextDocumentParams) -> None:
-    ls.specs.close(params.text_document.uri)
-    ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-        uri=params.text_document.uri, diagnostics=[]))
+    uri = params.text_document.uri
+    readers = ls.specs.dependents(uri)          # they read the file on disk from now on
+    ls.specs.close(uri)
+    ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+    for other in readers:
+        ls.refresh(other, dependents=False)
 
 
 def _at(ls: SpecServer, uri: str, position: lsp.Position) -> tuple[Optional[Analysis], Pos]:

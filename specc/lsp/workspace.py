@@ -23,6 +23,10 @@ class Workspace:
     def __init__(self, root: Optional[str] = None) -> None:
         self.root = root
         self.analyses: dict[str, Analysis] = {}
+        #: The editor's text of every open document, by real path: a spec that imports or
+        #: extends an open file reads this text, saved or not.
+        self.texts: dict[str, str] = {}
+        self._reals: dict[str, str] = {}            # uri -> real path
         #: Each document's last analysis with a valid spec (completion offers its names
         #: while the text being typed does not validate).
         self.valid: dict[str, Analysis] = {}
@@ -55,8 +59,11 @@ class Workspace:
 
     def update(self, uri: str, file: str, source: str, encoding: str = "utf-16") -> Analysis:
         """Analyse the document's new text; the analysis replaces the old one."""
+        real = self._reals[uri] = os.path.realpath(file)
+        self.texts[real] = source
         options, problems = self.options_for(file)
-        result = analyse(source, file, options, encoding)
+        result = analyse(source, file, options, encoding,
+                         {r: t for r, t in self.texts.items() if r != real})
         if problems:
             result.diagnostics = [*problems, *result.diagnostics]
         self.analyses[uri] = result
@@ -64,9 +71,20 @@ class Workspace:
             self.valid[uri] = result
         return result
 
+    def dependents(self, uri: str) -> list[str]:
+        """The other open documents that read this one through `imports:` or `extends:`
+        (directly or through other files): to analyse again when its text changes."""
+        real = self._reals.get(uri)
+        return [other for other, result in self.analyses.items()
+                if other != uri and real is not None and real in result.reads]
+
     def close(self, uri: str) -> None:
+        """Forget the document; a spec that reads it reads the file on disk again."""
         self.analyses.pop(uri, None)
         self.valid.pop(uri, None)
+        real = self._reals.pop(uri, None)
+        if real is not None and real not in self._reals.values():
+            self.texts.pop(real, None)
 
     def get(self, uri: str) -> Optional[Analysis]:
         return self.analyses.get(uri)
