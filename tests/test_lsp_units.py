@@ -101,3 +101,47 @@ def _unsaved_library_steps(ws, spec, lib) -> None:
     ws.close(lib_uri)                            # not saved: the file on disk is read again
     assert ws.update(spec_uri, str(spec), spec.read_text()).spec is not None
     assert ws.dependents(lib_uri) == []
+
+
+def test_a_changed_configuration_or_plugin_file_is_read_again(tmp_path) -> None:
+    """pyproject.toml's [tool.specc] and its one-file plugins are read again when they change
+    on disk: the next analysis uses them, no server restart."""
+    import os
+
+    from specc.lsp.workspace import Workspace
+
+    project, plugin = tmp_path / "pyproject.toml", tmp_path / "kinds.py"
+    kind = ("import pydantic\nimport specc\n\n\nclass Rate(pydantic.BaseModel):\n"
+            "    rate: float\n\n\n"
+            "@specc.register_penalty({name!r}, params=Rate, formula='r · sum a')\n"
+            "def _term(a, clause):\n    from keras import ops\n"
+            "    return clause.rate * ops.sum(a)\n")
+    plugin.write_text(kind.format(name="first_kind"))
+    spec = tmp_path / "model.yaml"
+    spec.write_text("specc: 1\nname: m\ninputs:\n  x: {shape: [3]}\nlayers:\n"
+                    "  - {name: h, type: Dense, units: 4}\n"
+                    "  - {name: out, type: Dense, units: 2, activation: softmax}\n"
+                    "outputs: [out]\nloss: categorical_crossentropy\n"
+                    "penalties:\n  - {name: p, layer: h, kind: first_kind, rate: 0.1}\n")
+
+    def changed(path, text: str) -> None:          # a later mtime whatever the clock's grain
+        path.write_text(text)
+        info = os.stat(path)
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 10**9))
+
+    changed(project, '[tool.specc]\nplugins = ["kinds.py"]\nmax_params = 20\n')
+    ws = Workspace(str(tmp_path))
+    try:
+        def codes() -> list[str]:
+            result = ws.update(spec.as_uri(), str(spec), spec.read_text())
+            return sorted(d.code for d in result.diagnostics if d.severity == "error")
+
+        assert codes() == ["budget"]                    # 16 + 10 parameters > 20
+        changed(project, '[tool.specc]\nplugins = ["kinds.py"]\nmax_params = 1000\n')
+        assert codes() == []
+        changed(plugin, kind.format(name="second_kind"))
+        assert codes() == ["unknown-kind"]              # first_kind is gone with the old file
+    finally:
+        ws.shutdown()
+    import specc.penalties as penalties
+    assert not {"first_kind", "second_kind"} & set(penalties._PLUGINS)  # unregistered

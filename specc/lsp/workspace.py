@@ -2,8 +2,10 @@
 
 Each document is analysed with the options of its nearest pyproject.toml's [tool.specc]
 (specc.config, as `specc validate` finds it from the spec's folder): the size budget, and the
-plugins, imported once per configuration and kept for the server's life. A configuration that
-cannot be read, or a plugin that cannot be imported, is a diagnostic at the top of the spec.
+plugins, imported once per configuration. A configuration is read again, its plugins
+unregistered and imported anew, when pyproject.toml or one of its one-file plugins changes on
+disk (no restart). A configuration that cannot be read, or a plugin that cannot be imported,
+is a diagnostic at the top of the spec.
 """
 from __future__ import annotations
 
@@ -30,9 +32,10 @@ class Workspace:
         #: Each document's last analysis with a valid spec (completion offers its names
         #: while the text being typed does not validate).
         self.valid: dict[str, Analysis] = {}
-        self._plugins = ExitStack()
+        self._plugins: dict[Optional[Path], ExitStack] = {}
         self._configs: dict[Optional[Path], Options] = {}
         self._problems: dict[Optional[Path], list[Diagnostic]] = {}
+        self._stamps: dict[Optional[Path], tuple] = {}
 
     def options_for(self, file: str) -> tuple[Options, list[Diagnostic]]:
         """The options for a spec file, its plugins imported; the problems in reading them."""
@@ -43,10 +46,15 @@ class Workspace:
             source = config.find(config.start_of([start]))
         except SpecError as exc:
             return Options(), list(exc.diagnostics)
+        if source in self._configs and self._stamps[source] != _stamp(
+                source, self._configs[source]):
+            self._plugins.pop(source).close()       # changed on disk: read it again
+            del self._configs[source]
         if source not in self._configs:
+            stack = self._plugins[source] = ExitStack()
             try:
                 options = config.read(source) if source is not None else Options()
-                self._plugins.enter_context(config.plugins_imported(options))
+                stack.enter_context(config.plugins_imported(options))
                 self._problems[source] = []
             except SpecError as exc:
                 options = Options()
@@ -55,6 +63,7 @@ class Workspace:
                 options = Options()
                 self._problems[source] = [Diagnostic(Span(file), str(exc), "config")]
             self._configs[source] = options
+            self._stamps[source] = _stamp(source, options)
         return self._configs[source], self._problems[source]
 
     def update(self, uri: str, file: str, source: str, encoding: str = "utf-16") -> Analysis:
@@ -90,4 +99,19 @@ class Workspace:
         return self.analyses.get(uri)
 
     def shutdown(self) -> None:
-        self._plugins.close()
+        while self._plugins:
+            self._plugins.popitem()[1].close()      # the latest configuration first
+
+
+def _stamp(source: Optional[Path], options: Options) -> tuple:
+    """When pyproject.toml and the configuration's one-file plugins last changed on disk."""
+    files = [source, *(Path(p) for p in options.plugins if p.endswith(".py"))] \
+        if source is not None else []
+    stamps = []
+    for path in files:
+        try:
+            info = os.stat(path)
+            stamps.append((str(path), info.st_mtime_ns, info.st_size))
+        except OSError:
+            stamps.append((str(path), None, None))
+    return tuple(stamps)
