@@ -499,6 +499,11 @@ async def test_definition_of_an_imported_block_is_in_its_library(client: Languag
     refs = await client.text_document_references_async(lsp.ReferenceParams(
         text_document=doc, position=pos, context=lsp.ReferenceContext(include_declaration=True)))
     assert len(refs) == 1 + 4                     # the definition and conv2 .. conv5
-    with pytest.raises(Exception, match="rename it there"):
-        await client.text_document_rename_async(lsp.RenameParams(
-            text_document=doc, position=pos, new_name="stage2"))
+    # a rename from a spec that uses it reaches the library and every spec that reads it
+    edit = await client.text_document_rename_async(lsp.RenameParams(
+        text_document=doc, position=pos, new_name="stage2"))
+    assert sorted(edit.changes) == sorted([library.as_uri(), resnet.as_uri()])
+    assert _apply(lib, edit.changes[library.as_uri()]) == lib.replace("  stage:", "  stage2:")
+    assert _apply(text, edit.changes[resnet.as_uri()]) == text.replace("use: stage,",
+                                                                       "use: stage2,")
+    assert text.count("use: stage,") == 4

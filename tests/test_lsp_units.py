@@ -145,3 +145,42 @@ def test_a_changed_configuration_or_plugin_file_is_read_again(tmp_path) -> None:
         ws.shutdown()
     import specc.penalties as penalties
     assert not {"first_kind", "second_kind"} & set(penalties._PLUGINS)  # unregistered
+
+
+def test_renaming_a_block_in_its_library_reaches_every_spec_that_reads_it(tmp_path) -> None:
+    """From the library: the definition, and every `use:` in the specs that import it or
+    extend one that does; a spec that reads another library keeps its own `mlp`."""
+    pytest.importorskip("pygls")
+    from specc.lsp.symbols import locations, rename, symbol_at
+    from specc.lsp.workspace import Workspace
+
+    (tmp_path / "pyproject.toml").write_text("[tool.specc]\n")
+    block = "specc: 2\nblocks:\n  mlp:\n    layers:\n      - {name: d, type: Dense, units: 4}\n"
+    (tmp_path / "lib.yaml").write_text(block)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "lib.yaml").write_text(block)
+    spec = ("specc: 2\nname: m\nimports: [{lib}]\ninputs:\n  x: {{shape: [3]}}\nlayers:\n"
+            "  - {{name: a, use: mlp}}\n  - {{name: b, use: mlp}}\n"
+            "  - {{name: out, type: Dense, units: 2, activation: softmax}}\n"
+            "outputs: [out]\nloss: categorical_crossentropy\n")
+    (tmp_path / "a.yaml").write_text(spec.format(lib="lib.yaml"))
+    (tmp_path / "other.yaml").write_text(spec.format(lib="other/lib.yaml"))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.yaml").write_text(
+        "specc: 2\nextends: ../a.yaml\nname: c\nlayers:\n  - {name: z, use: mlp, after: b}\n")
+    lib = tmp_path / "lib.yaml"
+    ws = Workspace(str(tmp_path))
+    try:
+        text = block.replace("units: 4", "units: 8")           # unsaved: the editor's text
+        analysis = ws.update(lib.as_uri(), str(lib), text)
+        pos = (2, 3)                                            # on `mlp:`
+        assert symbol_at(analysis, pos).name == "mlp"
+        edit = rename(analysis, lib.as_uri(), pos, "dense_block", ws.texts)
+        lines = {uri.rsplit("/", 1)[-1]: sorted(e.range.start.line for e in edits)
+                 for uri, edits in edit.changes.items()}
+        assert lines == {"lib.yaml": [2], "a.yaml": [6, 7], "c.yaml": [4]}
+        refs = locations(analysis, lib.as_uri(), symbol_at(analysis, pos), definition=False,
+                         texts=ws.texts)
+        assert len(refs) == 3
+    finally:
+        ws.shutdown()

@@ -113,7 +113,8 @@ def _definition(ls: SpecServer, params: lsp.DefinitionParams) -> list[lsp.Locati
     uri = params.text_document.uri
     analysis, pos = _at(ls, uri, params.position)
     symbol = symbol_at(analysis, pos) if analysis is not None else None
-    return locations(analysis, uri, symbol, definition=True) if symbol is not None else []
+    return locations(analysis, uri, symbol, definition=True, texts=ls.specs.texts) \
+        if symbol is not None else []
 
 
 @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
@@ -126,7 +127,8 @@ def _references(ls: SpecServer, params: lsp.ReferenceParams) -> list[lsp.Locatio
     if symbol is None:
         return []
     return locations(analysis, uri, symbol,
-                     definition=None if params.context.include_declaration else False)
+                     definition=None if params.context.include_declaration else False,
+                     texts=ls.specs.texts)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
@@ -143,7 +145,8 @@ def _rename(ls: SpecServer, params: lsp.RenameParams) -> Optional[lsp.WorkspaceE
 
     uri = params.text_document.uri
     analysis, pos = _at(ls, uri, params.position)
-    return rename(analysis, uri, pos, params.new_name) if analysis is not None else None
+    return rename(analysis, uri, pos, params.new_name, ls.specs.texts) \
+        if analysis is not None else None
 
 
 @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(

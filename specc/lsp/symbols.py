@@ -6,20 +6,23 @@ Its occurrences are where it is defined (an entry's `name`, an input's key, a bl
 clause's `layer:`, `outputs`, `call:`, `freeze`, a weight clause's `layers`, a per-output
 `loss`/`loss_weights`/`metrics` key; a dotted path `conv2.block1.out` or a repeat's
 `block2` counts by its first word, and a rename replaces only that word. A block's
-occurrences are its key under `blocks:` and every `use:` of it.
+occurrences are its key under `blocks:` and every `use:` of it, in its own file and in every
+project file that imports or extends that one (specc.lsp.project).
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Final, Optional
 
 from lsprotocol import types as lsp
 
-from specc.lsp import names
+from specc.includes import project_root
+from specc.lsp import names, project
 from specc.lsp.analysis import Analysis
 from specc.lsp.diagnostics import to_range
-from specc.lsp.yamlindex import Path, Pos, Scalar
+from specc.lsp.yamlindex import Path, Pos, Scalar, Text, index
 from specc.spec.base import NAME_PATTERN
 
 _NAME: Final = re.compile(NAME_PATTERN)
@@ -103,15 +106,54 @@ def occurrences(analysis: Analysis, symbol: Symbol) -> list[Occurrence]:
     return out
 
 
-def locations(analysis: Analysis, uri: str, symbol: Symbol,
-              definition: Optional[bool] = None) -> list[lsp.Location]:
-    out = [lsp.Location(uri, to_range(analysis, o.start, o.end))
-           for o in occurrences(analysis, symbol)
-           if definition is None or o.definition == definition]
+def locations(analysis: Analysis, uri: str, symbol: Symbol, definition: Optional[bool] = None,
+              texts: Optional[dict[str, str]] = None) -> list[lsp.Location]:
+    """Where the symbol is defined (`definition=True`), used (False) or both (None); a block
+    across the project's files (`texts`: the editor's, by real path)."""
+    if symbol.kind == "block":
+        sites = block_sites(analysis, uri, symbol, texts, readers=definition is not True)
+        return [lsp.Location(where, to_range(owner, o.start, o.end))
+                for where, (owner, found) in sites.items()
+                for o in found if definition is None or o.definition == definition]
+    return [lsp.Location(uri, to_range(analysis, o.start, o.end))
+            for o in occurrences(analysis, symbol)
+            if definition is None or o.definition == definition]
+
+
+def block_sites(analysis: Analysis, uri: str, symbol: Symbol, texts: Optional[dict[str, str]],
+                readers: bool = True) -> dict[str, tuple[Analysis, list[Occurrence]]]:
+    """uri -> (its text, the block's occurrences there): the file that defines the block (this
+    one, or the library or base it comes from) and, with `readers`, every project file that
+    reads that one (specc.lsp.project) and does not define a block of that name itself."""
+    from pygls.uris import from_fs_path, to_fs_path
+
+    texts = dict(texts or {})
     elsewhere = _imported(analysis, symbol)
-    if elsewhere is not None and definition is not False:
-        out.insert(0, elsewhere)
-    return out
+    home = analysis
+    if elsewhere is not None:
+        file = to_fs_path(elsewhere.uri) or elsewhere.uri
+        text = project.text_of(os.path.realpath(file), texts)
+        home = _light(file, text or "", analysis.text.encoding)
+    home_uri = uri if home is analysis else (from_fs_path(home.file) or home.file)
+    sites = {home_uri: (home, occurrences(home, symbol))}
+    if not readers:
+        return sites
+    here = os.path.realpath(analysis.file)
+    for file, text in project.readers(os.path.realpath(home.file),
+                                      project_root(home.file), texts):
+        other = analysis if os.path.realpath(file) == here else \
+            _light(file, text, analysis.text.encoding)
+        if symbol.name in names.blocks(other.data):     # its own block of that name
+            continue
+        found = occurrences(other, symbol)
+        if found:
+            sites[uri if other is analysis else (from_fs_path(file) or file)] = (other, found)
+    return sites
+
+
+def _light(file: str, text: str, encoding: str) -> Analysis:
+    """Another file's text, indexed for its names (not validated)."""
+    return Analysis(file, text, Text(text, encoding), index(text))
 
 
 def _imported(analysis: Analysis, symbol: Symbol) -> Optional[lsp.Location]:
@@ -129,18 +171,20 @@ def _imported(analysis: Analysis, symbol: Symbol) -> Optional[lsp.Location]:
     return lsp.Location(from_fs_path(span.file) or span.file, lsp.Range(start, end))
 
 
-def rename(analysis: Analysis, uri: str, pos: Pos, new: str) -> Optional[lsp.WorkspaceEdit]:
-    """Every occurrence of the name at `pos` replaced by `new` (which must be a plain name)."""
+def rename(analysis: Analysis, uri: str, pos: Pos, new: str,
+           texts: Optional[dict[str, str]] = None) -> Optional[lsp.WorkspaceEdit]:
+    """Every occurrence of the name at `pos` replaced by `new` (which must be a plain name); a
+    block's in every project file that reads its definition (`texts` as for `locations`)."""
     symbol = symbol_at(analysis, pos)
     if symbol is None:
         return None
-    elsewhere = _imported(analysis, symbol)
-    if elsewhere is not None:
-        raise ValueError(f"block {symbol.name!r} is defined in {elsewhere.uri}: rename it "
-                         "there")
     if not _NAME.fullmatch(new):
         raise ValueError(f"{new!r} is not a valid name: use letters, digits and '_' (at most "
                          "64), starting with a letter or '_'")
+    if symbol.kind == "block":
+        return lsp.WorkspaceEdit(changes={
+            where: [lsp.TextEdit(to_range(owner, o.start, o.end), new) for o in found]
+            for where, (owner, found) in block_sites(analysis, uri, symbol, texts).items()})
     edits = [lsp.TextEdit(to_range(analysis, o.start, o.end), new)
              for o in occurrences(analysis, symbol)]
     return lsp.WorkspaceEdit(changes={uri: edits})
