@@ -427,7 +427,7 @@ def check_library(doc: Document, open_files: OpenFiles | None = None) -> list[Di
     that stand in for files on disk (specc.includes.OpenFiles)."""
     composer = _Composer(doc, open_files)
     blocks = composer.library(doc, (composer.top_real,))
-    from specc.expand import Expander
+    from specc.expand import Expander, check_unused_blocks
 
     located = ComposedDocument(doc, {"blocks": {n: v for n, (v, _) in blocks.items()}},
                                Where(doc, (), {"blocks": Where(doc, ("blocks",), {
@@ -435,5 +435,6 @@ def check_library(doc: Document, open_files: OpenFiles | None = None) -> list[Di
                                composer.sites, [])
     ex = Expander(located)  # type: ignore[arg-type]
     ex.read_blocks(located.data["blocks"])
+    check_unused_blocks(ex, located, located.data["blocks"])  # type: ignore[arg-type]
     found = sorted([*composer.problems, *ex.problems], key=lambda d: (d.span, d.code))
     return with_sites(found, composer.sites)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from specc import expr
+from specc.blockcheck import check_unused
 from specc.blockdefs import BLOCK_KEYS, PARAM_TYPES, BlockDefinitions
 from specc.errors import SpecError, did_you_mean, quote
 from specc.expand_base import Path, Problem, Scope, TooLarge, is_name
@@ -299,6 +300,7 @@ class Expander(BlockDefinitions):
     def instance(self, name: str, block_name: str, args: dict, reads: Any, path: Path,
                  scope: Scope, share_of: str | None, frozen: bool = False) -> None:
         block = self.blocks[block_name]
+        self.used.add(block_name)
         inputs = block["inputs"]
         given = [reads] if isinstance(reads, str) else list(reads or [])
         if len(given) != len(inputs):
@@ -397,6 +399,7 @@ def expand(doc: Document) -> ExpandedDocument:
         except TooLarge as stop:
             raise SpecError(dedupe(ex.problems) if stop.keep_all else ex.problems[-1:]) from None
         flat["layers"] = ex.layers
+    check_unused_blocks(ex, doc, data.get("blocks"))
     top_refs = top
 
     def resolve(name: Any) -> Any:
@@ -438,6 +441,19 @@ def expand(doc: Document) -> ExpandedDocument:
         if items or section in data:
             flat[section] = items
     return ExpandedDocument(doc, flat, ex.origins, dedupe(ex.problems))
+
+
+def check_unused_blocks(ex: Expander, doc: Document, raw: Any) -> None:
+    """The definitions of the blocks this file writes that no entry used
+    (specc.blockcheck); an imported library's are its own file's to check."""
+    if not isinstance(raw, dict):
+        return
+    for name in ex.blocks:
+        if name not in ex.used and doc.key_span(("blocks", name)).file == doc.file:
+            try:
+                check_unused(ex, name, set(raw))
+            except TooLarge:
+                return
 
 
 def to_yaml(data: dict) -> str:

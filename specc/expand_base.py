@@ -92,6 +92,7 @@ class ExpanderBase:
         self.weight_penalties: list[tuple[Any, Origin]] = []
         self.origins: dict[Path, Origin] = {}
         self.blocks: dict[str, dict] = {}
+        self.used: set[str] = set()                         # blocks some entry expanded
         self.top_names: set[str] = set()
         self.work = expr.Work()             # expression steps, for the whole expansion
         self.expanded = 0                   # entries expanded, against specc.expand.MAX_ENTRIES

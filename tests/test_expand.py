@@ -357,3 +357,68 @@ def test_a_warning_inside_a_block_is_located_like_an_error() -> None:
     assert warning.message.endswith("in 'u' (block 'b')")
     assert [(n.line, n.message) for n in warning.notes] == [
         (10, "in the definition of block 'b'")]
+
+
+# -- blocks no entry uses ------------------------------------------------------------------
+
+UNUSED = HEAD + """\
+blocks:
+  mlp:
+    params: {units: int, deep: false}
+    layers:
+      - {name: d, type: Dense, units: "${unitz}"}
+      - {name: e, type: Dnse, units: 3, from: nowhere}
+      - {name: f, type: Dense, units: "${units * i}", repeat: 2, from: [d, x]}
+      - {name: g, use: mlpp, if: "${deep}"}
+    penalties:
+      - {name: p, layer: f2, kind: l2, rate: 0.1}
+      - {name: q, layer: x, kind: l2, rate: 0.1}
+  fine:
+    params: {n: 2}
+    layers:
+      - {name: "${'a' if n else 'b'}", type: Dense, units: "${n}", from: anything}
+      - {name: h, use: mlp, with: {units: "${n + 1}"}, repeat: "${n}"}
+      - {name: k, type: Dense, units: 1, from: [h2, h.d]}
+layers:
+  - {name: out, type: Dense, units: 1}
+""" + TAIL
+
+
+def test_a_block_no_entry_uses_is_checked_at_its_definition() -> None:
+    # what fails whatever the arguments: an unknown name in ${}, type, block, from: and a
+    # penalty's layer: (an input is not one of the block's layers); `i` in a repeat, a
+    # repeat's copy (f2, h2), a port of a use (h.d) and names made by ${} are not reported
+    assert errors(UNUSED) == [
+        "f.yaml:9:39: error: '${unitz}': unknown name 'unitz' (did you mean 'units'?) "
+        "(names here: deep, units)  [expression]",
+        "f.yaml:10:25: error: unknown layer type 'Dnse' (did you mean 'Dense'?) (see the spec "
+        "reference for the list; a custom type comes from a plugin: --plugin MODULE, or an "
+        "installed package's `specc.layers` entry point)  [unknown-type]",
+        "f.yaml:10:47: error: unknown name 'nowhere' in block 'mlp' (known: x, d, e, f, g) "
+        "(inside a block, `from:` reads the block's inputs and its own layers)  [unknown-ref]",
+        "f.yaml:12:24: error: unknown block 'mlpp' (did you mean 'mlp'?) (blocks: fine, mlp)  "
+        "[unknown-ref]",
+        "f.yaml:15:26: error: unknown name 'x' in block 'mlp' (known: d, e, f, g) (inside a "
+        "block, a penalty's `layer:` names one of the block's own layers)  [unknown-ref]",
+    ]
+
+
+def test_a_used_block_is_reported_by_its_use_only() -> None:
+    used = UNUSED.replace("  - {name: out, type: Dense, units: 1}",
+                          "  - {name: b, use: mlp, with: {units: 2}}\n"
+                          "  - {name: out, type: Dense, units: 1}")
+    found = errors(used)
+    assert sum("unitz" in line for line in found) == 1          # once, at the use
+    assert "(block 'mlp')" in next(line for line in found if "unitz" in line)
+
+
+def test_an_imported_librarys_unused_blocks_are_its_own_to_check(tmp_path) -> None:
+    (tmp_path / "lib.yaml").write_text(
+        "specc: 2\nblocks:\n  good: {layers: [{name: d, type: Dense, units: 2}]}\n"
+        "  bad: {layers: [{name: d, type: Dnse, units: 2}]}\n")
+    spec = tmp_path / "m.yaml"
+    spec.write_text(HEAD + "imports: [lib.yaml]\nlayers:\n  - {name: out, use: good}\n" + TAIL)
+    assert specc.load(str(spec)).layers[0].name == "out.d"
+    from specc.validation import validate_paths
+    [problem] = validate_paths([str(tmp_path / "lib.yaml")])
+    assert (problem.span.line, problem.code) == (4, "unknown-type")
