@@ -55,8 +55,10 @@ def _argument(key: str, value: Any) -> Any:
     if isinstance(value, dict) and {"class_name", "config"} <= set(value):
         if value["class_name"] in ("DTypePolicy", "FloatDTypePolicy"):
             return (value.get("config") or {}).get("name")
-        if key.endswith("_initializer"):
+        if key.endswith("_initializer") or key == "initializer":
             return _object(value, "initializer")
+        if value["class_name"] == "function" and isinstance(value["config"], str):
+            return value["config"]           # a function registered with Keras, by its name
         if key.endswith("_constraint"):
             return _object(value, "constraint")
     return plain(value)

@@ -1,0 +1,188 @@
+"""`specc import` of keras-hub backbones built from a config (no preset, no download).
+
+    python tests/benchmarks/import_keras_hub.py                       # all backbones below
+    python tests/benchmarks/import_keras_hub.py BertBackbone ViTBackbone
+    python tests/benchmarks/import_keras_hub.py --plugin tests/plugins/keras_hub_layers.py
+
+Needs keras-hub (`pip install --no-deps keras-hub` plus the small packages it imports:
+regex, tokenizers, sentencepiece, kagglehub, kagglesdk, tqdm; it is no dependency of specc).
+Each backbone is built at a tiny size (a few thousand weights) from its constructor's
+arguments, then `specc.importer.convert` runs on it (folding as `specc import` does). A
+refused backbone prints the importer's lines, one per layer (grouped: `2x like ...`). An
+imported one is written and validated in a temporary folder, built with `specc.build`, given
+the backbone's weights and compared: layers with weights (name, class, shapes), parameter
+counts, and the outputs on one random batch of 2, max |a - b| / max |a| <= 1e-5.
+
+`--plugin FILE` imports a plugin first (as `specc import --plugin` does): with
+`tests/plugins/keras_hub_layers.py`, which registers keras-hub's layers with
+`specc.register_layer`, the backbones made of those layers import too. Prints `N of M`.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Final
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+#: Output agreement asked of an imported backbone (relative to the largest output value).
+RTOL: Final = 1e-5
+_TEXT: Final = dict(vocabulary_size=50, num_layers=2, hidden_dim=8, intermediate_dim=16)
+
+
+def backbones() -> dict[str, Callable[[], Any]]:
+    """Name -> a function building the backbone at a tiny size (keras_hub imported here)."""
+    import keras_hub
+
+    m = keras_hub.models
+    return {
+        "BertBackbone": lambda: m.BertBackbone(**_TEXT, num_heads=2, max_sequence_length=16),
+        "DistilBertBackbone": lambda: m.DistilBertBackbone(**_TEXT, num_heads=2,
+                                                           max_sequence_length=16),
+        "RobertaBackbone": lambda: m.RobertaBackbone(**_TEXT, num_heads=2,
+                                                     max_sequence_length=16),
+        "XLMRobertaBackbone": lambda: m.XLMRobertaBackbone(**_TEXT, num_heads=2,
+                                                           max_sequence_length=16),
+        "AlbertBackbone": lambda: m.AlbertBackbone(**_TEXT, num_heads=2, embedding_dim=4,
+                                                   max_sequence_length=16),
+        "ElectraBackbone": lambda: m.ElectraBackbone(vocab_size=50, num_layers=2, num_heads=2,
+                                                     hidden_dim=8, embedding_dim=4,
+                                                     intermediate_dim=16,
+                                                     max_sequence_length=16),
+        "FNetBackbone": lambda: m.FNetBackbone(**_TEXT, max_sequence_length=16),
+        "GPT2Backbone": lambda: m.GPT2Backbone(**_TEXT, num_heads=2, max_sequence_length=16),
+        "OPTBackbone": lambda: m.OPTBackbone(**_TEXT, num_heads=2, max_sequence_length=16),
+        "BartBackbone": lambda: m.BartBackbone(**_TEXT, num_heads=2, max_sequence_length=16),
+        "LlamaBackbone": lambda: m.LlamaBackbone(**_TEXT, num_query_heads=2,
+                                                 num_key_value_heads=1),
+        "MistralBackbone": lambda: m.MistralBackbone(**_TEXT, num_query_heads=2,
+                                                     num_key_value_heads=1),
+        "GemmaBackbone": lambda: m.GemmaBackbone(**_TEXT, num_query_heads=2,
+                                                 num_key_value_heads=1, head_dim=4),
+        "ResNetBackbone": lambda: m.ResNetBackbone(
+            input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 8],
+            stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2],
+            block_type="basic_block", image_shape=(32, 32, 3)),
+        "ResNetV2Backbone": lambda: m.ResNetBackbone(
+            input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 8],
+            stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2],
+            block_type="bottleneck_block", use_pre_activation=True, image_shape=(32, 32, 3)),
+        "VGGBackbone": lambda: m.VGGBackbone(stackwise_num_repeats=[1, 1],
+                                             stackwise_num_filters=[4, 8],
+                                             image_shape=(16, 16, 3)),
+        "DenseNetBackbone": lambda: m.DenseNetBackbone(stackwise_num_repeats=[1, 1],
+                                                       growth_rate=4,
+                                                       image_shape=(32, 32, 3)),
+        "XceptionBackbone": lambda: m.XceptionBackbone(
+            stackwise_conv_filters=[[4, 8], [8, 16]], stackwise_pooling=[True, False],
+            image_shape=(32, 32, 3)),
+        "CSPNetBackbone": lambda: m.CSPNetBackbone(
+            stem_filters=8, stem_kernel_size=3, stem_strides=1, stackwise_depth=[1, 1],
+            stackwise_strides=[1, 2], stackwise_num_filters=[8, 16], block_type="dark_block",
+            image_shape=(32, 32, 3)),
+        "ViTBackbone": lambda: m.ViTBackbone(image_shape=(16, 16, 3), patch_size=4,
+                                             num_layers=2, num_heads=2, hidden_dim=8,
+                                             mlp_dim=16),
+        "DeiTBackbone": lambda: m.DeiTBackbone(image_shape=(16, 16, 3), patch_size=4,
+                                               num_layers=2, num_heads=2, hidden_dim=8,
+                                               intermediate_dim=16),
+    }
+
+
+def summary(lines: list[str]) -> str:
+    """Refusal lines grouped by what they refuse: `2x like 'x' (Class): reason`."""
+    groups: dict[str, list[str]] = {}
+    for line in lines:
+        head, _, reason = line.partition(": ")
+        kind = head.split(" (", 1)[-1].rstrip(")") if " (" in head else head
+        groups.setdefault(f"{kind}: {reason}", []).append(head.split(" (", 1)[0])
+    return "\n    ".join(f"{len(heads)}x like {heads[0]} ({key})" for key, heads in groups.items())
+
+
+def round_trip(make: Callable[[], Any], folder: Path) -> tuple[bool, str]:
+    import keras
+
+    import specc
+    from specc import importer
+    from specc.budget import Limits
+
+    keras.backend.clear_session()
+    model = make()
+    try:
+        imported = importer.convert(model, fold=True)
+    except importer.ImportRefused as exc:
+        return False, "refused:\n    " + summary(exc.lines)
+    spec_path = folder / f"{model.name}.yaml"
+    importer.write(imported, spec_path, limits=Limits(max_params=10**9))
+    built = specc.build(specc.load(spec_path))
+    importer.assign(built, imported)
+    report = importer.compare(model, built, imported.in_spec, renamed=imported.renamed)
+    problems = []
+    if not report["structure"]:
+        problems.append("structure differs")
+    if report["params"][0] != report["params"][1] or \
+            report["trainable"][0] != report["trainable"][1]:
+        problems.append(f"parameters {report['params'][0]:,} vs {report['params'][1]:,}")
+    if not report["outputs"] or not report["max_rel_diff"] <= RTOL:
+        problems.append(f"outputs differ: {report['max_rel_diff']:.3g}")
+    detail = (f"imported: {len(imported.data['layers'])} entries, "
+              f"{report['params'][1]:,} params, format {imported.data['specc']}, builds, "
+              f"max rel diff {report['max_rel_diff']:.2g}")
+    del model, built
+    gc.collect()
+    return not problems, "; ".join(problems) or detail
+
+
+def load_plugin(path: str) -> None:
+    """Import a plugin as `specc import --plugin FILE` does (its folder on the path)."""
+    file = Path(path).resolve()
+    sys.path.insert(0, str(file.parent))
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[file.stem] = module
+    spec.loader.exec_module(module)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="backbones (default: all)")
+    parser.add_argument("--plugin", action="append", default=[],
+                        help="a plugin .py file to import first (registers layers)")
+    args = parser.parse_args(argv)
+    try:
+        import keras_hub
+    except ImportError as exc:
+        print(f"keras-hub is not installed ({exc}); see this script's docstring")
+        return 2
+    for plugin in args.plugin:
+        load_plugin(plugin)
+    made = backbones()
+    names = args.names or list(made)
+    ok = 0
+    with tempfile.TemporaryDirectory() as folder:
+        for name in names:
+            t0 = time.perf_counter()
+            try:
+                good, why = round_trip(made[name], Path(folder))
+            except Exception as exc:        # report it, go on with the next backbone
+                good, why = False, f"error: {type(exc).__name__}: {str(exc)[:300]}"
+            ok += good
+            print(f"{name:20s} {'ok  ' if good else 'FAIL'} {time.perf_counter() - t0:5.1f} s  "
+                  f"{why}", flush=True)
+    import keras
+
+    print(f"\n{ok} of {len(names)} keras-hub {keras_hub.__version__} backbones import, build and "
+          f"give the same outputs (within {RTOL:g} relative; Keras {keras.__version__}"
+          f"{', plugins ' + ', '.join(args.plugin) if args.plugin else ''})")
+    return 0 if ok == len(names) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
