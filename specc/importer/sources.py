@@ -157,16 +157,21 @@ def _refusal(name: str, cls: str, module: str = "", registered: str = "") -> str
     if module.startswith(("keras.src.ops", "keras.ops")):
         return (f"operation {name!r} (keras.ops {cls}): no catalog layer computes it; write "
                 f"it as a layer and {PLUGIN_HOOK}")
-    keras_own = not module or module == "keras.layers" or module.startswith("keras.src.layers")
+    keras_own = ">" not in registered and (not module or module == "keras.layers"
+                                           or module.startswith("keras.src.layers"))
     if cls == "Lambda" and keras_own:
         return (f"layer {name!r} ({cls}): a Lambda runs Python code, which a spec never "
                 f"does; rewrite it as a layer class and {PLUGIN_HOOK}")
     if keras_own:
         return (f"layer {name!r} (keras.layers.{cls}): a Keras layer specc's catalog does not "
                 f"have; {PLUGIN_HOOK}")
-    where = f"{module}:{cls}"
+    where = f"{module}:{cls}" if module else ""
     if registered and registered != cls:
-        where = f"{registered}, class {where}"
+        where = f"{registered}, class {where}" if where else registered
+    elif registered:                       # a live class that Keras cannot name in a file
+        return (f"layer {name!r} ({where}): specc does not know this class, and it is not "
+                "registered serializable (register_layer needs "
+                f"@keras.saving.register_keras_serializable first); {PLUGIN_HOOK}")
     return f"layer {name!r} ({where}): specc does not know this class; {PLUGIN_HOOK}"
 
 
