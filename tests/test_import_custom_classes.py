@@ -134,20 +134,23 @@ def masked_plugin(monkeypatch) -> Any:
     sys.modules.pop("specc_masked_plugin", None)
 
 
-def _masked_model(plugin: Any) -> Any:
+def _masked_model(plugin: Any, by_keyword: bool) -> Any:
     """Two inputs as a keras-hub text backbone has: features and a padding mask passed to a
-    registered layer's call."""
+    registered layer's call; its input by position, or by keyword as keras-hub's decoder
+    layers take theirs (`decoder_sequence=x`)."""
     x = keras.Input((6, 5), name="features")
     mask = keras.Input((6,), dtype="int32", name="padding_mask")
     h = keras.layers.Dense(5, activation="tanh", name="d")(x)
-    h = plugin.MaskedProjection(3, name="proj")(h, padding_mask=mask)
+    proj = plugin.MaskedProjection(3, name="proj")
+    h = proj(x=h, padding_mask=mask) if by_keyword else proj(h, padding_mask=mask)
     return keras.Model([x, mask], keras.layers.Dense(2, name="out")(h), name="masked")
 
 
+@pytest.mark.parametrize("by_keyword", [False, True])
 def test_a_registered_class_with_a_mask_in_its_call_imports_and_rebuilds(
-        tmp_path: Path, masked_plugin) -> None:
+        tmp_path: Path, masked_plugin, by_keyword: bool) -> None:
     keras.utils.set_random_seed(3)
-    model = _masked_model(masked_plugin)
+    model = _masked_model(masked_plugin, by_keyword)
     saved = tmp_path / "masked.keras"
     model.save(saved)
     spec = tmp_path / "masked.yaml"

@@ -89,6 +89,27 @@ def _call_defaults(layer_class: type) -> dict[str, Any]:
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
+def input_keyword(layer_class: type, node: Any) -> str | None:
+    """The name of a call's first argument when the call passes its input by keyword and no
+    tensor by position (keras-hub's decoder layers: `layer(decoder_sequence=x, ...)`); a
+    spec's build passes it by position, which is the same call."""
+    import inspect
+
+    import keras
+
+    if any(isinstance(a, keras.KerasTensor) for a in keras.tree.flatten(node.arguments.args)):
+        return None
+    try:
+        params = list(inspect.signature(layer_class.call).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY,
+                                             params[0].POSITIONAL_OR_KEYWORD):
+        return None
+    found = node.arguments.kwargs.get(params[0].name)
+    return params[0].name if isinstance(found, keras.KerasTensor) else None
+
+
 @functools.lru_cache(maxsize=None)
 def keras_defaults(layer_class: type) -> dict[str, Any]:
     """The constructor defaults of a Keras layer class and its bases (plain values)."""

@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any, Final, Sequence
 
-from specc.importer.arguments import _call_defaults, arguments, keras_defaults
+from specc.importer.arguments import _call_defaults, arguments, input_keyword, keras_defaults
 from specc.importer.base import OPERATIONS, PLUGIN_HOOK, Imported
 from specc.importer.sources import layer_refusal, registered_classes
 
@@ -178,10 +178,11 @@ class GraphWalk:
                 return
             cls, type_name = entry_of.model, entry_of.type
             self.grouped.setdefault(_plugin_note(entry_of), []).append(layer.name)
-        call = self.call_arguments(layer, node)
+        keyword = input_keyword(type(layer), node)       # `layer(decoder_sequence=x)`
+        call = self.call_arguments(layer, node, keyword)
         if call is None:
             return
-        reads = self.reads(node)
+        reads = self.refs[id(node.arguments.kwargs[keyword])] if keyword else self.reads(node)
         if cls_name == "MultiHeadAttention" and isinstance(node.arguments.kwargs.get("key"),
                                                            self.keras.KerasTensor):
             reads = [*([reads] if isinstance(reads, str) else reads),
@@ -203,7 +204,8 @@ class GraphWalk:
             entry["call"] = call
         self.emit(entry, node.outputs, layer)
 
-    def call_arguments(self, layer: Any, node: Any) -> dict[str, Any] | None:
+    def call_arguments(self, layer: Any, node: Any,
+                       keyword: str | None = None) -> dict[str, Any] | None:
         """The call's keyword arguments a spec writes (`call:`), or None when one has no spec
         form (refused); `training=` is noted, not written."""
         from specc import catalog
@@ -216,6 +218,8 @@ class GraphWalk:
         call: dict[str, Any] = {}
         defaults = _call_defaults(type(layer))
         for key, value in node.arguments.kwargs.items():
+            if key == keyword:
+                continue                                   # its input, written as from:
             if value is None or (not isinstance(value, self.keras.KerasTensor) and
                                  key in defaults and value is defaults[key]):
                 continue                                   # the call's own default

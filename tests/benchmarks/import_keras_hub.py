@@ -8,7 +8,8 @@ Needs keras-hub (`pip install --no-deps keras-hub` plus the small packages it im
 regex, tokenizers, sentencepiece, kagglehub, kagglesdk, tqdm; it is no dependency of specc).
 Each backbone is built at a tiny size (a few thousand weights) from its constructor's
 arguments, then `specc.importer.convert` runs on it (folding as `specc import` does). A
-refused backbone prints the importer's lines, one per layer (grouped: `2x like ...`). An
+refused backbone prints the importer's lines, one per layer (as they are; a line for another
+layer of the same class is counted, not repeated). An
 imported one is written and validated in a temporary folder, built with `specc.build`, given
 the backbone's weights and compared: layers with weights (name, class, shapes), parameter
 counts (Keras's, and the one `specc validate` computes from the spec), and the outputs on
@@ -31,6 +32,7 @@ import gc
 import importlib.util
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -104,13 +106,14 @@ def backbones() -> dict[str, Callable[[], Any]]:
 
 
 def summary(lines: list[str]) -> str:
-    """Refusal lines grouped by what they refuse: `2x like 'x' (Class): reason`."""
+    """The importer's refusal lines as they are, one per class: a line that differs from an
+    earlier one only in the layer's name is counted, not repeated."""
     groups: dict[str, list[str]] = {}
     for line in lines:
-        head, _, reason = line.partition(": ")
-        kind = head.split(" (", 1)[-1].rstrip(")") if " (" in head else head
-        groups.setdefault(f"{kind}: {reason}", []).append(head.split(" (", 1)[0])
-    return "\n    ".join(f"{len(heads)}x like {heads[0]} ({key})" for key, heads in groups.items())
+        key = re.sub(r"^(layer|operation) '[^']*'", r"\1 ...", line)
+        groups.setdefault(key, []).append(line)
+    return "\n    ".join(same[0] + (f"  [and {len(same) - 1} more like it]" if len(same) > 1
+                                     else "") for same in groups.values())
 
 
 def batch(model: Any, seed: int = 0) -> dict[str, Any]:
