@@ -186,3 +186,15 @@ def test_call_args_are_checked_when_registered_and_in_a_spec(masked_plugin) -> N
         specc.loads(text, "t.yaml")
     assert "t.yaml:7:" in str(info.value) and "attention_mask" in str(info.value)
     specc.loads(text.replace("attention_mask", "padding_mask"), "t.yaml")
+
+
+def test_the_readme_shows_the_refusal_lines_as_they_are() -> None:
+    """The README's example (a Lambda and a class saved from a script: its config has no
+    module, only the registered name) is what the config check writes for those layers."""
+    from specc.importer.sources import _refusal
+
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("specc: cannot import m.keras: 2 parts"):].split("```")[0]
+    shown = [line.strip() for line in block.splitlines()[1:] if line.strip()]
+    assert shown == [_refusal("plus_one", "Lambda", "keras.layers"),
+                     _refusal("twice", "Doubler", "", "mylayers>Doubler")]
