@@ -16,7 +16,8 @@ import inspect
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Final, Literal, Mapping, Optional, Sequence, Union
+from typing import (Any, Callable, ClassVar, Final, Literal, Mapping, Optional, Sequence, Union,
+                    get_args)
 
 from pydantic import BaseModel, Field, create_model
 
@@ -26,7 +27,7 @@ from specc.catalog.args import ActivationArg, Layer
 from specc.catalog.definition import LayerDef, ShapeProblem
 from specc.penalties import PluginError
 from specc.plugin_source import declared_arguments, load_entry_points
-from specc.spec.base import LayerSpec
+from specc.spec.base import CallArgs, LayerSpec
 
 #: Installed packages declare their layer plugin modules here (pyproject: [project.entry-points]).
 ENTRY_POINT_GROUP: Final = "specc.layers"
@@ -86,7 +87,8 @@ def register_layer(type: str, layer: Union[type, str], *, args: Optional[type[Ba
                    shape: Optional[ShapeRule] = None, params: Optional[ParamsRule] = None,
                    weights: Optional[Mapping[str, Union[str, Sequence[str]]]] = None,
                    inputs: Union[int, tuple[int, int]] = 1,
-                   own_activity: bool = False, _caller: Optional[str] = None) -> CustomLayer:
+                   own_activity: bool = False, call_args: Sequence[str] = (),
+                   _caller: Optional[str] = None) -> CustomLayer:
     """Register a Keras layer class under the spec type name `type` (a plugin calls this).
 
     - `layer`: the class (decorated with `keras.saving.register_keras_serializable`), or
@@ -106,6 +108,8 @@ def register_layer(type: str, layer: Union[type, str], *, args: Optional[type[Ba
     - `own_activity`: put `via: activity_regularizer` clauses on the layer's own
       `activity_regularizer` (its constructor must pass **kwargs to keras.layers.Layer);
       by default they go on an identity layer right after it, which gives the same term.
+    - `call_args`: the keyword arguments of its `call` that a format 2 `call:` mapping may
+      give tensors to (`padding_mask`); `specc import` writes them from the recorded call.
     """
     plugin = _caller or sys._getframe(1).f_globals.get("__name__", "?")
     if not isinstance(type, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", type):
@@ -128,10 +132,16 @@ def register_layer(type: str, layer: Union[type, str], *, args: Optional[type[Ba
     low, high = (inputs, inputs) if isinstance(inputs, int) else tuple(inputs)
     if not 1 <= low <= high:
         raise ValueError(f"register_layer({type!r}): inputs must be >= 1 (least <= most)")
+    if isinstance(call_args, str) or not all(isinstance(a, str) and a.isidentifier()
+                                             for a in call_args):
+        raise ValueError(f"register_layer({type!r}): call_args must be a list of the call's "
+                         "keyword argument names")
     regs = _weight_args(type, weights or {})
     fields = _fields(type, layer, args, regs)
     # PluginLayer last: its strict configuration (no unknown keys, no coercion) wins over
     # whatever the plugin's model configures.
+    if call_args:                     # its own `call:` keys (the catalog's CallArg otherwise)
+        fields["call"] = _call_field(tuple(call_args))
     model = create_model(type, __base__=(args, PluginLayer) if args else PluginLayer,
                          __module__=plugin, type=(Literal[type], ...), **fields)
     model.__doc__ = (inspect.getdoc(layer) if not isinstance(layer, str) else None) or (
@@ -143,11 +153,20 @@ def register_layer(type: str, layer: Union[type, str], *, args: Optional[type[Ba
     act = model.model_fields.get("activation")
     model.splittable_activation = act is not None and act.default in (None, "linear")
     definition = LayerDef(type, model, _shape_rule(shape, plugin) if shape else None,
-                          _params_rule(params, plugin) if params else None, plugin=plugin)
+                          _params_rule(params, plugin) if params else None, plugin=plugin,
+                          call_args=tuple(call_args))
     entry = CustomLayer(type, layer, model, plugin, definition)
     _REGISTRY[type] = entry
     catalog.add(definition)
     return entry
+
+
+def _call_field(names: tuple[str, ...]) -> tuple[Any, Any]:
+    """The `call:` field of a type registered with call_args: those keys, each a tensor
+    name, a list of them, or true/false."""
+    value = get_args(CallArgs)[1]                     # dict[CallArg, VALUE] -> VALUE
+    return (Optional[dict[Literal[names], value]],    # type: ignore[valid-type]
+            Field(None, description=f"Tensors passed to its call: {', '.join(names)}."))
 
 
 def _shape_rule(rule: ShapeRule, plugin: str) -> Callable[[Any, list], Optional[tuple]]:

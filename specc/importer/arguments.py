@@ -55,8 +55,10 @@ def _argument(key: str, value: Any) -> Any:
     if isinstance(value, dict) and {"class_name", "config"} <= set(value):
         if value["class_name"] in ("DTypePolicy", "FloatDTypePolicy"):
             return (value.get("config") or {}).get("name")
-        if key.endswith("_initializer"):
+        if key.endswith("_initializer") or key == "initializer":
             return _object(value, "initializer")
+        if value["class_name"] == "function" and isinstance(value["config"], str):
+            return value["config"]           # a function registered with Keras, by its name
         if key.endswith("_constraint"):
             return _object(value, "constraint")
     return plain(value)
@@ -85,6 +87,27 @@ def _call_defaults(layer_class: type) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def input_keyword(layer_class: type, node: Any) -> str | None:
+    """The name of a call's first argument when the call passes its input by keyword and no
+    tensor by position (keras-hub's decoder layers: `layer(decoder_sequence=x, ...)`); a
+    spec's build passes it by position, which is the same call."""
+    import inspect
+
+    import keras
+
+    if any(isinstance(a, keras.KerasTensor) for a in keras.tree.flatten(node.arguments.args)):
+        return None
+    try:
+        params = list(inspect.signature(layer_class.call).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY,
+                                             params[0].POSITIONAL_OR_KEYWORD):
+        return None
+    found = node.arguments.kwargs.get(params[0].name)
+    return params[0].name if isinstance(found, keras.KerasTensor) else None
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,7 +7,7 @@ from typing import Any, Final, Sequence
 
 #: The hook that would cover a layer class specc does not know (issue 12's custom layers).
 PLUGIN_HOOK: Final = ("register it with specc.register_layer in a plugin (--plugin MODULE or "
-                      "the entry-point group specc.layers)")
+                      "the entry-point group specc.layers; README: \"Plugins: custom layers\")")
 #: The longest config.json read from a .keras file (a model config is far smaller).
 MAX_CONFIG_BYTES: Final = 64 * 1024 * 1024
 #: Keys of a layer config that a spec never writes when they hold the value meaning "unused".

@@ -70,8 +70,8 @@ def application(name: str, input_shape: Sequence[int] | None = None,
         file_utils.get_file = real
 
 
-def _config_layers(config: dict[str, Any], where: str = "") -> list[tuple[str, str, str]]:
-    """(name, class, module) of every layer in a saved model config, nested models included."""
+def _config_layers(config: dict[str, Any], where: str = "") -> list[tuple[str, str, str, str]]:
+    """(name, class, module, registered name) of every layer in a saved model config, nested models included."""
     out = []
     for layer in config.get("config", {}).get("layers", []) or []:
         if not isinstance(layer, dict):
@@ -79,7 +79,8 @@ def _config_layers(config: dict[str, Any], where: str = "") -> list[tuple[str, s
         cls = str(layer.get("class_name", "?"))
         inner = layer.get("config", {}) if isinstance(layer.get("config"), dict) else {}
         name = str(inner.get("name", "?"))
-        out.append((where + name, cls, str(layer.get("module") or "")))
+        out.append((where + name, cls, str(layer.get("module") or ""),
+                    str(layer.get("registered_name") or "")))
         if cls in _CONTAINERS:
             out += _config_layers(layer, where + name + "/")
     return out
@@ -123,12 +124,19 @@ def keras_file(path: str | Path) -> Any:
     if top not in _CONTAINERS or not isinstance((config.get("config") or {}).get("layers"),
                                                 list):
         name = ((config.get("config") or {}) if isinstance(config, dict) else {}).get("name", "?")
-        raise ImportRefused([f"model {name!r} ({top}): a subclassed model has no graph to "
-                             "import (its call() is Python code); build it as a functional or "
-                             "Sequential model, or write its spec"])
+        registered = str(config.get("registered_name") or "") if isinstance(config, dict) else ""
+        hint = ("; a Model subclass built from layers (a keras-hub backbone) saves only its "
+                "constructor's arguments: save keras.Model(model.inputs, model.outputs) and "
+                "import that" if ">" in registered else "")
+        raise ImportRefused([f"model {name!r} ({registered if hint else top}): a subclassed "
+                             "model has no graph to import (its call() is Python code); build "
+                             "it as a functional or Sequential model, or write its spec" + hint])
     known = {*LAYER_TYPES, "InputLayer", *_CONTAINERS, *OPERATIONS}
     plugged = {(c.__module__, c.__name__) for c in registered_classes()}
-    lines = [_refusal(name, cls, module) for name, cls, module in _config_layers(config)
+    plugged |= {("keras.layers", name) for module, name in plugged   # Keras's own, saved by
+                if module.startswith("keras.src.layers")}             # its public module
+    lines = [_refusal(name, cls, module, registered)
+             for name, cls, module, registered in _config_layers(config)
              if (module, cls) not in plugged
              and (cls not in known or (module and not module.startswith("keras")))]
     if lines:
@@ -143,14 +151,34 @@ def keras_file(path: str | Path) -> Any:
     return model
 
 
-def _refusal(name: str, cls: str, module: str = "") -> str:
+def _refusal(name: str, cls: str, module: str = "", registered: str = "") -> str:
+    """One line for a layer class without a spec form: the class as Keras registers it
+    (`keras_hub>TransformerEncoder`) and as register_layer takes it (`module:Class`)."""
     if module.startswith(("keras.src.ops", "keras.ops")):
         return (f"operation {name!r} (keras.ops {cls}): no catalog layer computes it; write "
                 f"it as a layer and {PLUGIN_HOOK}")
-    keras_own = not module or module == "keras.layers" or module.startswith("keras.src.layers")
-    where = cls if keras_own else f"{module}.{cls}"
-    if cls == "Lambda":
-        return (f"layer {name!r} ({where}): a Lambda runs Python code, which a spec never "
+    keras_own = ">" not in registered and (not module or module == "keras.layers"
+                                           or module.startswith("keras.src.layers"))
+    if cls == "Lambda" and keras_own:
+        return (f"layer {name!r} ({cls}): a Lambda runs Python code, which a spec never "
                 f"does; rewrite it as a layer class and {PLUGIN_HOOK}")
+    if keras_own:
+        return (f"layer {name!r} (keras.layers.{cls}): a Keras layer specc's catalog does not "
+                f"have; {PLUGIN_HOOK}")
+    where = f"{module}:{cls}" if module else ""
+    if registered and registered != cls:
+        where = f"{registered}, class {where}" if where else registered
+    elif registered:                       # a live class that Keras cannot name in a file
+        return (f"layer {name!r} ({where}): specc does not know this class, and it is not "
+                "registered serializable (register_layer needs "
+                f"@keras.saving.register_keras_serializable first); {PLUGIN_HOOK}")
     return f"layer {name!r} ({where}): specc does not know this class; {PLUGIN_HOOK}"
 
+
+def layer_refusal(layer: Any) -> str:
+    """_refusal for a live Keras layer (its registered name read from Keras)."""
+    import keras
+
+    cls = type(layer)
+    return _refusal(layer.name, cls.__name__, cls.__module__,
+                    keras.saving.get_registered_name(cls))

@@ -7,9 +7,9 @@ import math
 import re
 from typing import Any, Final, Sequence
 
-from specc.importer.arguments import _call_defaults, arguments, keras_defaults
+from specc.importer.arguments import _call_defaults, arguments, input_keyword, keras_defaults
 from specc.importer.base import OPERATIONS, PLUGIN_HOOK, Imported
-from specc.importer.sources import _refusal, registered_classes
+from specc.importer.sources import layer_refusal, registered_classes
 
 #: A call's recorded `training=` is not written: fit, evaluate and predict pass their own
 #: training mode to every layer of a functional model, over the recorded one.
@@ -174,14 +174,15 @@ class GraphWalk:
         if cls is None or not type(layer).__module__.startswith("keras.src.layers"):
             entry_of = self.plugged.get(type(layer))
             if entry_of is None:
-                self.refused.append(_refusal(layer.name, cls_name, type(layer).__module__))
+                self.refused.append(layer_refusal(layer))
                 return
             cls, type_name = entry_of.model, entry_of.type
             self.grouped.setdefault(_plugin_note(entry_of), []).append(layer.name)
-        call = self.call_arguments(layer, node)
+        keyword = input_keyword(type(layer), node)       # `layer(decoder_sequence=x)`
+        call = self.call_arguments(layer, node, keyword)
         if call is None:
             return
-        reads = self.reads(node)
+        reads = self.refs[id(node.arguments.kwargs[keyword])] if keyword else self.reads(node)
         if cls_name == "MultiHeadAttention" and isinstance(node.arguments.kwargs.get("key"),
                                                            self.keras.KerasTensor):
             reads = [*([reads] if isinstance(reads, str) else reads),
@@ -203,18 +204,22 @@ class GraphWalk:
             entry["call"] = call
         self.emit(entry, node.outputs, layer)
 
-    def call_arguments(self, layer: Any, node: Any) -> dict[str, Any] | None:
+    def call_arguments(self, layer: Any, node: Any,
+                       keyword: str | None = None) -> dict[str, Any] | None:
         """The call's keyword arguments a spec writes (`call:`), or None when one has no spec
         form (refused); `training=` is noted, not written."""
         from specc import catalog
         from specc.catalog import BOOLEAN_CALL_ARGS
 
         cls_name = type(layer).__name__
-        definition = catalog.BUILTIN.get(cls_name)
+        plugged = self.plugged.get(type(layer))        # a registered class: its call_args
+        definition = plugged.definition if plugged else catalog.BUILTIN.get(cls_name)
         takes = definition.call_args if definition is not None else ()
         call: dict[str, Any] = {}
         defaults = _call_defaults(type(layer))
         for key, value in node.arguments.kwargs.items():
+            if key == keyword:
+                continue                                   # its input, written as from:
             if value is None or (not isinstance(value, self.keras.KerasTensor) and
                                  key in defaults and value is defaults[key]):
                 continue                                   # the call's own default
@@ -373,7 +378,7 @@ def _custom_scale(w: GraphWalk, layer: Any, node: Any) -> None:
     Rescaling(scale) of inputs[1] and an Add, the same floats (x * s + 0.0, then a + that)."""
     reads = w.reads(node)
     if not isinstance(reads, list) or len(reads) != 2 or not isinstance(layer.scale, (int, float)):
-        w.refused.append(_refusal(layer.name, type(layer).__name__, type(layer).__module__))
+        w.refused.append(layer_refusal(layer))
         return
     scaled = w.name(f"{layer.name}_scaled")
     name = w.name(layer.name)

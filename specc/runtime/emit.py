@@ -43,7 +43,7 @@ def _objects(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Format 2 `{type: VarianceScaling, ...}` initializer and constraint arguments -> objects."""
     out = dict(kwargs)
     for key, value in kwargs.items():
-        if isinstance(value, dict) and key.endswith("_initializer"):
+        if isinstance(value, dict) and (key.endswith("_initializer") or key == "initializer"):
             args = {k: v for k, v in value.items() if k != "type"}
             out[key] = getattr(keras.initializers, value["type"])(**args)
         elif isinstance(value, dict) and key.endswith("_constraint"):
