@@ -38,6 +38,10 @@ def test_strings_are_read_by_the_string_layers_only() -> None:
         "layer 'out' (Dense) reads strings from input 'x'; only StringLookup and "
         "TextVectorization read strings: put one of them between (it turns text into integer "
         "ids)"))]
+    # said once, where strings are first read: not again by what reads that layer
+    chain = ["{name: f, type: Flatten}", "{name: out, type: Dense, units: 2}"]
+    assert [p[:2] for p in problems(spec_text("{x: {shape: [4], dtype: string}}", chain))] == [
+        (5, "dtype")]
     vectorized = ["{name: v, type: TextVectorization, output_sequence_length: 6}",
                   "{name: e, type: Embedding, input_dim: 50, output_dim: 3}",
                   "{name: f, type: Flatten}", "{name: out, type: Dense, units: 2}"]

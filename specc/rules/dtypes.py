@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Final, Iterator
 
 from specc import catalog
-from specc.budget import has_weights
+from specc.budget import has_weights, of_context
 from specc.catalog.text import STRING_READERS
 from specc.context import Context, Problem
 from specc.errors import quote
@@ -19,7 +19,10 @@ def check_string_reads(ctx: Context) -> Iterator[Problem]:
         return
     sources = dtype_sources(ctx)
     strings = any(i.dtype == "string" for i in ctx.spec.inputs.values())
-    for i, layer in enumerate(ctx.spec.layers):
+    refused: set[str] = set()        # reported, or after one reported: said once
+    for size in of_context(ctx).layers:                    # graph order
+        i = size.path[1]
+        layer = ctx.spec.layers[i]
         reads = ctx.reads.get(layer.name, ())
         definition = catalog.get(layer.type)
         if layer.type in STRING_READERS:
@@ -30,9 +33,13 @@ def check_string_reads(ctx: Context) -> Iterator[Problem]:
             continue
         if not strings or (definition is not None and definition.plugin):
             continue
+        if any(ref in refused for ref in reads):
+            refused.add(layer.name)
+            continue
         for ref in reads:
             dtype, origin = sources.get(ref, (None, ""))
             if dtype == "string":
+                refused.add(layer.name)
                 yield (("layers", i), f"{described(layer)} reads strings from {origin}; only "
                        "StringLookup and TextVectorization read strings: put one of them "
                        "between (it turns text into integer ids)", "dtype")
