@@ -40,15 +40,14 @@ def to_adapt(graph: Graph) -> list[Node]:
 
 def unadapted_warnings(graph: Graph) -> list[Diagnostic]:
     """What `specc build` says of a model whose layers are not adapted yet: a located warning
-    for each (the model it writes computes with Keras's initial state: mean 0 and variance 1,
-    an empty vocabulary that maps every token to the OOV index)."""
+    for each (Keras's initial state: a Normalization's mean 0 and variance 1; a lookup without
+    a vocabulary fails at its first call, 'Table not initialized')."""
     out = []
     for node in to_adapt(graph):
         name, type_ = graph.origins[node.origin]
         state = "mean and variance" if node.op == "Normalization" else "vocabulary"
         message = (f"layer {quote(name)} ({type_}) has no {state}: `specc fit` adapts it on "
-                   "the training data; a model built here computes without it until "
-                   "adapted (layer.adapt)")
+                   "the training data; the model built here needs layer.adapt before use")
         out.append(replace(graph.diagnose(("layers", node.origin), message, "unadapted"),
                            severity="warning"))
     return out

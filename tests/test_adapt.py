@@ -162,8 +162,8 @@ def test_build_warns_of_layers_not_adapted_yet(capsys: Any) -> None:
     assert main(["build", str(TEXT_SPEC)]) == 0
     err = capsys.readouterr().err
     assert (f"{TEXT_SPEC}:18:5: warning: layer 'vectorize' (TextVectorization) has no "
-            "vocabulary: `specc fit` adapts it on the training data; a model built here "
-            "computes without it until adapted (layer.adapt)  [unadapted]") in err
+            "vocabulary: `specc fit` adapts it on the training data; the model built here "
+            "needs layer.adapt before use  [unadapted]") in err
 
 
 def test_a_shared_layer_to_adapt_is_refused_where_it_is_declared(tmp_path: Path,
