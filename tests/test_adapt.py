@@ -190,3 +190,15 @@ loss: mse
         "once (share): adapt would learn from one of its inputs only; give its statistics or "
         "vocabulary  [build]")
     assert not (tmp_path / "o").exists()
+
+
+def test_no_synthetic_text() -> None:
+    """Without --data, specc fit makes synthetic data: none for a string input (one line)."""
+    import specc
+    from specc.data import synthetic
+    from specc.errors import UsageError
+
+    graph = specc.lower(specc.load(str(TEXT_SPEC)))
+    with pytest.raises(UsageError, match="input 'text' is a string input, and specc makes no "
+                       "synthetic text: give --data"):
+        synthetic(graph, {"predictions": (1,)}, n=8)
