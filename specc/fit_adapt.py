@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable, Final, Iterator
 
-from specc.errors import Diagnostic, SpecError, UsageError, quote
+from specc.errors import Diagnostic, SpecError, UsageError, keras_reason, quote
 from specc.graph import Graph, Node
 
 #: The layer types `adapt` learns a state for.
@@ -83,8 +83,6 @@ def adapt(model: Any, graph: Graph, data: Any, where: str,
         except (UsageError, SpecError):
             raise
         except Exception as exc:        # Keras refused the values (dtype, shape)
-            from specc.errors import keras_reason
-
             name, type_ = graph.origins[node.origin]
             raise UsageError(f"{where}: cannot adapt layer {quote(name)} ({type_}) on it: "
                              f"{keras_reason(exc)}") from None

@@ -202,3 +202,67 @@ def test_no_synthetic_text() -> None:
     with pytest.raises(UsageError, match="input 'text' is a string input, and specc makes no "
                        "synthetic text: give --data"):
         synthetic(graph, {"predictions": (1,)}, n=8)
+
+
+LOOKUP_SPEC = """\
+specc: 1
+name: lookup
+seed: 1
+inputs:
+  color: {shape: [1], dtype: string}
+  size: {shape: [1]}
+layers:
+  - {name: lookup, type: StringLookup, from: color}
+  - {name: emb, type: Embedding, input_dim: 8, output_dim: 2}
+  - {name: flat, type: Flatten}
+  - {name: norm, type: Normalization, from: flat}
+  - {name: cat, type: Concatenate, from: [norm, size]}
+  - {name: out, type: Dense, units: 1}
+outputs: [out]
+loss: mse
+"""
+
+
+def test_string_lookup_from_a_users_dataset(tmp_path: Path, monkeypatch: Any,
+                                            keras: Any) -> None:
+    """A module:function's tf.data.Dataset (inputs by name): the StringLookup learns the
+    vocabulary Keras's own adapt learns from the whole column at once (most frequent first:
+    equal lists); the Normalization behind the lookup and the Embedding learns NumPy's
+    statistics of the embedded ids (computed with the model's initial embedding table, as it
+    stands before the first step: rtol 1e-5)."""
+    (tmp_path / "l.yaml").write_text(LOOKUP_SPEC)
+    (tmp_path / "colors.py").write_text(
+        "import numpy as np, tensorflow as tf\n"
+        "def column():\n"
+        "    rng = np.random.default_rng(0)\n"
+        "    return rng.choice(np.array(['red', 'green', 'blue', 'red', 'red', 'teal']), "
+        "size=(100, 1))\n"
+        "def train():\n"
+        "    colors = column()\n"
+        "    size = np.linspace(0, 1, 100, dtype='float32').reshape(100, 1)\n"
+        "    y = size + (colors == 'red')\n"
+        "    return tf.data.Dataset.from_tensor_slices(({'color': colors, 'size': size}, "
+        "y.astype('float32'))).batch(16)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["fit", "l.yaml", "--data", "colors:train", "--epochs", "1", "--out",
+                 "o"]) == 0
+    import colors
+
+    reference = keras.layers.StringLookup()
+    reference.adapt(colors.column())
+    model = keras.saving.load_model(tmp_path / "o" / "model.keras", safe_mode=True)
+    assert model.get_layer("lookup").get_vocabulary() == reference.get_vocabulary()
+    # the statistics were taken before training; the table then was the seeded initial one
+    import specc
+    from specc.runtime import emit
+
+    initial = emit(specc.lower(specc.load(str(tmp_path / "l.yaml"))))
+    table = keras.ops.convert_to_numpy(initial.get_layer("emb").embeddings).astype("float64")
+    ids = keras.ops.convert_to_numpy(reference(colors.column()))[:, 0]
+    embedded = table[ids]
+    norm = model.get_layer("norm")
+    np.testing.assert_allclose(np.ravel(keras.ops.convert_to_numpy(norm.mean)),
+                               embedded.mean(0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.ravel(keras.ops.convert_to_numpy(norm.variance)),
+                               embedded.var(0), rtol=1e-5, atol=1e-7)
