@@ -118,7 +118,10 @@ CODES: Final[tuple[Code, ...]] = (
                             "activation"),
             ("return-state", "format 1 `return_state: true`: the states are computed, "
                              "then dropped"),
-            ("plugin-unchecked", "a plugin layer type without a shape or parameter rule")),
+            ("plugin-unchecked", "a plugin layer type without a shape or parameter rule"),
+            ("unadapted", "`specc build` writes a layer that learns from data (a Normalization "
+                          "without statistics, a StringLookup or TextVectorization without a "
+                          "vocabulary) before it is adapted; `specc fit` adapts it")),
 )
 
 BY_NAME: Final[dict[str, Code]] = {code.name: code for code in CODES}

@@ -22,6 +22,7 @@ import numpy as np
 from specc.artifacts import (
     WORK_PREFIX, clean_stale, cleanup_on_sigterm, save_model, write_atomic, write_with,
 )
+from specc.fit_adapt import adapt_for_fit
 from specc.fit_measures import (
     MEASURED, FitResult, Measure, _output_shapes, epoch_measures, measure_keys, measure_probe,
     measures, take_measures,
@@ -168,6 +169,7 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
     seed = options.seed if options.seed is not None else (graph.seed or 0)
     local_batch = _local_batch(options, train_data)
     feeds = _feeds(graph, options, train_data, val_data, seed)
+    adapt_for_fit(model, graph, feeds, options)      # Normalization, lookups: before step 1
     fingerprint = {"spec": graph.name, "data": options.data, "validation": options.validation,
                    "batch_size": options.batch_size, "seed": seed,
                    "validation_split": options.validation_split, "samples": options.samples}

@@ -128,6 +128,56 @@ def _normalization(draw):
              "invert": draw(st.booleans())}, [s], "float32")
 
 
+def _vocabulary(draw: Any) -> list[str]:
+    return draw(st.lists(st.sampled_from(["a", "b", "c", "dd", "e f"]), min_size=1,
+                         max_size=5, unique=True))
+
+
+def _encoded(draw: Any, args: dict[str, Any], modes: list[str]) -> dict[str, Any]:
+    """An output mode, with what it needs: a vocabulary (and idf weights for tf_idf), or
+    max_tokens with pad_to_max_tokens; int mode with or without a vocabulary."""
+    mode = draw(st.sampled_from(modes))
+    args["output_mode"] = mode
+    if draw(st.booleans()):
+        args["vocabulary"] = _vocabulary(draw)
+        if mode == "tf_idf":
+            args["idf_weights"] = [1.5] * len(args["vocabulary"])
+        if draw(st.booleans()):
+            args["max_tokens"] = len(args["vocabulary"]) + 3
+            args["pad_to_max_tokens"] = mode != "int" and draw(st.booleans())
+    elif mode != "int" or draw(st.booleans()):
+        args.update(max_tokens=draw(st.integers(2, 12)), pad_to_max_tokens=mode != "int")
+    return args
+
+
+@draws("StringLookup")
+def _string_lookup(draw):
+    args = _encoded(draw, {}, ["int", "one_hot", "multi_hot", "count", "tf_idf"])
+    if draw(st.booleans()):
+        args["num_oov_indices"] = draw(st.integers(0, 2))
+    if draw(st.booleans()):
+        args["mask_token"] = "[MASK]"
+    s = (dims(draw, 1) if args["output_mode"] in ("multi_hot", "count", "tf_idf") else
+         shape(draw, 0, 2))
+    return args, [s], "string"
+
+
+@draws("TextVectorization")
+def _text_vectorization(draw):
+    args = _encoded(draw, {}, ["int", "multi_hot", "count", "tf_idf"])
+    args["split"] = draw(st.sampled_from(["whitespace", "character", None]))
+    args["standardize"] = draw(st.sampled_from(["lower_and_strip_punctuation", "lower", None]))
+    if draw(st.booleans()):
+        args["ngrams"] = draw(st.one_of(st.integers(1, 3), st.just([1, 2])))
+    if args["output_mode"] == "int" and draw(st.booleans()):
+        args["output_sequence_length"] = draw(st.integers(1, 6))
+    if args["split"] is None:
+        s = dims(draw, 1)
+    else:
+        s = () if args["output_mode"] != "int" else draw(st.sampled_from([(), (1,)]))
+    return args, [s], "string"
+
+
 @draws("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
 def _spatial_dropout(draw):
     return {"rate": 0.5}, [dims(draw, 2)], "float32"        # rank set per type in `drawn`
@@ -357,7 +407,7 @@ def drawn(draw: Any, type_: str) -> tuple[dict[str, Any], list[tuple[int, ...]],
         args.update(_cell(draw, type_))
         args["return_state"] = draw(st.booleans())
     policy = draw(st.sampled_from(POLICIES))
-    if policy is not None:
+    if policy is not None and "dtype" in catalog.BUILTIN[type_].model.model_fields:
         args["dtype"] = policy
     return args, shapes, dtype
 
@@ -377,6 +427,15 @@ def keras_call(keras_layer: Any, type_: str, tensors: list[Any]) -> Any:
             (tensors[0], tensors[0], None)
         return keras_layer(query, value, key=key)
     return keras_layer(tensors if len(tensors) > 1 else tensors[0])
+
+
+def zeros(shape: tuple[int, ...], dtype: str) -> Any:
+    """A batch of zeros; of strings, a tensor of words (Keras takes no NumPy strings)."""
+    if dtype != "string":
+        return np.zeros(shape, dtype)
+    import tensorflow as tf
+
+    return tf.constant(np.full(shape, "a b", object))
 
 
 def missing_rules() -> list[str]:
@@ -430,7 +489,7 @@ def test_rules_match_keras(type_: str, keras: Any) -> None:
             # what the layer computes when run: a symbolic output of a layer with its own
             # compute_output_shape claims the compute dtype even where ints come out
             try:
-                values = keras_call(built, type_, [np.zeros((2, *s), dtype) for s in shapes])
+                values = keras_call(built, type_, [zeros((2, *s), dtype) for s in shapes])
                 values = values[0] if isinstance(values, (list, tuple)) else values
                 got = keras.backend.standardize_dtype(values.dtype)
             except Exception as exc:     # built, but the backend refuses to run it (TF's

@@ -32,11 +32,46 @@ def problems(text: str) -> list[tuple[int, str, str]]:
 
 # -- dtypes ------------------------------------------------------------------------------
 
-def test_string_input_is_refused_at_its_dtype() -> None:
+def test_strings_are_read_by_the_string_layers_only() -> None:
     text = spec_text("{x: {shape: [4], dtype: string}}", ["{name: out, type: Dense, units: 2}"])
-    assert problems(text) == [(3, "dtype", (
-        "input 'x' has dtype 'string': specc builds numeric models; turn text into integer "
-        "ids before the model (dtype: int32) and read them with an Embedding"))]
+    assert problems(text) == [(5, "dtype", (
+        "layer 'out' (Dense) reads strings from input 'x'; only StringLookup and "
+        "TextVectorization read strings: put one of them between (it turns text into integer "
+        "ids)"))]
+    # said once, where strings are first read: not again by what reads that layer
+    chain = ["{name: f, type: Flatten}", "{name: out, type: Dense, units: 2}"]
+    assert [p[:2] for p in problems(spec_text("{x: {shape: [4], dtype: string}}", chain))] == [
+        (5, "dtype")]
+    vectorized = ["{name: v, type: TextVectorization, output_sequence_length: 6}",
+                  "{name: e, type: Embedding, input_dim: 50, output_dim: 3}",
+                  "{name: f, type: Flatten}", "{name: out, type: Dense, units: 2}"]
+    assert problems(spec_text("{x: {shape: [1], dtype: string}}", vectorized)) == []
+    assert problems(spec_text("{x: {shape: [1]}}", vectorized)) == [(5, "dtype", (
+        "layer 'v' (TextVectorization) reads strings, but it reads float32 values from input "
+        "'x'; give it an input of dtype string"))]
+    # its int64 ids reach a Dense: refused as any integer tensor is
+    dense = [vectorized[0], "{name: out, type: Dense, units: 2}"]
+    assert [p[:2] for p in problems(spec_text("{x: {shape: [1], dtype: string}}", dense))] == [
+        (6, "dtype")]
+
+
+def test_lookup_arguments_that_need_each_other() -> None:
+    def message(layer: str) -> list[str]:
+        return [m for _, _, m in problems(spec_text("{x: {shape: [3], dtype: string}}",
+                                                    [layer, "{name: out, type: Dense, "
+                                                     "units: 2}"]))]
+
+    assert message("{name: s, type: StringLookup, output_mode: multi_hot}") == [
+        "layers[0] (s): output_mode multi_hot without a vocabulary: the output's size is "
+        "known only once the vocabulary is adapted, after the model is built; give "
+        "max_tokens and pad_to_max_tokens: true (or a vocabulary)"]
+    assert message("{name: s, type: StringLookup, vocabulary: [a, b, a], output_mode: "
+                   "count}") == ["layers[0] (s): the vocabulary holds 'a' twice"]
+    assert message("{name: s, type: StringLookup, vocabulary: ['[UNK]', b], output_mode: "
+                   "count}") == ["layers[0] (s): the vocabulary holds '[UNK]', a token the "
+                                 "layer adds itself (mask or OOV): leave it out"]
+    assert message("{name: s, type: StringLookup, output_mode: count, max_tokens: 8, "
+                   "pad_to_max_tokens: true}") == []
 
 
 EMBED = ["{name: e, type: Embedding, input_dim: 10, output_dim: 3}", "{name: f, type: Flatten}",

@@ -18,14 +18,14 @@ from pydantic import Field
 
 from specc.catalog import (
     activations, attention, convolutional, core, merging, normalization, pooling,
-    preprocessing, recurrent, regularization, reshaping,
+    preprocessing, recurrent, regularization, reshaping, text,
 )
 from specc.catalog.definition import BOOLEAN_CALL_ARGS, LayerDef, ShapeProblem
 from specc.spec.base import LayerSpec
 
 #: The family modules, in the order their types are listed (the JSON schema's order).
 FAMILIES: Final = (core, activations, convolutional, pooling, reshaping, regularization,
-                   normalization, preprocessing, recurrent, attention, merging)
+                   normalization, preprocessing, text, recurrent, attention, merging)
 
 #: Type name -> definition, for the built-in types.
 BUILTIN: Final[dict[str, LayerDef]] = {d.type: d for f in FAMILIES for d in f.LAYERS}

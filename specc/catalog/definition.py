@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Final, Literal, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Final, Literal, Mapping, Optional, Union
 
 if TYPE_CHECKING:
     from specc.spec.base import LayerSpec
@@ -31,8 +31,9 @@ InternalRule = Callable[[Any, list[Shape]], tuple[int, str]]
 #:          layer's compute dtype;
 #: "float": always a float in the layer's compute dtype (layers with weights, Rescaling);
 #: "policy": float inputs come out in the layer's compute dtype; other inputs: not known
-#:          statically (validation tracks nothing through the layer).
-DTypeRule = Literal["keeps", "float", "policy"]
+#:          statically (validation tracks nothing through the layer);
+#: or a function (layer, input dtype) -> the output dtype (None: not known statically).
+DTypeRule = Union[Literal["keeps", "float", "policy"], Callable[[Any, str], Optional[str]]]
 #: (batch axis allowed, the axis needs a known size because weights are made along it).
 AxisRule = tuple[bool, bool]
 #: (the import writer, the layer's spec name, its spec arguments so far, the Keras layer) ->
@@ -60,7 +61,7 @@ class LayerDef:
     model: type[LayerSpec]                 # the arguments: a strict Pydantic model
     shape: Optional[ShapeRule] = None      # None: the output shape is unknown at validation
     params: Optional[ParamsRule] = None    # None: the weight count is unknown
-    dtype: DTypeRule = "policy"
+    dtype: DTypeRule = "policy"            # "keeps", "float", "policy" or a function
     axis: Optional[AxisRule] = None        # the layer's `axis` argument is checked
     call_args: tuple[str, ...] = ()        # format 2 `call:` arguments it takes
     internal: Optional[InternalRule] = None
@@ -84,6 +85,8 @@ class LayerDef:
 
     def output_dtype(self, layer: Any, dtype: str) -> Optional[str]:
         """The dtype of its output for an input of `dtype` (None: not known statically)."""
+        if callable(self.dtype):
+            return self.dtype(layer, dtype)
         compute = COMPUTE_DTYPE[layer.dtype]
         if self.dtype == "float" or dtype.startswith(("float", "bfloat")):
             return compute

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from specc.cli.backend import start_backend
-from specc.cli.common import add_spec, spec_file
+from specc.cli.common import add_spec, render, spec_file
 from specc.config import Options
+from specc.fit_adapt import unadapted_warnings
 
 HELP = "compile a spec; print the summary and the loss terms"
 KERAS = True
@@ -31,6 +33,9 @@ def run(args: argparse.Namespace, options: Options) -> int:
     from specc.runtime.summary import summary_text
 
     model = emit(graph)
+    warnings = unadapted_warnings(graph)
+    if warnings:
+        print(render(warnings, "text"), file=sys.stderr)
     print(summary_text(model))
     print()
     print("\n".join(composition(graph)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
+from specc.errors import UsageError
 from specc.graph import Graph
 
 #: What a target looks like for each loss: one-hot rows, class ids, 0/1, positive values;
@@ -63,6 +64,10 @@ def synthetic(graph: Graph, output_shapes: dict[str, tuple[int, ...]], n: int = 
     labels = rng.randint(0, k, n)
     x: Arrays = {}
     for name, shape, dtype in graph.inputs:
+        if dtype == "string":
+            raise UsageError(f"input {name!r} is a string input, and specc makes no synthetic "
+                             "text: give --data (a folder of .txt files by class, or "
+                             "module:function)")
         shape = tuple(s or 8 for s in shape)
         # float or bool ids reaching an Embedding (Keras casts them): whole numbers it reads
         ids_bound = None if dtype.startswith("int") else embedding_bound(graph, name)

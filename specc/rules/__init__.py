@@ -19,7 +19,7 @@ from specc.rules.advice import (warn_after_noise, warn_embedding_ids, warn_flatt
                                 warn_linear_pre_activation, warn_logits, warn_plugin_unchecked,
                                 warn_sum_reduction, warn_unread_states, warn_zero_rate)
 from specc.rules.dtypes import (check_bfloat16_orthogonal, check_float_reads,
-                                check_input_dtypes, check_int32_arguments, check_top_k_dtype,
+                                check_int32_arguments, check_string_reads, check_top_k_dtype,
                                 check_weight_clause_dtypes)
 from specc.rules.shapes import (check_attention_rank, check_axes, check_penalty_axes,
                                 check_rescaling)
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 RULES: Final[tuple[Callable[[Context], Iterator[Problem]], ...]] = (
     check_int32_arguments,
-    check_input_dtypes,
+    check_string_reads,
     check_weight_clause_dtypes,
     check_attention_rank,
     check_axes,

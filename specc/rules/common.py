@@ -47,15 +47,21 @@ VARIABLE_DTYPE: Final = {None: "float32", "float32": "float32", "mixed_float16":
 def dtype_sources(ctx: Context) -> dict[str, tuple[str, str]]:
     """Tensor name -> (dtype, where it comes from) where certain: inputs' declared dtypes,
     carried through the layers whose dtype rule `keeps` them; those whose rule is `float`
-    (layers with weights, Rescaling) give floats (specc.catalog)."""
+    (layers with weights, Rescaling) give floats, those with a rule of their own what it says
+    (StringLookup's int64 ids) (specc.catalog)."""
     spec = ctx.spec
     out = {name: (inp.dtype, f"input {quote(name)}") for name, inp in spec.inputs.items()}
     for size in of_context(ctx).layers:               # graph order
         layer = spec.layers[size.path[1]]
         reads = ctx.reads.get(layer.name, ())
-        rule = getattr(catalog.get(layer.type), "dtype", None)
+        definition = catalog.get(layer.type)
+        rule = getattr(definition, "dtype", None)
         if rule == "keeps" and reads and reads[0] in out:
             out[layer.name] = out[reads[0]]
+        elif callable(rule) and reads and reads[0] in out:       # StringLookup: int64 ids
+            dtype = definition.output_dtype(layer, out[reads[0]][0])
+            if dtype is not None:
+                out[layer.name] = (dtype, described(layer))
         elif rule == "float":
             out[layer.name] = ("float32" if layer.dtype is None else
                                layer.dtype.removeprefix("mixed_"), described(layer))

@@ -3,20 +3,52 @@ from __future__ import annotations
 
 from typing import Final, Iterator
 
-from specc.budget import has_weights
+from specc import catalog
+from specc.budget import has_weights, of_context
+from specc.catalog.text import STRING_READERS
 from specc.context import Context, Problem
 from specc.errors import quote
 from specc.rules.common import INTEGER_DTYPES, VARIABLE_DTYPE, described, dtype_sources
 
 
-def check_input_dtypes(ctx: Context) -> Iterator[Problem]:
-    """A `string` input cannot feed a numeric model: refuse it where it is declared."""
-    for name, inp in ctx.spec.inputs.items():
-        if inp.dtype == "string":
-            yield (("inputs", name, "dtype"),
-                   f"input {quote(name)} has dtype 'string': specc builds numeric models; "
-                   "turn text into integer ids before the model (dtype: int32) and read them "
-                   "with an Embedding", "dtype")
+def check_string_reads(ctx: Context) -> Iterator[Problem]:
+    """Strings (an input of dtype `string`) are read by StringLookup and TextVectorization
+    (and plugin layers, which say what they read); any other layer, or a penalty, on them
+    fails at the first batch. The string readers fail on anything else."""
+    if not ctx.graph_ok:
+        return
+    sources = dtype_sources(ctx)
+    strings = any(i.dtype == "string" for i in ctx.spec.inputs.values())
+    refused: set[str] = set()        # reported, or after one reported: said once
+    for size in of_context(ctx).layers:                    # graph order
+        i = size.path[1]
+        layer = ctx.spec.layers[i]
+        reads = ctx.reads.get(layer.name, ())
+        definition = catalog.get(layer.type)
+        if layer.type in STRING_READERS:
+            dtype, origin = sources.get(reads[0], (None, "")) if reads else (None, "")
+            if dtype is not None and dtype != "string":
+                yield (("layers", i), f"{described(layer)} reads strings, but it reads {dtype} "
+                       f"values from {origin}; give it an input of dtype string", "dtype")
+            continue
+        if not strings or (definition is not None and definition.plugin):
+            continue
+        if any(ref in refused for ref in reads):
+            refused.add(layer.name)
+            continue
+        for ref in reads:
+            dtype, origin = sources.get(ref, (None, ""))
+            if dtype == "string":
+                refused.add(layer.name)
+                yield (("layers", i), f"{described(layer)} reads strings from {origin}; only "
+                       "StringLookup and TextVectorization read strings: put one of them "
+                       "between (it turns text into integer ids)", "dtype")
+                break
+    for i, clause in enumerate(ctx.spec.penalties if strings else ()):
+        if sources.get(clause.layer, (None, ""))[0] == "string":
+            yield (("penalties", i, "layer"), f"penalty {quote(clause.name)} is on "
+                   f"{sources[clause.layer][1]}, which holds strings; penalties measure float "
+                   "tensors", "dtype")
 
 
 def check_weight_clause_dtypes(ctx: Context) -> Iterator[Problem]:
@@ -46,7 +78,8 @@ def check_float_reads(ctx: Context) -> Iterator[Problem]:
     """Layers with weights compute in floats: an integer or boolean tensor reaching one (other
     than an Embedding) fails at the first batch; so does a penalty on such a tensor."""
     not_float = (*INTEGER_DTYPES, "bool")
-    if not ctx.graph_ok or all(i.dtype not in not_float for i in ctx.spec.inputs.values()):
+    if not ctx.graph_ok or all(i.dtype not in (*not_float, "string")
+                               for i in ctx.spec.inputs.values()):
         return                # float inputs: every tensor is a float (layers make floats)
     sources = dtype_sources(ctx)
     for i, layer in enumerate(ctx.spec.layers):
