@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Final, Sequence
 
 from specc.errors import UsageError, did_you_mean
 from specc.importer.base import (
     _CONTAINERS, MAX_CONFIG_BYTES, OPERATIONS, PLUGIN_HOOK, ImportRefused,
 )
+
+#: specc's own classes a model it built holds (class -> its modules): its model class and
+#: the identity layers that carry penalty clauses (read back by specc.importer.clauses).
+SPECC_CLASSES: Final = {
+    "SpecModel": ("specc.runtime.objects",),
+    "PenaltyTap": ("specc.runtime.objects",), "OutputTap": ("specc.runtime.objects",),
+    "PairTap": ("specc.runtime.pairs",), "PairOutputTap": ("specc.runtime.pairs",),
+}
+
 
 def applications() -> list[str]:
     """The architectures of the installed keras.applications (capitalized constructors)."""
@@ -120,6 +129,8 @@ def keras_file(path: str | Path) -> Any:
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not a .keras model file ({exc})") from None
     top = config.get("class_name") if isinstance(config, dict) else None
+    if top in SPECC_CLASSES and str(config.get("module")) in SPECC_CLASSES[top]:
+        top = "Functional"                   # specc's own model: a functional one
     if top not in _CONTAINERS or not isinstance((config.get("config") or {}).get("layers"),
                                                 list):
         name = ((config.get("config") or {}) if isinstance(config, dict) else {}).get("name", "?")
@@ -129,17 +140,19 @@ def keras_file(path: str | Path) -> Any:
     known = {*LAYER_TYPES, "InputLayer", *_CONTAINERS, *OPERATIONS}
     plugged = {(c.__module__, c.__name__) for c in registered_classes()}
     lines = [_refusal(name, cls, module) for name, cls, module in _config_layers(config)
-             if (module, cls) not in plugged
+             if (module, cls) not in plugged and module not in SPECC_CLASSES.get(cls, ())
              and (cls not in known or (module and not module.startswith("keras")))]
     if lines:
         raise ImportRefused(lines)
+    import specc.runtime.pairs  # noqa: F401  (registers specc's own classes for loading)
+
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:   # Keras refused the file: say why in one line
         raise UsageError(f"{path}: Keras cannot load it ({str(exc).splitlines()[0][:300]})") \
             from None
-    compiled = config.get("compile_config") or {}
-    model._specc_loss = compiled.get("loss") if isinstance(compiled, dict) else None
+    compiled = config.get("compile_config")
+    model._specc_compiled = compiled if isinstance(compiled, dict) else None   # as data
     return model
 
 

@@ -21,10 +21,11 @@ _TRAINING: Final = ("called with training={value}, not written (fit, evaluate an
 class GraphWalk:
     """Walks a functional model's calls and makes the spec's entries."""
 
-    def __init__(self) -> None:
+    def __init__(self, reader: Any = None) -> None:
         import keras
 
         self.keras = keras
+        self.reader = reader          # specc.importer.clauses.ClauseReader: specc's own layers
         self.layers: list[dict[str, Any]] = []
         self.refused: list[str] = []
         self.names: set[str] = set()
@@ -165,6 +166,8 @@ class GraphWalk:
     def call(self, layer: Any, node: Any) -> None:
         from specc.catalog import LAYER_TYPES
 
+        if self.reader is not None and self.reader.carrier(self, layer, node):
+            return                                     # a layer specc added for a clause
         cls_name = type(layer).__name__
         cls = LAYER_TYPES.get(cls_name)
         if (cls_name, type(layer).__module__) in REWRITTEN:
@@ -202,6 +205,8 @@ class GraphWalk:
         if call:
             entry["call"] = call
         self.emit(entry, node.outputs, layer)
+        if self.reader is not None:
+            self.reader.after(layer, node, entry["name"], entry.get("share"))
 
     def call_arguments(self, layer: Any, node: Any) -> dict[str, Any] | None:
         """The call's keyword arguments a spec writes (`call:`), or None when one has no spec
@@ -242,7 +247,8 @@ class GraphWalk:
         cls_name = type(layer).__name__
         definition = catalog.BUILTIN.get(cls_name)
         name = self.name(layer.name)
-        args, problems = arguments(cls, layer.get_config(), keras_defaults(type(layer)),
+        config = layer.get_config() if self.reader is None else self.reader.config(layer)
+        args, problems = arguments(cls, config, keras_defaults(type(layer)),
                                    getattr(cls, "weight_args", {}))
         if definition is not None and definition.importer is not None:
             problems += definition.importer(self, name, args, layer)  # its special case
