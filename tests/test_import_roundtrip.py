@@ -1,0 +1,160 @@
+"""Round trip (issue 20): every spec in specs/ is built, saved as .keras, and imported back
+with `specc import` (folded, the command's default; `--weights`). The imported spec must
+validate, build the same structure (layer classes, weight and output shapes, the clauses each
+carrier holds, parameter counts), give the same outputs and the same loss, term by term, on a
+fixed batch, and compile with the same optimizer. Every number compared comes from the
+original model, built from the original spec; none from the importer.
+
+Tolerance: outputs and logged values within a relative 1e-6 (of the largest |output|, of each
+value; absolute 1e-7 for values near 0). The two models run the same layers on the same
+weights, so they agree to the bit here; the tolerance only allows another CPU's fusion.
+
+Sizes: unet, mobilenet_v2 and the ResNets are built on 32×32 inputs (`--set`; their
+parameters do not depend on the input size). The two ResNets (25.6M and 44.7M parameters)
+are imported from the model in memory (importer.convert, folded, as the command does) and
+given the source's weights in memory (importer.assign), not through a .keras file and a
+weights file of 100-180 MB: the same checks, without the file steps.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+import specc
+from specc import config, importer
+from specc.cli import main
+from specc.overrides import parse_all
+
+from helpers import SPECS
+
+PLUGIN_OPTIONS = config.Options(
+    plugins=(str(SPECS / "siamese_contrastive" / "siamese_plugin.py"), "transformer_layers"),
+    plugin_paths=(str(SPECS / "transformer"),))
+PLUGIN_FLAGS = ["--plugin", str(SPECS / "siamese_contrastive" / "siamese_plugin.py"),
+                "--plugin", str(SPECS / "transformer" / "transformer_layers.py")]
+#: Specs built on smaller inputs than they declare (the parameter counts are the same).
+SMALL: dict[str, list[str]] = {
+    "unet": ["inputs.image.shape=[32, 32, 3]"],
+    "mobilenet_v2": ["inputs.image.shape=[32, 32, 3]"],
+    "resnet50": ["inputs.image.shape=[32, 32, 3]"],
+    "variants/resnet101": ["inputs.image.shape=[32, 32, 3]"],
+}
+#: Imported from the model in memory, with its weights assigned in memory (see above).
+IN_MEMORY = {"resnet50", "variants/resnet101"}
+RTOL = 1e-6
+ATOL = 1e-7
+
+
+def model_specs() -> list[str]:
+    """Every model spec under specs/ (a block library, with no `name:`, is not a model)."""
+    found = []
+    for path in sorted(SPECS.rglob("*.yaml")):
+        if re.search(r"^name:", path.read_text(encoding="utf-8"), re.MULTILINE):
+            found.append(path.relative_to(SPECS).with_suffix("").as_posix())
+    return found
+
+
+def _clauses(obj: Any) -> list[dict[str, Any]]:
+    return [dict(c) for c in getattr(obj, "clauses", None) or ()]
+
+
+def signature(model: Any) -> list[tuple]:
+    """The model's structure, names left out: each layer's class, weight shapes, output
+    shapes, and the clauses it carries (tap, activity regularizer, weight regularizers)."""
+    out = []
+    for layer in model.layers:
+        outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
+        regs = [_clauses(getattr(w, "regularizer", None)) for w in layer.weights]
+        out.append(repr((type(layer).__name__, [tuple(w.shape) for w in layer.weights],
+                         [tuple(t.shape) for t in outputs], _clauses(layer),
+                         _clauses(getattr(layer, "activity_regularizer", None)), regs)))
+    return sorted(out)
+
+
+def batch(model: Any, n: int = 4, seed: int = 0) -> tuple[Any, Any]:
+    """A fixed batch: inputs (ids below every vocabulary for integer inputs, 6 steps for a
+    variable axis) and targets of the declared outputs' shapes."""
+    rng = np.random.default_rng(seed)
+    xs = []
+    for t in model.inputs:
+        shape = (n, *[d or 6 for d in t.shape[1:]])
+        xs.append(rng.integers(0, 40, shape).astype(t.dtype) if "int" in str(t.dtype)
+                  else rng.standard_normal(shape).astype("float32"))
+    declared = len(model.declared_outputs)
+    preds = keras.tree.flatten(model(xs if len(xs) > 1 else xs[0], training=False))[:declared]
+    sparse = "sparse" in str(model.get_compile_config()["loss"])
+    ys = [rng.integers(0, p.shape[-1], p.shape[:-1]) if sparse
+          else rng.uniform(0, 1, p.shape).astype("float32") for p in preds]
+    return (xs if len(xs) > 1 else xs[0]), (ys if len(ys) > 1 else ys[0])
+
+
+def logged(model: Any, x: Any, y: Any) -> dict[str, float]:
+    """What evaluate logs for one batch, computed eagerly: the total, task_loss, each clause's
+    term, each output's loss and metrics (output names with '.' read as '_')."""
+    y_pred = model(x, training=False)
+    total = model.compute_loss(x, y, y_pred, training=False)
+    values = {k.replace(".", "_"): float(v)
+              for k, v in model.compute_metrics(x, y, y_pred).items()}
+    values["loss"] = float(total)
+    return values
+
+
+def close(a: float, b: float) -> bool:
+    return abs(a - b) <= ATOL + RTOL * abs(a)
+
+
+def optimizer_config(model: Any) -> dict[str, Any]:
+    return {k: v for k, v in model.optimizer.get_config().items() if k != "name"}
+
+
+def imported_from_file(name: str, original: Any, tmp_path: Path,
+                       capsys: pytest.CaptureFixture) -> Path:
+    """`specc import MODEL.keras -o SPEC.yaml --weights` (the command, in this process)."""
+    saved = tmp_path / "model.keras"
+    original.save(saved)
+    out = tmp_path / "imported.yaml"
+    code = main(["import", str(saved), "-o", str(out), "--weights", *PLUGIN_FLAGS])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert f"wrote {out}" in printed.out
+    return out
+
+
+@pytest.mark.parametrize("name", model_specs())
+def test_every_spec_round_trips(name: str, tmp_path: Path,
+                                capsys: pytest.CaptureFixture) -> None:
+    with config.plugins_imported(PLUGIN_OPTIONS):
+        original = specc.build(specc.load(SPECS / f"{name}.yaml",
+                                          overrides=parse_all(SMALL.get(name, []))))
+        if name in IN_MEMORY:
+            imported = importer.convert(original, fold=True)
+            text = importer.validated_text(imported)
+            rebuilt = specc.build(specc.loads(text, "imported.yaml"))
+            importer.assign(rebuilt, imported)
+        else:
+            path = imported_from_file(name, original, tmp_path, capsys)
+            text = path.read_text(encoding="utf-8")
+            rebuilt = specc.build(specc.load(path))      # it validates, and reads its weights
+        assert signature(rebuilt) == signature(original)
+        assert rebuilt.count_params() == original.count_params()
+        assert rebuilt._specc["order"] == original._specc["order"]   # the terms, in order
+        assert optimizer_config(rebuilt) == optimizer_config(original)
+        x, y = batch(original)
+        want = keras.tree.flatten(original.predict(x, verbose=0))
+        got = keras.tree.flatten(rebuilt.predict(x, verbose=0))
+        assert len(got) == len(want)
+        for a, b in zip(want, got):
+            assert a.shape == b.shape
+            assert np.max(np.abs(a - b)) <= RTOL * max(float(np.max(np.abs(a))), 1e-30)
+        want_logs, got_logs = logged(original, x, y), logged(rebuilt, x, y)
+        assert sorted(got_logs) == sorted(want_logs)
+        terms = {n.replace(".", "_") for n in original._specc["order"]}
+        assert terms <= set(want_logs)                          # each clause's own term
+        for key, value in want_logs.items():
+            assert close(value, got_logs[key]), (key, value, got_logs[key])
+    assert "penalties" in text or not original._specc["order"]
