@@ -79,7 +79,7 @@ class ClauseReader:
             return False
         from specc.catalog import LAYER_TYPES
 
-        (t,) = node.arguments.keras_tensors[:1] or (None,)
+        t = next(iter(node.arguments.keras_tensors), None)
         if t is None or not hasattr(t, "_keras_history"):
             return False
         producer, index, _ = t._keras_history
@@ -153,7 +153,9 @@ class ClauseReader:
     def carrier(self, walk: Any, layer: Any, node: Any) -> bool:
         """Handle a layer specc added for a clause (or a split activation); True when it is one
         (the walk then writes nothing for it)."""
-        tensors = node.arguments.keras_tensors
+        from specc.importer.walk import inputs_of
+
+        tensors = inputs_of(node)
         if _ours(layer, TAPS) or self.is_activity_carrier(layer, node) or \
                 id(layer) in self.split_acts:
             name = type(layer).__name__
@@ -218,15 +220,16 @@ class ClauseReader:
             self.weight_targets.setdefault(clause_name, []).append((name, layer, args))
 
     def _activity(self, clause: dict[str, Any], ref: str, at: str, via: str, t: Any) -> None:
+        params = {k: tidy_schedule(v) for k, v in clause["params"].items()}
         entry = {"name": clause["name"], "layer": ref, **({"at": at} if at != "output" else {}),
-                 "kind": clause["kind"], **clause["params"], "_via": via,
+                 "kind": clause["kind"], **params, "_via": via,
                  "_masked": "mask" not in clause}
         self.masked[clause["name"]] = getattr(t, "_keras_mask", None) is not None
         self.activity.append(entry)
 
     def _pair(self, clause: dict[str, Any], s: str, t: str, via: str) -> dict[str, Any]:
         return {"name": clause["name"], "layers": [s, t], "kind": clause["kind"],
-                **clause["params"], "_via": via}
+                **{k: tidy_schedule(v) for k, v in clause["params"].items()}, "_via": via}
 
     # -- after the walk
 
@@ -303,8 +306,26 @@ class ClauseReader:
         for key, value in clause["params"].items():
             known, default = _default(clause["kind"], key, "weight")
             if not (known and value == default):
-                entry[key] = value
+                entry[key] = tidy_schedule(value)
         return entry
+
+
+def tidy_schedule(value: Any) -> Any:
+    """A rate or loss weight: a schedule's data with `schedule:` first and its keys at their
+    default left out (`start: 0`); anything else as it is."""
+    from specc import schedules
+
+    if not isinstance(value, dict) or "schedule" not in value:
+        return value
+    model = next((m for m in (schedules.Constant, schedules.Linear, schedules.Cosine,
+                              schedules.Piecewise, schedules.Cyclical)
+                  if value["schedule"] in getattr(m.model_fields["schedule"].annotation,
+                                                  "__args__", ())), None)
+    fields = {(f.alias or k): f for k, f in (model.model_fields if model else {}).items()}
+    return {"schedule": value["schedule"],
+            **{k: v for k, v in value.items() if k != "schedule" and not (
+                k in fields and not fields[k].is_required()
+                and fields[k].get_default(call_default_factory=True) == v)}}
 
 
 def _default(kind: str, key: str, what: str) -> tuple[bool, Any]:

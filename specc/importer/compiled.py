@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any, Final, Sequence
 
+from specc.importer.clauses import tidy_schedule
+
 #: Optimizer arguments a spec writes (specc.spec.model.Optimizer), besides learning_rate.
 _OPTIMIZER_ARGS: Final = ("momentum", "nesterov", "beta_1", "beta_2", "epsilon", "rho",
                           "weight_decay", "clipnorm", "clipvalue", "global_clipnorm")
@@ -171,7 +173,7 @@ def loss_sections(config: dict[str, Any] | None, meta: dict[str, Any], outputs: 
         declared = list(meta.get("declared", ())) or list(keras_names)
         for k, name in enumerate(declared[:len(per)]):
             if name in scheduled:
-                per[k] = scheduled[name]
+                per[k] = tidy_schedule(scheduled[name])
         per = [1.0 if w is None else _short(w) if isinstance(w, float) else w for w in per]
         out["loss_weights"] = per[0] if len(per) == 1 else _by_output(per, outputs) \
             if not any(isinstance(w, dict) for w in per) else dict(zip(outputs, per))

@@ -94,6 +94,43 @@ def _config_layers(config: dict[str, Any], where: str = "") -> list[tuple[str, s
     return out
 
 
+def _mask_operations(config: dict[str, Any]) -> set[str]:
+    """Operations whose outputs the saved graph reads only as a call's `mask=` (the masks
+    Keras passes along by itself, such as an Embedding's `not_equal`): Keras's own ops, which
+    the walk leaves out (specc.importer.walk.inputs_of)."""
+    as_mask: set[str] = set()
+    other: set[str] = set()
+
+    def refs(value: Any, into: set[str]) -> None:
+        if isinstance(value, dict):
+            if value.get("class_name") == "__keras_tensor__":
+                history = (value.get("config") or {}).get("keras_history") or [None]
+                into.add(str(history[0]))
+                return
+            for v in value.values():
+                refs(v, into)
+        elif isinstance(value, list):
+            for v in value:
+                refs(v, into)
+
+    def visit(model: dict[str, Any]) -> None:
+        inner = model.get("config") if isinstance(model.get("config"), dict) else {}
+        for layer in inner.get("layers") or []:
+            if not isinstance(layer, dict):
+                continue
+            for node in layer.get("inbound_nodes") or []:
+                if isinstance(node, dict):
+                    kwargs = dict(node.get("kwargs") or {})
+                    refs(kwargs.pop("mask", None), as_mask)
+                    refs([node.get("args"), kwargs], other)
+            if layer.get("class_name") in _CONTAINERS:
+                visit(layer)
+        refs(inner.get("output_layers"), other)
+
+    visit(config)
+    return as_mask - other
+
+
 def registered_classes() -> dict[type, Any]:
     """The Keras class of every registered layer type (specc.register_layer: specc's own and
     the imported plugins') -> its registration; a class that cannot be imported is left out."""
@@ -139,8 +176,10 @@ def keras_file(path: str | Path) -> Any:
                              "Sequential model, or write its spec"])
     known = {*LAYER_TYPES, "InputLayer", *_CONTAINERS, *OPERATIONS}
     plugged = {(c.__module__, c.__name__) for c in registered_classes()}
+    masks = _mask_operations(config)
     lines = [_refusal(name, cls, module) for name, cls, module in _config_layers(config)
              if (module, cls) not in plugged and module not in SPECC_CLASSES.get(cls, ())
+             and not (name.rsplit("/", 1)[-1] in masks and module.startswith("keras.src.ops"))
              and (cls not in known or (module and not module.startswith("keras")))]
     if lines:
         raise ImportRefused(lines)

@@ -18,6 +18,26 @@ _TRAINING: Final = ("called with training={value}, not written (fit, evaluate an
 
 
 
+def _implicit_mask(node: Any) -> list[Any]:
+    """The `mask=` Keras passed to a call by itself, its input carrying a mask (from an
+    Embedding with mask_zero or a Masking layer): a spec's layers pass it on by themselves,
+    so it is not written, and the `not_equal` computing it is not a layer."""
+    mask = node.arguments.kwargs.get("mask")
+    if mask is None:
+        return []
+    masks = [m for m in ([*mask] if isinstance(mask, (list, tuple)) else [mask]) if m is not None]
+    inputs = [t for a in node.arguments.args
+              for t in ([*a] if isinstance(a, (list, tuple)) else [a])]
+    carried = any(getattr(t, "_keras_mask", None) is not None for t in inputs)
+    return masks if carried else []
+
+
+def inputs_of(node: Any) -> list[Any]:
+    """The tensors a call reads, less the masks Keras passed along by itself."""
+    implicit = {id(m) for m in _implicit_mask(node)}
+    return [t for t in node.arguments.keras_tensors if id(t) not in implicit]
+
+
 class GraphWalk:
     """Walks a functional model's calls and makes the spec's entries."""
 
@@ -72,12 +92,12 @@ class GraphWalk:
                 continue
             node = op._inbound_nodes[node_index]
             found[key] = (op, node, rank.get(id(op), len(rank)))
-            stack.extend(node.arguments.keras_tensors)
+            stack.extend(inputs_of(node))
         produced_by = {}
         for key, (op, node, _) in found.items():
             for t in node.outputs:
                 produced_by[id(t)] = key
-        needs = {key: {produced_by[id(t)] for t in node.arguments.keras_tensors
+        needs = {key: {produced_by[id(t)] for t in inputs_of(node)
                        if id(t) in produced_by} for key, (op, node, _) in found.items()}
         users: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for key, deps in needs.items():
@@ -127,7 +147,8 @@ class GraphWalk:
 
     def nested(self, model: Any, node: Any) -> None:
         """A model used as a layer: its layers are written in its place."""
-        extra = {k: v for k, v in node.arguments.kwargs.items() if v is not None}
+        extra = {k: v for k, v in node.arguments.kwargs.items() if v is not None
+                 and not (k == "mask" and _implicit_mask(node))}
         if isinstance(extra.get("training"), bool):
             self.grouped.setdefault(_TRAINING.format(value=extra["training"]),
                                     []).append(model.name)
@@ -136,7 +157,7 @@ class GraphWalk:
             self.refused.append(f"layer {model.name!r} ({type(model).__name__}): called with "
                                 f"{', '.join(sorted(extra))}, which a spec cannot fix")
             return
-        outer = node.arguments.keras_tensors
+        outer = inputs_of(node)
         if len(outer) != len(model.inputs):
             self.refused.append(f"layer {model.name!r} ({type(model).__name__}): its inputs "
                                 "do not map to the call's tensors")
@@ -219,7 +240,10 @@ class GraphWalk:
         takes = definition.call_args if definition is not None else ()
         call: dict[str, Any] = {}
         defaults = _call_defaults(type(layer))
+        implicit = bool(_implicit_mask(node))
         for key, value in node.arguments.kwargs.items():
+            if key == "mask" and implicit:
+                continue                                   # Keras passes it by itself
             if value is None or (not isinstance(value, self.keras.KerasTensor) and
                                  key in defaults and value is defaults[key]):
                 continue                                   # the call's own default
