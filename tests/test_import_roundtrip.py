@@ -216,3 +216,56 @@ def test_what_specs_do_not_show_round_trips(tmp_path: Path, capsys) -> None:
     for key in ("outputs", "loss", "loss_weights", "penalties", "weight_penalties",
                 "optimizer", "metrics"):
         assert got[key] == written[key], key
+
+
+def my_loss(y_true: Any, y_pred: Any) -> Any:
+    return keras.ops.mean(keras.ops.abs(y_true - y_pred), axis=-1)
+
+
+def test_a_keras_models_compile_config_becomes_its_sections(tmp_path: Path, capsys) -> None:
+    """A model compiled in Keras (not by specc): its losses, weights, metrics and optimizer
+    come back as the spec's sections, and the spec's model computes Keras's loss; what has
+    no spec form is a note in the spec's header, one line each."""
+    a = keras.Input((5,), name="a")
+    h = keras.layers.Dense(8, activation="relu", name="h")(a)
+    p = keras.layers.Dense(3, activation="softmax", name="p")(h)
+    v = keras.layers.Dense(1, name="v")(h)
+    model = keras.Model(a, [p, v])
+    schedule = keras.optimizers.schedules.CosineDecay(0.01, 100)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule, beta_1=0.8,
+                                                  amsgrad=True),
+                  loss=[keras.losses.CategoricalCrossentropy(label_smoothing=0.2), "mse"],
+                  loss_weights=[1.0, 0.25],
+                  metrics=[["accuracy"], ["mae", keras.metrics.RootMeanSquaredError()]])
+    saved, out = tmp_path / "m.keras", tmp_path / "m.yaml"
+    model.save(saved)
+    assert main(["import", str(saved), "-o", str(out), "--weights"]) == 0
+    text = out.read_text(encoding="utf-8")
+    data = load_text(text, "m.yaml").data
+    assert data["loss"] == {"p": {"type": "categorical_crossentropy", "label_smoothing": 0.2},
+                            "v": "mse"}
+    assert data["loss_weights"] == {"p": 1.0, "v": 0.25}
+    assert data["optimizer"] == {"type": "adam", "beta_1": 0.8, "learning_rate": {
+        "schedule": "CosineDecay", "initial_learning_rate": 0.01, "decay_steps": 100}}
+    assert data["metrics"] == {"p": ["accuracy"], "v": ["mae", "root_mean_squared_error"]}
+    assert "# optimizer Adam: amsgrad=True has no spec form, left out\n" in text
+    rebuilt = specc.build(specc.load(out))
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 5)).astype("float32")
+    y = [rng.uniform(0, 1, (6, 3)).astype("float32"), rng.standard_normal((6, 1)).astype("float32")]
+    want = float(model.compute_loss(x, y, model(x), training=False))
+    got = float(rebuilt.compute_loss(x, y, rebuilt(x), training=False))
+    assert close(want, got), (want, got)
+    config = optimizer_config(rebuilt)
+    assert {**optimizer_config(model), "amsgrad": False} == config
+
+    model.compile(optimizer="sgd", loss=my_loss)            # a loss a spec cannot name
+    model.save(saved)
+    out.unlink()
+    assert main(["import", str(saved), "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "# loss of p: categorical_crossentropy, chosen from its activation (the compiled " \
+           "loss has no spec form: 'my_loss' is not a catalog loss)\n" in text
+    assert "# loss of v: mean_squared_error, chosen from its activation" in text
+    assert "optimizer: sgd\n" in text
+    capsys.readouterr()
