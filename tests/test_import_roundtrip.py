@@ -269,3 +269,18 @@ def test_a_keras_models_compile_config_becomes_its_sections(tmp_path: Path, caps
     assert "# loss of v: mean_squared_error, chosen from its activation" in text
     assert "optimizer: sgd\n" in text
     capsys.readouterr()
+
+
+def test_the_readme_round_trip_example_is_real(tmp_path: Path, capsys,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (SPECS.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Round trip.**"):]
+    shown = section[section.index("```yaml\n") + 8:section.index("```\n", 10)]
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", str(SPECS / "mnist_cnn.yaml"), "-o", "mnist_cnn.keras"]) == 0
+    capsys.readouterr()
+    assert main(["import", "mnist_cnn.keras"]) == 0
+    printed = capsys.readouterr().out
+    first = f"# Written by `specc import` from mnist_cnn.keras, Keras {keras.__version__}.\n"
+    assert printed.startswith(first)
+    assert printed[len(first):] == shown[shown.index("\n") + 1:]
