@@ -284,3 +284,51 @@ def test_the_readme_round_trip_example_is_real(tmp_path: Path, capsys,
     first = f"# Written by `specc import` from mnist_cnn.keras, Keras {keras.__version__}.\n"
     assert printed.startswith(first)
     assert printed[len(first):] == shown[shown.index("\n") + 1:]
+
+
+PLUGIN_KIND = """\
+specc: 1
+name: plugged
+inputs:
+  x: {shape: [6]}
+  target: {shape: [4]}
+layers:
+  - {name: h, type: Dense, units: 4, activation: tanh, from: x}
+  - {name: out, type: Dense, units: 2}
+outputs: [out]
+loss: mse
+penalties:
+  - {name: peak, layer: h, kind: max_abs, rate: 0.5}
+pair_penalties:
+  - {name: match, layers: [h, target], kind: cosine, rate: 0.25, stop_gradient: false}
+"""
+
+
+def test_a_plugin_kind_and_a_pair_read_from_an_input_round_trip(tmp_path: Path,
+                                                                 capsys) -> None:
+    """A penalty kind a plugin registers comes back by its name (and without the plugin at
+    import time, one line says which plugin is missing); a pair clause's target may be an
+    input that no layer reads."""
+    source = tmp_path / "plugged.yaml"
+    source.write_text(PLUGIN_KIND, encoding="utf-8")
+    options = config.Options(plugins=("specc_demo_plugin",),
+                             plugin_paths=(str(SPECS.parent / "tests" / "plugins"),))
+    with config.plugins_imported(options):
+        original = specc.build(source)
+        saved = tmp_path / "model.keras"
+        original.save(saved)
+        out = tmp_path / "imported.yaml"
+        assert main(["import", str(saved), "-o", str(out), "--weights"]) == 0
+        text = out.read_text(encoding="utf-8")
+        assert_same(original, specc.build(specc.load(out)), text)
+        model = importer.keras_file(saved)
+    written = load_text(PLUGIN_KIND, "plugged.yaml").data
+    got = load_text(text, "imported.yaml").data
+    assert (got["penalties"], got["pair_penalties"]) == (written["penalties"],
+                                                          written["pair_penalties"])
+    capsys.readouterr()
+    with pytest.raises(importer.ImportRefused) as refused:
+        importer.convert(model)
+    assert refused.value.lines == ["penalty clause 'peak': its kind 'max_abs' is not "
+                                   "registered; give the plugin that registers it "
+                                   "(--plugin MODULE)"]

@@ -266,6 +266,10 @@ class ClauseReader:
 
         via, masked = entry.pop("_via"), entry.pop("_masked", None)
         kind = catalog.lookup(entry["kind"]) if what == "activity" else None
+        if what == "activity" and kind is None:
+            raise ImportRefused([f"penalty clause {entry['name']!r}: its kind "
+                                 f"{entry['kind']!r} is not registered; give the plugin that "
+                                 "registers it (--plugin MODULE)"])
         default_via = kind.default_via if kind is not None else "add_loss"
         for key, value in list(entry.items()):
             if key in ("name", "layer", "layers", "kind", "at"):

@@ -29,7 +29,7 @@ def convert(model: Any, name: str | None = None, fold: bool = False) -> Imported
     if w.refused:
         raise ImportRefused(w.refused)
     outputs = _outputs(w, model, len(reader.meta.get("declared", ())) or None)
-    _drop_unread_inputs(w, outputs)
+    _drop_unread_inputs(w, outputs + [r for p in reader.pairs for r in p["layers"]])
     data: dict[str, Any] = {
         "specc": w.result.format,
         "name": _model_name(name or model.name),
