@@ -171,6 +171,11 @@ def test_every_spec_round_trips(name: str, tmp_path: Path,
             text = path.read_text(encoding="utf-8")
             rebuilt = specc.build(specc.load(path))      # it validates, and reads its weights
         assert_same(original, rebuilt, text, forward=name not in STRUCTURE_ONLY)
+    assert EXPECTED.get(name, "") in text
+
+
+#: Lines an import writes as the spec's author wrote them: unet's clause, in its folded block.
+EXPECTED = {"unet": "    penalties:\n      - {name: energy, layer: add, kind: l2, rate: 1.0e-07}\n"}
 
 
 #: What specs/ does not show: a mask (format 1 reads it only where a clause says `mask:

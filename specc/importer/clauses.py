@@ -354,3 +354,49 @@ def _default(kind: str, key: str, what: str) -> tuple[bool, Any]:
     if info is None or info.is_required():
         return False, None
     return True, info.get_default(call_default_factory=True)
+
+
+def into_blocks(data: dict[str, Any]) -> bool:
+    """Move the activation clauses that every instance of a folded block has alike (named
+    `<instance>.<clause>`, on `<instance>.<layer>`) into the block's `penalties:`, where
+    expanding the spec names and orders them as before; True when any moved."""
+    import json
+
+    blocks, clauses = data.get("blocks") or {}, data.get("penalties") or []
+    instances: list[tuple[str, str]] = []          # (block, instance), in expansion order
+    for entry in data.get("layers", ()):
+        if "use" in entry:
+            count = entry.get("repeat")
+            if count is not None and not isinstance(count, int):
+                return False
+            names = [f"{entry['name']}{k + 1}" for k in range(count)] if count else \
+                [entry["name"]]
+            instances += [(entry["use"], name) for name in names]
+    groups: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for clause in clauses:
+        for block, inst in instances:
+            if clause["name"].startswith(inst + ".") and clause["layer"].startswith(inst + "."):
+                local = {**clause, "name": clause["name"][len(inst) + 1:],
+                         "layer": clause["layer"][len(inst) + 1:]}
+                groups.setdefault((block, json.dumps(local)), {})[inst] = clause
+                break
+    moving = {key: found for key, found in groups.items()
+              if sorted(found) == sorted(i for b, i in instances if b == key[0])}
+    if not moving:
+        return False
+    moved = {id(c) for found in moving.values() for c in found.values()}
+    kept = [c for c in clauses if id(c) not in moved]
+    inside: dict[str, list[dict[str, Any]]] = {}
+    for (block, local), _ in moving.items():
+        inside.setdefault(block, []).append(json.loads(local))
+    order = [c["name"] for c in kept] + [f"{inst}.{c['name']}" for block, inst in instances
+                                          for c in inside.get(block, ())]
+    if order != [c["name"] for c in clauses]:
+        return False                  # expansion would sum the terms in another order
+    for block, local in inside.items():
+        blocks[block]["penalties"] = local
+    if kept:
+        data["penalties"] = kept
+    else:
+        del data["penalties"]
+    return True

@@ -5,7 +5,7 @@ import re
 from typing import Any, Final
 
 from specc.importer.base import Imported, ImportRefused
-from specc.importer.clauses import ClauseReader
+from specc.importer.clauses import ClauseReader, into_blocks
 from specc.importer.compiled import compile_config, loss_sections, metric_section, \
     optimizer_section
 from specc.importer.walk import GraphWalk
@@ -67,6 +67,9 @@ def finish(result: Imported, model: Any, reader: ClauseReader,
         data.pop(key, None)
     data.update(loss_sections(config, reader.meta, outputs, keras_names, flat, result.notes))
     data.update(reader.sections(data, result.renamed))
+    if into_blocks(data):
+        result.notes.append("the penalty clauses every instance of a block has alike are "
+                            "written in the block")
     data.update(optimizer_section(config, result.notes))
     data.update(metric_section(config, outputs, keras_names, result.notes))
     told = [k for k in ("penalties", "pair_penalties", "weight_penalties") if k in data]
