@@ -119,14 +119,16 @@ def optimizer_config(model: Any) -> dict[str, Any]:
 
 def imported_from_file(name: str, original: Any, tmp_path: Path,
                        capsys: pytest.CaptureFixture) -> Path:
-    """`specc import MODEL.keras -o SPEC.yaml --weights` (the command, in this process)."""
+    """`specc import MODEL.keras -o SPEC.yaml --weights --check` (the command, in this
+    process)."""
     saved = tmp_path / "model.keras"
     original.save(saved)
     out = tmp_path / "imported.yaml"
-    code = main(["import", str(saved), "-o", str(out), "--weights", *PLUGIN_FLAGS])
+    code = main(["import", str(saved), "-o", str(out), "--weights", "--check", *PLUGIN_FLAGS])
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert f"wrote {out}" in printed.out
+    assert "check: structure same" in printed.out          # --check finds every layer
     return out
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from specc.importer.base import ImportRefused
+from specc.importer.walk import inputs_of
 
 #: specc's identity layers that carry clauses, and how each one's clauses reach the loss.
 TAPS: Final = {"PenaltyTap": "add_loss", "OutputTap": "output", "PairTap": "add_loss",
@@ -153,8 +154,6 @@ class ClauseReader:
     def carrier(self, walk: Any, layer: Any, node: Any) -> bool:
         """Handle a layer specc added for a clause (or a split activation); True when it is one
         (the walk then writes nothing for it)."""
-        from specc.importer.walk import inputs_of
-
         tensors = inputs_of(node)
         if _ours(layer, TAPS) or self.is_activity_carrier(layer, node) or \
                 id(layer) in self.split_acts:

@@ -43,16 +43,16 @@ def convert(model: Any, name: str | None = None, fold: bool = False) -> Imported
         w.result.notes.append(f"{note}: {shown}")
     w.result.data = data
     by_name = {e["name"]: e for e in w.layers}
-    if fold:
-        fold_imported(w.result)
-    finish(w.result, model, reader, [by_name.get(o, {}) for o in outputs])
+    rename = fold_imported(w.result) if fold else {}
+    finish(w.result, model, reader, [by_name.get(o, {}) for o in outputs], rename)
     return w.result
 
 
 def finish(result: Imported, model: Any, reader: ClauseReader,
-           produced: list[dict[str, Any]]) -> None:
-    """The sections after the layers, once folding has named them: loss and loss weights,
-    the penalty clauses specc's layers carry, optimizer, metrics (the compile config)."""
+           produced: list[dict[str, Any]], rename: dict[str, str]) -> None:
+    """The sections after the layers, once folding has named them (`rename`: flat name ->
+    its path): loss and loss weights, the penalty clauses specc's layers carry, optimizer,
+    metrics (the compile config)."""
     data = result.data
     if any("." in c["name"] for c in reader.activity + reader.pairs) or \
             any("." in n for n in reader.weights):
@@ -66,7 +66,7 @@ def finish(result: Imported, model: Any, reader: ClauseReader,
                 "optimizer", "metrics"):
         data.pop(key, None)
     data.update(loss_sections(config, reader.meta, outputs, keras_names, flat, result.notes))
-    data.update(reader.sections(data, result.renamed))
+    data.update(reader.sections(data, rename))
     if into_blocks(data):
         result.notes.append("the penalty clauses every instance of a block has alike are "
                             "written in the block")
@@ -79,24 +79,27 @@ def finish(result: Imported, model: Any, reader: ClauseReader,
                             f"specc's layers and regularizers ({', '.join(told)})")
 
 
-def fold_imported(result: Imported) -> None:
-    """Fold the spec of `result` in place (blocks, uses, repeats) when anything repeats."""
+def fold_imported(result: Imported) -> dict[str, str]:
+    """Fold the spec of `result` in place (blocks, uses, repeats) when anything repeats;
+    returns how the flat names were renamed ({} when nothing folded)."""
     from specc.importer.fold import fold
 
     folded = fold(result.data, result.owners)
     if folded is None:
-        return
+        return {}
     data, rename = folded
     result.data = data
     result.format = 2
     result.owners = {rename.get(n, n): layer for n, layer in result.owners.items()}
-    result.renamed = {n: path for n, path in rename.items() if n != path}
+    result.renamed = {**{n: rename.get(flat, flat) for n, flat in result.renamed.items()},
+                      **{n: path for n, path in rename.items() if n != path}}
     blocks = data["blocks"]
     uses = sum(1 for e in data["layers"] if "use" in e)
     result.notes.insert(0, f"folded: {len(blocks)} block{'s' * (len(blocks) != 1)} "
                         f"({', '.join(blocks)}) used {uses} times; a layer "
                         "<instance>_<local> of the model is <instance>.<local> here "
                         "(`specc import --flat` writes every layer)")
+    return rename
 
 
 def _outputs(w: GraphWalk, model: Any, declared: int | None = None) -> list[str]:

@@ -68,6 +68,7 @@ class GraphWalk:
         self.names.add(name)
         if name != wanted:
             self.result.notes.append(f"{wanted!r} is named {name!r}")
+            self.result.renamed.setdefault(wanted, name)     # --check finds it by this
         return name
 
     # -- traversal
