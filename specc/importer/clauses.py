@@ -40,6 +40,14 @@ def _linear(layer: Any) -> bool:
     return getattr(getattr(layer, "activation", None), "__name__", None) == "linear"
 
 
+def _without_ours(config: dict[str, Any]) -> dict[str, Any]:
+    """A layer config less specc's regularizers (ActivityPenalty, WeightPenalty)."""
+    return {k: v for k, v in config.items()
+            if not (isinstance(v, dict) and v.get("class_name") in ("ActivityPenalty",
+                                                                     "WeightPenalty")
+                    and str(v.get("module", "")).startswith("specc."))}
+
+
 class ClauseReader:
     """What the graph walk hands over: the carriers it skips, the tensors' positions (the spec
     layer and `at` they stand for), and the clauses found, in the model's term order."""
@@ -138,12 +146,11 @@ class ClauseReader:
     def config(self, layer: Any) -> dict[str, Any]:
         """The layer's config with specc's regularizers taken out (their clauses are read in
         `after`), and the activation specc split off it put back."""
-        config = dict(layer.get_config())
-        for key, value in list(config.items()):
-            if isinstance(value, dict) and value.get("class_name") in ("ActivityPenalty",
-                                                                       "WeightPenalty") \
-                    and str(value.get("module", "")).startswith("specc."):
-                del config[key]
+        config = _without_ours(layer.get_config())
+        for key in ("layer", "backward_layer"):          # Bidirectional's recurrent layers
+            inner = config.get(key)
+            if isinstance(inner, dict) and isinstance(inner.get("config"), dict):
+                config[key] = {**inner, "config": _without_ours(inner["config"])}
         if id(layer) in self.split:
             config["activation"] = self.split[id(layer)]
         return config
@@ -199,22 +206,20 @@ class ClauseReader:
             self._weights(layer, name)
 
     def _weights(self, layer: Any, name: str) -> None:
-        found: dict[str, set[str]] = {}
+        """The weight clauses in the layer's config (Bidirectional: in its recurrent layer's),
+        by the regularizer arguments that carry them."""
         config = layer.get_config()
+        inner = config.get("layer") if type(layer).__name__ == "Bidirectional" else None
+        if isinstance(inner, dict) and isinstance(inner.get("config"), dict):
+            config = {**config, **inner["config"]}
+        found: dict[str, set[str]] = {}
         for key, value in config.items():
-            reg = getattr(layer, key, None)
-            if key.endswith("_regularizer") and _ours(reg, ("WeightPenalty",)):
-                for clause in reg.clauses:
+            if key.endswith("_regularizer") and isinstance(value, dict) and \
+                    value.get("class_name") == "WeightPenalty" and \
+                    str(value.get("module", "")).startswith("specc."):
+                for clause in (value.get("config") or {}).get("clauses", ()):
                     self.weights.setdefault(clause["name"], clause)
                     found.setdefault(clause["name"], set()).add(key)
-        inner = getattr(layer, "forward_layer", None)       # Bidirectional: the nested layer
-        if inner is not None:
-            for key in inner.get_config():
-                reg = getattr(inner, key, None)
-                if key.endswith("_regularizer") and _ours(reg, ("WeightPenalty",)):
-                    for clause in reg.clauses:
-                        self.weights.setdefault(clause["name"], clause)
-                        found.setdefault(clause["name"], set()).add(key)
         for clause_name, args in found.items():
             self.weight_targets.setdefault(clause_name, []).append((name, layer, args))
 

@@ -317,6 +317,8 @@ class GraphWalk:
                 return args, [f"its layer {cls_name!r} is not a catalog recurrent layer"]
             config = {k: v for k, v in (inner.get("config") or {}).items()
                       if k not in ("name", "trainable", "dtype")}
+            if config.get("zero_output_for_mask") == config.get("return_sequences", False):
+                del config["zero_output_for_mask"]     # Bidirectional sets it so itself
             inner_args, more = arguments(cls, config,
                                          keras_defaults(type(layer.forward_layer)))
             args["layer"] = {"type": cls_name, **inner_args}
