@@ -381,3 +381,32 @@ def test_a_plugin_kind_and_a_pair_read_from_an_input_round_trip(tmp_path: Path,
     assert refused.value.lines == ["penalty clause 'peak': its kind 'max_abs' is not "
                                    "registered; give the plugin that registers it "
                                    "(--plugin MODULE)"]
+
+
+def test_a_compiled_model_in_memory_gives_its_sections() -> None:
+    """importer.convert of a compiled model (no file): the compile config is the model's own;
+    a one-output loss and weight given as lists are one value; weighted_metrics is a note."""
+    x = keras.Input((3,), name="x")
+    model = keras.Model(x, keras.layers.Dense(2, name="y")(x))
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=0.01, rho=0.8),
+                  loss=[keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1)],
+                  loss_weights=[2.0], weighted_metrics=["mae"])
+    imported = importer.convert(model)
+    data = imported.data
+    assert (data["loss"], data["loss_weights"]) == (
+        {"type": "binary_crossentropy", "from_logits": True, "label_smoothing": 0.1}, 2.0)
+    assert data["optimizer"] == {"type": "rmsprop", "learning_rate": 0.01, "rho": 0.8}
+    assert "metrics" not in data
+    assert "weighted_metrics: no spec form, left out (a spec's metrics are not weighted by " \
+           "sample_weight)" in imported.notes
+    rebuilt = specc.build(specc.loads(importer.validated_text(imported), "m.yaml"))
+    importer.assign(rebuilt, imported)
+    rng = np.random.default_rng(2)
+    xs, ys = rng.standard_normal((5, 3)) * 3, rng.uniform(0, 1, (5, 2))
+    want = float(model.compute_loss(xs, ys, model(xs), training=False))
+    assert close(want, float(rebuilt.compute_loss(xs, ys, rebuilt(xs), training=False)))
+    model.compile(loss=keras.losses.Huber(delta=2.0))      # Keras saves no delta: a note
+    imported = importer.convert(model)
+    assert imported.data["loss"] == "huber"
+    assert "loss of y: Keras does not save a Huber loss's delta: Keras's default (1.0) is " \
+           "written; give the model's own with `{type: huber, delta: ...}`" in imported.notes

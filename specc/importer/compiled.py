@@ -63,7 +63,8 @@ def _plugin(kind: str, config: dict[str, Any]) -> Any:
 
 
 def loss_entry(value: Any) -> tuple[Any, str | None]:
-    """One compiled loss -> (its spec form, None) or (None, why it has none)."""
+    """One compiled loss -> (its spec form, None), (None, why it has none), or (its spec
+    form, what the saved config lost)."""
     from typing import get_args
 
     from specc.importer.arguments import keras_defaults
@@ -101,7 +102,12 @@ def loss_entry(value: Any) -> tuple[Any, str | None]:
             other.append(f"{key}={given!r}")
     if other:
         return None, f"{cls} with {', '.join(other)}, which a spec does not write"
-    return ({"type": spec_name, **args} if args else spec_name), None
+    return ({"type": spec_name, **args} if args else spec_name), _LOST.get(cls)
+
+
+#: Losses whose saved config leaves out an argument (Keras 3's Huber.get_config has no delta).
+_LOST: Final = {"Huber": "Keras does not save a Huber loss's delta: Keras's default (1.0) is "
+                         "written; give the model's own with `{type: huber, delta: ...}`"}
 
 
 def metric_entry(value: Any) -> Any:
@@ -157,9 +163,14 @@ def loss_sections(config: dict[str, Any] | None, meta: dict[str, Any], outputs: 
         notes.append(f"loss: {chosen}, chosen from the outputs' activation (the model carries "
                      "no compiled loss)")
         return {"loss": chosen}
+    given = config["loss"]
+    if isinstance(given, list) and len(given) == 1 and len(outputs) == 1:
+        given = given[0]                         # one output's loss given as a list
     losses = []
-    for out, value in zip(outputs, _per_output(config["loss"], outputs, keras_names)):
+    for out, value in zip(outputs, _per_output(given, outputs, keras_names)):
         entry, why = loss_entry(value)
+        if entry is not None and why:
+            notes.append(f"loss of {out}: {why}")
         if entry is None:
             entry = _guess([out], layers)
             notes.append(f"loss of {out}: {entry}, chosen from its activation (the compiled "
@@ -167,6 +178,8 @@ def loss_sections(config: dict[str, Any] | None, meta: dict[str, Any], outputs: 
         losses.append(entry)
     out: dict[str, Any] = {"loss": _by_output(losses, outputs)}
     weights = config.get("loss_weights")
+    if isinstance(weights, list) and len(weights) == 1 and len(outputs) == 1:
+        weights = weights[0]
     scheduled = {o: s for o, s in meta.get("loss_weights", ())}
     if weights is not None or scheduled:
         per = _per_output(weights if weights is not None else 1.0, outputs, keras_names)
@@ -182,6 +195,9 @@ def loss_sections(config: dict[str, Any] | None, meta: dict[str, Any], outputs: 
 
 def metric_section(config: dict[str, Any] | None, outputs: Sequence[str],
                    keras_names: Sequence[str], notes: list[str]) -> dict[str, Any]:
+    if (config or {}).get("weighted_metrics"):
+        notes.append("weighted_metrics: no spec form, left out (a spec's metrics are not "
+                     "weighted by sample_weight)")
     metrics = (config or {}).get("metrics")
     if not metrics:
         return {}
