@@ -8,6 +8,9 @@ One job per module, in the order the command runs them:
   layers, a second call of a layer as a format 2 `share:`, raw `keras.ops` calls as the
   catalog layer computing the same floats, a registered class as its registered type);
 - `arguments`: each layer's `get_config()` as the arguments a spec author writes;
+- `clauses`: in a model specc built, its tap layers, activity and weight regularizers and
+  split-off activations as the penalty clauses they carry; `compiled`: the compile config
+  (data, never deserialized) as `loss`, `loss_weights`, `metrics`, `optimizer`;
 - `convert`: the spec as data (outputs, inputs, loss, notes), folded into blocks by `fold`
   unless asked for the flat form;
 - `writing`: the text (specc.yaml_writer, validated like any spec file) and the weights file,

@@ -5,29 +5,12 @@ import re
 from typing import Any, Final
 
 from specc.importer.base import Imported, ImportRefused
+from specc.importer.clauses import ClauseReader, into_blocks
+from specc.importer.compiled import compile_config, loss_sections, metric_section, \
+    optimizer_section
 from specc.importer.walk import GraphWalk
 
 _NAME_OK: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-
-
-def _loss(model: Any, outputs: list[str], layers: dict[str, dict[str, Any]],
-          notes: list[str]) -> str:
-    """The compiled loss when it is one catalog name, else one chosen from the outputs'
-    activation (softmax: categorical crossentropy, sigmoid: binary, else mean squared error)."""
-    from typing import get_args
-
-    from specc.spec.model import LossName
-
-    loss = getattr(model, "_specc_loss", None) or getattr(model, "loss", None)
-    if isinstance(loss, str) and loss in get_args(LossName):
-        notes.append(f"loss: {loss}, the model's compiled loss")
-        return loss
-    acts = {layers.get(o, {}).get("activation") for o in outputs}
-    chosen = ("categorical_crossentropy" if acts == {"softmax"} else
-              "binary_crossentropy" if acts == {"sigmoid"} else "mean_squared_error")
-    notes.append(f"loss: {chosen}, chosen from the outputs' activation (the model carries no "
-                 "compiled loss)")
-    return chosen
 
 
 def convert(model: Any, name: str | None = None, fold: bool = False) -> Imported:
@@ -40,55 +23,91 @@ def convert(model: Any, name: str | None = None, fold: bool = False) -> Imported
         raise ImportRefused([f"model {getattr(model, 'name', '?')!r} ({type(model).__name__}): "
                              "only functional and Sequential models have a graph to import "
                              "(a subclassed model's call() is Python code)"])
-    w = GraphWalk()
+    reader = ClauseReader(model)
+    w = GraphWalk(reader)
     w.graph(model, top=True)
     if w.refused:
         raise ImportRefused(w.refused)
-    outputs = _outputs(w, model)
-    _drop_unread_inputs(w, outputs)
-    by_name = {e["name"]: e for e in w.layers}
+    outputs = _outputs(w, model, len(reader.meta.get("declared", ())) or None)
+    _drop_unread_inputs(w, outputs + [r for p in reader.pairs for r in p["layers"]])
     data: dict[str, Any] = {
         "specc": w.result.format,
         "name": _model_name(name or model.name),
         "inputs": w.inputs,
         "layers": w.layers,
         "outputs": outputs,
-        "loss": _loss(model, outputs, by_name, w.result.notes),
+        "loss": "mean_squared_error",           # a placeholder while folding: see `finish`
     }
     for note, names in w.grouped.items():
         shown = ", ".join(names[:3]) + (f", ... ({len(names)} in all)" if len(names) > 3 else "")
         w.result.notes.append(f"{note}: {shown}")
     w.result.data = data
-    if fold:
-        fold_imported(w.result)
+    by_name = {e["name"]: e for e in w.layers}
+    rename = fold_imported(w.result) if fold else {}
+    finish(w.result, model, reader, [by_name.get(o, {}) for o in outputs], rename)
     return w.result
 
 
-def fold_imported(result: Imported) -> None:
-    """Fold the spec of `result` in place (blocks, uses, repeats) when anything repeats."""
+def finish(result: Imported, model: Any, reader: ClauseReader,
+           produced: list[dict[str, Any]], rename: dict[str, str]) -> None:
+    """The sections after the layers, once folding has named them (`rename`: flat name ->
+    its path): loss and loss weights, the penalty clauses specc's layers carry, optimizer,
+    metrics (the compile config)."""
+    data = result.data
+    if any("." in c["name"] for c in reader.activity + reader.pairs) or \
+            any("." in n for n in reader.weights):
+        data["specc"] = result.format = 2        # a clause named by a path keeps its name
+    config = compile_config(model)
+    outputs = list(data["outputs"])
+    keras_names = list(getattr(model, "output_names", None) or [])[:len(outputs)]
+    keras_names += [f"output_{k}" for k in range(len(keras_names), len(outputs))]
+    flat = dict(zip(outputs, produced))       # each output's flat entry (its activation)
+    for key in ("loss", "loss_weights", "penalties", "pair_penalties", "weight_penalties",
+                "optimizer", "metrics"):
+        data.pop(key, None)
+    data.update(loss_sections(config, reader.meta, outputs, keras_names, flat, result.notes))
+    data.update(reader.sections(data, rename))
+    if into_blocks(data):
+        result.notes.append("the penalty clauses every instance of a block has alike are "
+                            "written in the block")
+    data.update(optimizer_section(config, result.notes))
+    data.update(metric_section(config, outputs, keras_names, result.notes))
+    told = [k for k in ("penalties", "pair_penalties", "weight_penalties") if k in data]
+    if told:
+        count = sum(len(data[k]) for k in told)
+        result.notes.append(f"{count} penalty clause{'s' * (count != 1)} read back from "
+                            f"specc's layers and regularizers ({', '.join(told)})")
+
+
+def fold_imported(result: Imported) -> dict[str, str]:
+    """Fold the spec of `result` in place (blocks, uses, repeats) when anything repeats;
+    returns how the flat names were renamed ({} when nothing folded)."""
     from specc.importer.fold import fold
 
     folded = fold(result.data, result.owners)
     if folded is None:
-        return
+        return {}
     data, rename = folded
     result.data = data
     result.format = 2
     result.owners = {rename.get(n, n): layer for n, layer in result.owners.items()}
-    result.renamed = {n: path for n, path in rename.items() if n != path}
+    result.renamed = {**{n: rename.get(flat, flat) for n, flat in result.renamed.items()},
+                      **{n: path for n, path in rename.items() if n != path}}
     blocks = data["blocks"]
     uses = sum(1 for e in data["layers"] if "use" in e)
     result.notes.insert(0, f"folded: {len(blocks)} block{'s' * (len(blocks) != 1)} "
                         f"({', '.join(blocks)}) used {uses} times; a layer "
                         "<instance>_<local> of the model is <instance>.<local> here "
                         "(`specc import --flat` writes every layer)")
+    return rename
 
 
-def _outputs(w: GraphWalk, model: Any) -> list[str]:
+def _outputs(w: GraphWalk, model: Any, declared: int | None = None) -> list[str]:
     """The spec's outputs: a layer, or a port (format 2); an input or a tensor returned twice
-    is passed through an Identity layer, which a spec can name as an output."""
+    is passed through an Identity layer, which a spec can name as an output. `declared`: how
+    many of the model's outputs are the spec's (the rest: specc's OutputTap outputs)."""
     outputs: list[str] = []
-    for t in model.outputs:
+    for t in model.outputs[:declared]:
         ref = w.refs[id(t)]
         if ref in w.inputs or ref in outputs:
             name = w.name(f"{ref.replace('.', '_')}_output")

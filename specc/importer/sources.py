@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Final, Sequence
 
 from specc.errors import UsageError, did_you_mean
 from specc.importer.base import (
     _CONTAINERS, MAX_CONFIG_BYTES, OPERATIONS, PLUGIN_HOOK, ImportRefused,
 )
+
+#: specc's own classes a model it built holds (class -> its modules): its model class and
+#: the identity layers that carry penalty clauses (read back by specc.importer.clauses).
+SPECC_CLASSES: Final = {
+    "SpecModel": ("specc.runtime.objects",),
+    "PenaltyTap": ("specc.runtime.objects",), "OutputTap": ("specc.runtime.objects",),
+    "PairTap": ("specc.runtime.pairs",), "PairOutputTap": ("specc.runtime.pairs",),
+}
+
 
 def applications() -> list[str]:
     """The architectures of the installed keras.applications (capitalized constructors)."""
@@ -86,6 +95,43 @@ def _config_layers(config: dict[str, Any], where: str = "") -> list[tuple[str, s
     return out
 
 
+def _mask_operations(config: dict[str, Any]) -> set[str]:
+    """Operations whose outputs the saved graph reads only as a call's `mask=` (the masks
+    Keras passes along by itself, such as an Embedding's `not_equal`): Keras's own ops, which
+    the walk leaves out (specc.importer.walk.inputs_of)."""
+    as_mask: set[str] = set()
+    other: set[str] = set()
+
+    def refs(value: Any, into: set[str]) -> None:
+        if isinstance(value, dict):
+            if value.get("class_name") == "__keras_tensor__":
+                history = (value.get("config") or {}).get("keras_history") or [None]
+                into.add(str(history[0]))
+                return
+            for v in value.values():
+                refs(v, into)
+        elif isinstance(value, list):
+            for v in value:
+                refs(v, into)
+
+    def visit(model: dict[str, Any]) -> None:
+        inner = model.get("config") if isinstance(model.get("config"), dict) else {}
+        for layer in inner.get("layers") or []:
+            if not isinstance(layer, dict):
+                continue
+            for node in layer.get("inbound_nodes") or []:
+                if isinstance(node, dict):
+                    kwargs = dict(node.get("kwargs") or {})
+                    refs(kwargs.pop("mask", None), as_mask)
+                    refs([node.get("args"), kwargs], other)
+            if layer.get("class_name") in _CONTAINERS:
+                visit(layer)
+        refs(inner.get("output_layers"), other)
+
+    visit(config)
+    return as_mask - other
+
+
 def registered_classes() -> dict[type, Any]:
     """The Keras class of every registered layer type (specc.register_layer: specc's own and
     the imported plugins') -> its registration; a class that cannot be imported is left out."""
@@ -121,6 +167,8 @@ def keras_file(path: str | Path) -> Any:
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not a .keras model file ({exc})") from None
     top = config.get("class_name") if isinstance(config, dict) else None
+    if top in SPECC_CLASSES and str(config.get("module")) in SPECC_CLASSES[top]:
+        top = "Functional"                   # specc's own model: a functional one
     if top not in _CONTAINERS or not isinstance((config.get("config") or {}).get("layers"),
                                                 list):
         name = ((config.get("config") or {}) if isinstance(config, dict) else {}).get("name", "?")
@@ -135,19 +183,23 @@ def keras_file(path: str | Path) -> Any:
     plugged = {(c.__module__, c.__name__) for c in registered_classes()}
     plugged |= {("keras.layers", name) for module, name in plugged   # Keras's own, saved by
                 if module.startswith("keras.src.layers")}             # its public module
+    masks = _mask_operations(config)
     lines = [_refusal(name, cls, module, registered)
              for name, cls, module, registered in _config_layers(config)
-             if (module, cls) not in plugged
+             if (module, cls) not in plugged and module not in SPECC_CLASSES.get(cls, ())
+             and not (name.rsplit("/", 1)[-1] in masks and module.startswith("keras.src.ops"))
              and (cls not in known or (module and not module.startswith("keras")))]
     if lines:
         raise ImportRefused(lines)
+    import specc.runtime.pairs  # noqa: F401  (registers specc's own classes for loading)
+
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:   # Keras refused the file: say why in one line
         raise UsageError(f"{path}: Keras cannot load it ({str(exc).splitlines()[0][:300]})") \
             from None
-    compiled = config.get("compile_config") or {}
-    model._specc_loss = compiled.get("loss") if isinstance(compiled, dict) else None
+    compiled = config.get("compile_config")
+    model._specc_compiled = compiled if isinstance(compiled, dict) else None   # as data
     return model
 
 

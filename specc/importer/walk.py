@@ -18,13 +18,34 @@ _TRAINING: Final = ("called with training={value}, not written (fit, evaluate an
 
 
 
+def _implicit_mask(node: Any) -> list[Any]:
+    """The `mask=` Keras passed to a call by itself, its input carrying a mask (from an
+    Embedding with mask_zero or a Masking layer): a spec's layers pass it on by themselves,
+    so it is not written, and the `not_equal` computing it is not a layer."""
+    mask = node.arguments.kwargs.get("mask")
+    if mask is None:
+        return []
+    masks = [m for m in ([*mask] if isinstance(mask, (list, tuple)) else [mask]) if m is not None]
+    inputs = [t for a in node.arguments.args
+              for t in ([*a] if isinstance(a, (list, tuple)) else [a])]
+    carried = any(getattr(t, "_keras_mask", None) is not None for t in inputs)
+    return masks if carried else []
+
+
+def inputs_of(node: Any) -> list[Any]:
+    """The tensors a call reads, less the masks Keras passed along by itself."""
+    implicit = {id(m) for m in _implicit_mask(node)}
+    return [t for t in node.arguments.keras_tensors if id(t) not in implicit]
+
+
 class GraphWalk:
     """Walks a functional model's calls and makes the spec's entries."""
 
-    def __init__(self) -> None:
+    def __init__(self, reader: Any = None) -> None:
         import keras
 
         self.keras = keras
+        self.reader = reader          # specc.importer.clauses.ClauseReader: specc's own layers
         self.layers: list[dict[str, Any]] = []
         self.refused: list[str] = []
         self.names: set[str] = set()
@@ -47,6 +68,7 @@ class GraphWalk:
         self.names.add(name)
         if name != wanted:
             self.result.notes.append(f"{wanted!r} is named {name!r}")
+            self.result.renamed.setdefault(wanted, name)     # --check finds it by this
         return name
 
     # -- traversal
@@ -71,12 +93,12 @@ class GraphWalk:
                 continue
             node = op._inbound_nodes[node_index]
             found[key] = (op, node, rank.get(id(op), len(rank)))
-            stack.extend(node.arguments.keras_tensors)
+            stack.extend(inputs_of(node))
         produced_by = {}
         for key, (op, node, _) in found.items():
             for t in node.outputs:
                 produced_by[id(t)] = key
-        needs = {key: {produced_by[id(t)] for t in node.arguments.keras_tensors
+        needs = {key: {produced_by[id(t)] for t in inputs_of(node)
                        if id(t) in produced_by} for key, (op, node, _) in found.items()}
         users: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for key, deps in needs.items():
@@ -126,7 +148,8 @@ class GraphWalk:
 
     def nested(self, model: Any, node: Any) -> None:
         """A model used as a layer: its layers are written in its place."""
-        extra = {k: v for k, v in node.arguments.kwargs.items() if v is not None}
+        extra = {k: v for k, v in node.arguments.kwargs.items() if v is not None
+                 and not (k == "mask" and _implicit_mask(node))}
         if isinstance(extra.get("training"), bool):
             self.grouped.setdefault(_TRAINING.format(value=extra["training"]),
                                     []).append(model.name)
@@ -135,7 +158,7 @@ class GraphWalk:
             self.refused.append(f"layer {model.name!r} ({type(model).__name__}): called with "
                                 f"{', '.join(sorted(extra))}, which a spec cannot fix")
             return
-        outer = node.arguments.keras_tensors
+        outer = inputs_of(node)
         if len(outer) != len(model.inputs):
             self.refused.append(f"layer {model.name!r} ({type(model).__name__}): its inputs "
                                 "do not map to the call's tensors")
@@ -165,6 +188,8 @@ class GraphWalk:
     def call(self, layer: Any, node: Any) -> None:
         from specc.catalog import LAYER_TYPES
 
+        if self.reader is not None and self.reader.carrier(self, layer, node):
+            return                                     # a layer specc added for a clause
         cls_name = type(layer).__name__
         cls = LAYER_TYPES.get(cls_name)
         if (cls_name, type(layer).__module__) in REWRITTEN:
@@ -203,6 +228,8 @@ class GraphWalk:
         if call:
             entry["call"] = call
         self.emit(entry, node.outputs, layer)
+        if self.reader is not None:
+            self.reader.after(layer, node, entry["name"], entry.get("share"))
 
     def call_arguments(self, layer: Any, node: Any,
                        keyword: str | None = None) -> dict[str, Any] | None:
@@ -217,9 +244,12 @@ class GraphWalk:
         takes = definition.call_args if definition is not None else ()
         call: dict[str, Any] = {}
         defaults = _call_defaults(type(layer))
+        implicit = bool(_implicit_mask(node))
         for key, value in node.arguments.kwargs.items():
             if key == keyword:
                 continue                                   # its input, written as from:
+            if key == "mask" and implicit:
+                continue                                   # Keras passes it by itself
             if value is None or (not isinstance(value, self.keras.KerasTensor) and
                                  key in defaults and value is defaults[key]):
                 continue                                   # the call's own default
@@ -247,7 +277,8 @@ class GraphWalk:
         cls_name = type(layer).__name__
         definition = catalog.BUILTIN.get(cls_name)
         name = self.name(layer.name)
-        args, problems = arguments(cls, layer.get_config(), keras_defaults(type(layer)),
+        config = layer.get_config() if self.reader is None else self.reader.config(layer)
+        args, problems = arguments(cls, config, keras_defaults(type(layer)),
                                    getattr(cls, "weight_args", {}))
         if definition is not None and definition.importer is not None:
             problems += definition.importer(self, name, args, layer)  # its special case
@@ -291,6 +322,8 @@ class GraphWalk:
                 return args, [f"its layer {cls_name!r} is not a catalog recurrent layer"]
             config = {k: v for k, v in (inner.get("config") or {}).items()
                       if k not in ("name", "trainable", "dtype")}
+            if config.get("zero_output_for_mask") == config.get("return_sequences", False):
+                del config["zero_output_for_mask"]     # Bidirectional sets it so itself
             inner_args, more = arguments(cls, config,
                                          keras_defaults(type(layer.forward_layer)))
             args["layer"] = {"type": cls_name, **inner_args}
