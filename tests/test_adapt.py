@@ -166,6 +166,24 @@ def test_build_warns_of_layers_not_adapted_yet(capsys: Any) -> None:
             "needs layer.adapt before use  [unadapted]") in err
 
 
+def test_build_does_not_write_a_lookup_keras_could_not_load(tmp_path: Path, capsys: Any) -> None:
+    # Keras saves an unadapted TextVectorization, then fails to load it (an empty lookup
+    # table: checked below, so the refusal stays needed); -o writes nothing and says why
+    out = tmp_path / "model.keras"
+    assert main(["build", str(TEXT_SPEC), "-o", str(out)]) == 1
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert (f"specc: error: {out} not written: Keras cannot load a model whose lookup has no "
+            "vocabulary ('vectorize'); give `vocabulary:` in the spec, or `specc fit` it") \
+        in capsys.readouterr().err
+    import keras
+
+    layer = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=4)
+    raw = keras.Sequential([keras.Input((1,), dtype="string"), layer])
+    raw.save(tmp_path / "raw.keras")
+    with pytest.raises(Exception, match="could not be loaded"):
+        keras.saving.load_model(tmp_path / "raw.keras", safe_mode=True)
+
+
 def test_a_shared_layer_to_adapt_is_refused_where_it_is_declared(tmp_path: Path,
                                                                   capsys: Any) -> None:
     """Format 2 `share:` calls one Normalization on two tensors: which would it learn from?"""
