@@ -8,6 +8,12 @@ entries in order, a value that differs between instances as a parameter, an entr
 instances lack under `if:`. Consecutive instances `<stem>1` .. `<stem>K` become one
 `repeat: K` (its copies are named exactly so), the per-index values as `${...}` of `i`.
 
+Entries left over are then searched by structure (specc.importer.repeats), for models whose
+names say nothing (Keras's automatic `conv2d_7`): windows of consecutive entries with the
+same types, argument names and wiring are instances of one block named after its main layer
+(`separable_conv2d_block`), its entries after their types (`activation_1`) or what the names
+a person gave share; chained windows become one `repeat:`.
+
 An instance reads one tensor from outside (its block input `x`) and is read from outside only
 through its last entry; entries that share layers or take call arguments are not folded.
 Families are taken greedily, the one that saves most lines first. The result is checked:
@@ -17,31 +23,14 @@ expanded again (specc.expand, no Keras), it must give the flat entries back, ren
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Final
 
+from specc.importer import repeats
+from specc.importer.fold_block import (NAME, Block, Family, Instance, default_of, per_index,
+                                       type_word)
+
 _INDEX: Final = re.compile(r"^(.*?)(\d+)([a-z]?)$")
-_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _SKIP: Final = ("share", "call")
-
-
-@dataclass
-class _Instance:
-    prefix: str                    # conv2_block1
-    stem: str                      # conv2_block
-    index: str                     # "1" (or "2a": no repeat)
-    start: int                     # first entry (index into the flat list)
-    end: int                       # one past the last
-    x: Any = None                  # the outside tensor it reads
-
-
-@dataclass
-class _Family:
-    key: str
-    instances: list[_Instance] = field(default_factory=list)
-
-    def size(self) -> int:
-        return sum(i.end - i.start for i in self.instances)
 
 
 def explicit_reads(layers: list[dict[str, Any]], inputs: list[str]) -> list[Any]:
@@ -59,7 +48,7 @@ def _refs(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [v for v in value or () if isinstance(v, str)]
 
 
-def _candidates(layers: list[dict[str, Any]]) -> dict[str, _Family]:
+def _candidates(layers: list[dict[str, Any]]) -> dict[str, Family]:
     """Every family of instances the names suggest (an instance: 2 entries or more)."""
     runs: dict[str, list[int]] = {}
     for k, entry in enumerate(layers):
@@ -68,18 +57,18 @@ def _candidates(layers: list[dict[str, Any]]) -> dict[str, _Family]:
             prefix = "_".join(tokens[:depth])
             if _INDEX.match(prefix):
                 runs.setdefault(prefix, []).append(k)
-    families: dict[str, _Family] = {}
+    families: dict[str, Family] = {}
     for prefix, ks in runs.items():
         if len(ks) < 2 or ks[-1] - ks[0] + 1 != len(ks):
             continue                                    # not one consecutive run
         stem, digits, letter = _INDEX.match(prefix).groups()  # type: ignore[union-attr]
         key = re.sub(r"\d+", "#", stem) + ("#a" if letter else "#")
-        families.setdefault(key, _Family(key)).instances.append(
-            _Instance(prefix, stem, digits + letter, ks[0], ks[-1] + 1))
+        families.setdefault(key, Family(key)).instances.append(
+            Instance(prefix, stem, digits + letter, ks[0], ks[-1] + 1))
     return families
 
 
-def _valid(inst: _Instance, layers: list[dict[str, Any]], reads: list[Any],
+def _valid(inst: Instance, layers: list[dict[str, Any]], reads: list[Any],
            outputs: list[str], used: set[int]) -> bool:
     """One outside input, read from outside only through its last entry, nothing shared."""
     inside = {layers[k]["name"] for k in range(inst.start, inst.end)}
@@ -111,194 +100,35 @@ def _refs_in_call(call: Any) -> list[str]:
     return [r for v in call.values() for r in _refs(v)]
 
 
-def _local(name: str, prefix: str) -> str:
-    local = name[len(prefix):].lstrip("_") or "out"
-    return local if _NAME.fullmatch(local) else ("_" + local)[:64]
-
-
-def _union(orders: list[list[str]]) -> list[str]:
-    """The locals of every instance in one order that keeps each instance's order."""
-    union: list[str] = []
-    for order in orders:
-        at = 0
-        for local in order:
-            if local in union:
-                at = union.index(local) + 1
-            else:
-                union.insert(at, local)
-                at += 1
-    return union
-
-
-def _literal(value: Any) -> str:
-    """A value as an expression literal (`${...}`)."""
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    return repr(value)
-
-
-def _per_index(values: list[Any]) -> Any:
-    """The values of a parameter over a repeat's copies, as one value or a `${...}` of i."""
-    if all(v == values[0] for v in values):
-        return values[0]
-    if values[0] is True and not any(values[1:]) and all(v is False for v in values[1:]):
-        return "${i == 0}"
-    if values[0] is False and all(v is True for v in values[1:]):
-        return "${i > 0}"
-    if len(values) > 2 and all(v == values[1] for v in values[1:]):
-        return f"${{{_literal(values[0])} if i == 0 else {_literal(values[1])}}}"
-    return f"${{{_literal(values)}[i]}}"
-
-
-def _default(type_name: str, key: str) -> tuple[bool, Any]:
-    from specc.catalog import LAYER_TYPES
-
-    cls = LAYER_TYPES.get(type_name)
-    info = getattr(cls, "model_fields", {}).get(key)
-    if info is None or info.is_required():
-        return False, None
-    return True, info.get_default(call_default_factory=True)
-
-
-def _type_word(values: list[Any]) -> str:
-    kinds = {type(v) for v in values}
-    for word, kind in (("bool", bool), ("int", int), ("float", float), ("str", str),
-                       ("list", list)):
-        if kinds == {kind}:
-            return word
-    return "any"
-
-
-class _Block:
-    """One family written as a block: its entries, parameters and each instance's values."""
-
-    def __init__(self, family: _Family, layers: list[dict[str, Any]], reads: list[Any]):
-        self.family = family
-        self.n = len(family.instances)
-        self.entries: list[dict[str, Any]] = []
-        self.params: dict[str, list[Any]] = {}
-        self.locals: list[dict[str, int]] = []        # per instance: local -> flat index
-        for inst in family.instances:
-            self.locals.append({_local(layers[k]["name"], inst.prefix): k
-                                for k in range(inst.start, inst.end)})
-        self.layers, self.reads = layers, reads
-
-    def param(self, wanted: str, values: list[Any], short: str | None = None) -> str:
-        """A parameter holding `values` (one per instance): `short` (the argument's own
-        name) when free, else `wanted`; values already held by one reuse it."""
-        for known, vals in self.params.items():
-            if vals == values:
-                return known                           # the same values: one parameter
-        if short is not None and short not in self.params and short not in ("i", "x"):
-            self.params[short] = values
-            return short
-        name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", wanted)).strip("_")[:60] or "p"
-        name = name if name[0].isalpha() else "p_" + name
-        base, k = name, 1
-        while name in self.params or name in ("i", "x"):
-            k += 1
-            name = f"{base}_{k}"
-        self.params[name] = values
-        return name
-
-    def mapped(self, j: int, value: Any) -> Any:
-        inst = self.family.instances[j]
-        names = {self.layers[k]["name"]: local for local, k in self.locals[j].items()}
-
-        def one(r: Any) -> Any:
-            return names.get(r, "x" if r == inst.x else r)
-        return one(value) if isinstance(value, str) else [one(v) for v in value]
-
-    def build(self) -> bool:
-        orders = [list(d) for d in self.locals]
-        union = _union(orders)
-        presence: dict[tuple[bool, ...], str] = {}
-        for local in union:
-            present = [j for j in range(self.n) if local in self.locals[j]]
-            flat = [self.layers[self.locals[j][local]] for j in present]
-            if len({e["type"] for e in flat}) != 1:
-                return False
-            entry: dict[str, Any] = {"name": local, "type": flat[0]["type"]}
-            if not self.from_(entry, local, union, present):
-                return False
-            keys = list(dict.fromkeys(k for e in flat for k in e
-                                      if k not in ("name", "type", "from")))
-            for key in keys:
-                values = []
-                for e in flat:
-                    if key not in e:
-                        known, default = _default(e["type"], key)
-                        if not known:
-                            return False
-                        values.append(default)
-                    else:
-                        values.append(e[key])
-                if all(v == values[0] for v in values):
-                    entry[key] = values[0]
-                else:
-                    entry[key] = "${" + self.param(f"{local}_{key}",
-                                                   self.spread(present, values), key) + "}"
-            pattern = tuple(j in present for j in range(self.n))
-            if not all(pattern):
-                if pattern not in presence:
-                    presence[pattern] = self.param(f"has_{local}", list(pattern))
-                entry["if"] = "${" + presence[pattern] + "}"
-            self.entries.append(entry)
-        return True
-
-    def spread(self, present: list[int], values: list[Any]) -> list[Any]:
-        """Values of the present instances, the absent ones given a neighbour's (unused)."""
-        out: list[Any] = [None] * self.n
-        for j, v in zip(present, values):
-            out[j] = v
-        last = values[0]
-        for j in range(self.n):
-            if j in present:
-                last = out[j]
-            else:
-                out[j] = last
-        return out
-
-    def from_(self, entry: dict[str, Any], local: str, union: list[str],
-              present: list[int]) -> bool:
-        reads = [self.mapped(j, self.reads[self.locals[j][local]]) for j in present]
-        implicit = []
-        for j in present:
-            before = [u for u in union[:union.index(local)] if u in self.locals[j]]
-            implicit.append(before[-1] if before else "x")
-        if all(r == p for r, p in zip(reads, implicit)):
-            return True
-        if all(r == reads[0] for r in reads):
-            entry["from"] = reads[0]
-        else:
-            entry["from"] = "${" + self.param(f"{local}_from",
-                                              self.spread(present, reads)) + "}"
-        return True
-
-
-def _choose(layers: list[dict[str, Any]], reads: list[Any],
-            outputs: list[str]) -> list[_Block]:
-    """Families, the one saving most entries first, each as a block (2 instances or more)."""
-    families = _candidates(layers)
+def _choose(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
+            owners: dict[str, Any]) -> list[Block]:
+    """Families, the one saving most entries first, each as a block (2 instances or more):
+    those the names suggest, then those found by structure among the entries left."""
     used: set[int] = set()
-    blocks: list[_Block] = []
+    blocks = _named(layers, reads, outputs, used)
+    blocks += _structural(layers, reads, outputs, used, owners)
+    return sorted(blocks, key=lambda b: b.family.instances[0].start)
+
+
+def _named(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
+           used: set[int]) -> list[Block]:
+    families = _candidates(layers)
+    blocks: list[Block] = []
     while True:
-        best: tuple[int, _Block] | None = None
+        best: tuple[int, Block] | None = None
         for family in families.values():
-            kept = _Family(family.key, [i for i in family.instances
+            kept = Family(family.key, [i for i in family.instances
                                        if _valid(i, layers, reads, outputs, used)])
             if len(kept.instances) < 2:
                 continue
-            block = _Block(kept, layers, reads)
+            block = Block(kept, layers, reads)
             if not block.build():
                 continue
             saving = kept.size() - len(block.entries) - len(kept.instances) - 4
             if saving > 0 and (best is None or saving > best[0]):
                 best = (saving, block)
         if best is None:
-            return sorted(blocks, key=lambda b: b.family.instances[0].start)
+            return blocks
         block = best[1]
         blocks.append(block)
         del families[block.family.key]
@@ -306,7 +136,65 @@ def _choose(layers: list[dict[str, Any]], reads: list[Any],
             used.update(range(inst.start, inst.end))
 
 
-def _runs(block: _Block, layers: list[dict[str, Any]]) -> list[list[int]]:
+def _structural(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
+                used: set[int], owners: dict[str, Any]) -> list[Block]:
+    """Blocks of windows of the same shape (specc.importer.repeats), the group saving most
+    lines first; each run of chained windows becomes one `repeat:`."""
+    found = repeats.groups(layers, reads, outputs,
+                           {k for k in range(len(layers)) if k not in used})
+    taken = {e["name"] for e in layers}
+    blocks: list[Block] = []
+    while found:
+        ranked = []
+        for shape, windows in found.items():
+            picked = repeats.spread(windows, used)
+            if len(picked) >= 2:
+                size = picked[0].end - picked[0].start
+                runs = repeats.chained(picked, layers)
+                saving = size * (len(picked) - 1) - 3 - len(runs)
+                if saving > 0:
+                    ranked.append((-saving, -size, picked[0].start, shape, picked, runs))
+        if not ranked:
+            return blocks
+        *_, shape, picked, runs = min(ranked, key=lambda r: r[:3])
+        family = _structural_family(picked, runs, layers, owners, taken)
+        kept = [i for i in family.instances if _valid(i, layers, reads, outputs, used)]
+        block = Block(family, layers, reads)
+        del found[shape]
+        if len(kept) == len(family.instances) and block.build():
+            blocks.append(block)
+            for inst in family.instances:
+                used.update(range(inst.start, inst.end))
+                taken.add(inst.prefix)
+    return blocks
+
+
+def _structural_family(windows: list[repeats.Window], runs: list[list[int]],
+                       layers: list[dict[str, Any]], owners: dict[str, Any],
+                       taken: set[str]) -> Family:
+    """The windows as instances named after the block: `<block>1` .. `<block>K` for one run,
+    `<block>_<r>_1` .. for run r of several (`<block>_<r>` alone)."""
+    first = layers[windows[0].start:windows[0].end]
+    main = next((e["type"] for e in first if getattr(owners.get(e["name"]), "weights", None)
+                 and not e["type"].endswith("Normalization")), first[0]["type"])
+    base, n = repeats.snake(main) + "_block", 1
+    name = base
+    while any(t.startswith(name) for t in taken):
+        n += 1
+        name = f"{base}_{n}"
+    names = repeats.local_names([layers[w.start:w.end] for w in windows])
+    family = Family(name, name=name)
+    for r, run in enumerate(runs, 1):
+        stem = name if len(runs) == 1 else f"{name}_{r}_"
+        for index, j in enumerate(run, 1):
+            w = windows[j]
+            prefix = f"{stem}{index}" if len(run) > 1 else f"{name}_{r}"
+            family.instances.append(Instance(prefix, stem, str(index), w.start, w.end,
+                                              w.x, names))
+    return family
+
+
+def _runs(block: Block, layers: list[dict[str, Any]]) -> list[list[int]]:
     """The block's instances (by position) grouped into repeats: `<stem>1` .. `<stem>K`,
     consecutive, each reading the one before."""
     runs: list[list[int]] = []
@@ -322,7 +210,7 @@ def _runs(block: _Block, layers: list[dict[str, Any]]) -> list[list[int]]:
         runs.append([j])
     out = []
     for run in runs:                  # a run not starting at 1 is written instance by instance
-        if len(run) > 1 and insts[run[0]].index == "1" and _NAME.fullmatch(insts[run[0]].stem):
+        if len(run) > 1 and insts[run[0]].index == "1" and NAME.fullmatch(insts[run[0]].stem):
             out.append(run)
         else:
             out += [[j] for j in run]
@@ -335,16 +223,16 @@ def fold(data: dict[str, Any], owners: dict[str, Any]) -> tuple[dict[str, Any],
     folded form would not expand to the same layers)."""
     layers, inputs = data["layers"], list(data["inputs"])
     reads = explicit_reads(layers, inputs)
-    blocks = _choose(layers, reads, data["outputs"])
+    blocks = _choose(layers, reads, data["outputs"], owners)
     if not blocks:
         return None
     rename: dict[str, str] = {}           # flat name -> its path in the folded spec
     outside: dict[str, str] = {}          # flat name -> how a top-level entry reads it
-    starts: dict[int, tuple[_Block, list[int]]] = {}
+    starts: dict[int, tuple[Block, list[int]]] = {}
     names: dict[str, dict[str, Any]] = {}
     for block in blocks:
-        bname = re.sub(r"\d+", "", block.family.instances[0].stem).strip("_") or "block"
-        bname = re.sub(r"_+", "_", bname)
+        bname = block.family.name or re.sub(r"\d+", "", block.family.instances[0].stem)
+        bname = re.sub(r"_+", "_", bname.strip("_")) or "block"
         while bname in names:
             bname += "_"
         names[bname] = {}
@@ -368,7 +256,7 @@ def fold(data: dict[str, Any], owners: dict[str, Any]) -> tuple[dict[str, Any],
                 entry["repeat"] = len(run)
             if first.x != previous:
                 entry["from"] = outside.get(first.x, first.x)
-            with_ = {p: _per_index([vals[j] for j in run]) for p, vals in block.params.items()}
+            with_ = {p: per_index([vals[j] for j in run]) for p, vals in block.params.items()}
             if with_:
                 entry["with"] = with_
             new.append(entry)
@@ -388,7 +276,7 @@ def fold(data: dict[str, Any], owners: dict[str, Any]) -> tuple[dict[str, Any],
         new.append(entry)
         previous = entry["name"]
         k += 1
-    blocks_data = {b.name: {"params": {p: _type_word(v) for p, v in b.params.items()},  # type: ignore[attr-defined]
+    blocks_data = {b.name: {"params": {p: type_word(v) for p, v in b.params.items()},  # type: ignore[attr-defined]
                             "layers": b.entries} for b in blocks}
     if not all(b.params for b in blocks):
         for b in blocks:
@@ -451,7 +339,7 @@ def _without_defaults(entry: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in entry.items():
         if key not in ("name", "type", "from"):
-            known, default = _default(entry.get("type", ""), key)
+            known, default = default_of(entry.get("type", ""), key)
             if known and _same(value, default):
                 continue
         out[key] = value
