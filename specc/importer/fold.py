@@ -31,6 +31,8 @@ from specc.importer.fold_block import (NAME, Block, Family, Instance, default_of
 
 _INDEX: Final = re.compile(r"^(.*?)(\d+)([a-z]?)$")
 _SKIP: Final = ("share", "call")
+#: Choices of blocks tried (each without the first block of the one before, at first).
+TRIES: Final = 3
 
 
 def explicit_reads(layers: list[dict[str, Any]], inputs: list[str]) -> list[Any]:
@@ -53,7 +55,7 @@ def _candidates(layers: list[dict[str, Any]]) -> dict[str, Family]:
     runs: dict[str, list[int]] = {}
     for k, entry in enumerate(layers):
         tokens = entry["name"].split("_")
-        for depth in range(1, len(tokens)):
+        for depth in range(1, len(tokens) + 1):     # the name itself too: `conv_dw_1`
             prefix = "_".join(tokens[:depth])
             if _INDEX.match(prefix):
                 runs.setdefault(prefix, []).append(k)
@@ -101,75 +103,84 @@ def _refs_in_call(call: Any) -> list[str]:
 
 
 def _choose(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
-            owners: dict[str, Any]) -> list[Block]:
-    """Families, the one saving most entries first, each as a block (2 instances or more):
-    those the names suggest, then those found by structure among the entries left."""
+            owners: dict[str, Any], found: dict[int, list[repeats.Window]],
+            not_first: frozenset[str] = frozenset()) -> list[Block]:
+    """Blocks (2 instances or more) in the order chosen, the one saving most lines first:
+    families the names suggest, and groups of windows of the same shape (`found`, from
+    specc.importer.repeats; a name wins a tie). `not_first`: families (their keys) not to
+    take first."""
     used: set[int] = set()
-    blocks = _named(layers, reads, outputs, used)
-    blocks += _structural(layers, reads, outputs, used, owners)
-    return sorted(blocks, key=lambda b: b.family.instances[0].start)
-
-
-def _named(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
-           used: set[int]) -> list[Block]:
     families = _candidates(layers)
+    found = dict(found)
+    taken = {e["name"] for e in layers}
     blocks: list[Block] = []
     while True:
-        best: tuple[int, Block] | None = None
-        for family in families.values():
-            kept = Family(family.key, [i for i in family.instances
-                                       if _valid(i, layers, reads, outputs, used)])
-            if len(kept.instances) < 2:
+        skip = frozenset() if blocks else not_first
+        named = _best_named(families, layers, reads, outputs, used, skip)
+        shaped = _best_shape(found, layers, used, skip)
+        if shaped is not None and (named is None or shaped[0] > named[0]):
+            family = _structural_family(shaped[1], shaped[2], layers, owners, taken)
+            del found[shaped[1]]
+            block = Block(family, layers, reads)
+            if not all(_valid(i, layers, reads, outputs, used) for i in family.instances) \
+                    or not block.build():
                 continue
-            block = Block(kept, layers, reads)
-            if not block.build():
-                continue
-            saving = kept.size() - len(block.entries) - len(kept.instances) - 4
-            if saving > 0 and (best is None or saving > best[0]):
-                best = (saving, block)
-        if best is None:
+            taken.update(inst.prefix for inst in family.instances)
+        elif named is not None:
+            block = named[1]
+            del families[block.family.key]
+        else:
             return blocks
-        block = best[1]
         blocks.append(block)
-        del families[block.family.key]
         for inst in block.family.instances:
             used.update(range(inst.start, inst.end))
 
 
-def _structural(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
-                used: set[int], owners: dict[str, Any]) -> list[Block]:
-    """Blocks of windows of the same shape (specc.importer.repeats), the group saving most
-    lines first; each run of chained windows becomes one `repeat:`."""
-    found = repeats.groups(layers, reads, outputs,
-                           {k for k in range(len(layers)) if k not in used})
-    taken = {e["name"] for e in layers}
-    blocks: list[Block] = []
-    while found:
-        ranked = []
-        for shape, windows in found.items():
-            picked = repeats.spread(windows, used)
-            if len(picked) >= 2:
-                size = picked[0].end - picked[0].start
-                runs = repeats.chained(picked, layers)
-                saving = size * (len(picked) - 1) - 3 - len(runs)
-                if saving > 0:
-                    ranked.append((-saving, -size, picked[0].start, shape, picked, runs))
-        if not ranked:
-            return blocks
-        *_, shape, picked, runs = min(ranked, key=lambda r: r[:3])
-        family = _structural_family(picked, runs, layers, owners, taken)
-        kept = [i for i in family.instances if _valid(i, layers, reads, outputs, used)]
-        block = Block(family, layers, reads)
-        del found[shape]
-        if len(kept) == len(family.instances) and block.build():
-            blocks.append(block)
-            for inst in family.instances:
-                used.update(range(inst.start, inst.end))
-                taken.add(inst.prefix)
-    return blocks
+def _saving(block: Block, layers: list[dict[str, Any]]) -> int:
+    """Lines a block saves: its instances' entries less its own lines and its uses."""
+    return block.family.size() - len(block.entries) - 3 - len(_runs(block, layers))
 
 
-def _structural_family(windows: list[repeats.Window], runs: list[list[int]],
+def _best_named(families: dict[str, Family], layers: list[dict[str, Any]], reads: list[Any],
+                outputs: list[str], used: set[int],
+                skip: frozenset[str]) -> tuple[int, Block] | None:
+    best: tuple[int, Block] | None = None
+    for family in families.values():
+        if family.key in skip:
+            continue
+        kept = Family(family.key, [i for i in family.instances
+                                   if _valid(i, layers, reads, outputs, used)])
+        if len(kept.instances) < 2:
+            continue
+        block = Block(kept, layers, reads)
+        if not block.build():
+            continue
+        saving = _saving(block, layers)
+        if saving > 0 and (best is None or saving > best[0]):
+            best = (saving, block)
+    return best
+
+
+def _best_shape(found: dict[int, list[repeats.Window]], layers: list[dict[str, Any]],
+                used: set[int], skip: frozenset[str]
+                ) -> tuple[int, int, list[repeats.Window]] | None:
+    """The group of windows saving most lines (the longer windows, then the first, on a tie)."""
+    best: tuple[tuple[int, int, int], int, list[repeats.Window]] | None = None
+    for shape, windows in found.items():
+        if f"#{shape}" in skip:
+            continue
+        picked = repeats.spread(windows, used)
+        if len(picked) < 2:
+            continue
+        size = picked[0].end - picked[0].start
+        saving = size * (len(picked) - 1) - 3 - len(repeats.chained(picked, layers))
+        rank = (saving, size, -picked[0].start)
+        if saving > 0 and (best is None or rank > best[0]):
+            best = (rank, shape, picked)
+    return None if best is None else (best[0][0], best[1], best[2])
+
+
+def _structural_family(shape: int, windows: list[repeats.Window],
                        layers: list[dict[str, Any]], owners: dict[str, Any],
                        taken: set[str]) -> Family:
     """The windows as instances named after the block: `<block>1` .. `<block>K` for one run,
@@ -183,7 +194,8 @@ def _structural_family(windows: list[repeats.Window], runs: list[list[int]],
         n += 1
         name = f"{base}_{n}"
     names = repeats.local_names([layers[w.start:w.end] for w in windows])
-    family = Family(name, name=name)
+    runs = repeats.chained(windows, layers)
+    family = Family(f"#{shape}", name=name)
     for r, run in enumerate(runs, 1):
         stem = name if len(runs) == 1 else f"{name}_{r}_"
         for index, j in enumerate(run, 1):
@@ -220,16 +232,40 @@ def _runs(block: Block, layers: list[dict[str, Any]]) -> list[list[int]]:
 def fold(data: dict[str, Any], owners: dict[str, Any]) -> tuple[dict[str, Any],
                                                                dict[str, str]] | None:
     """The folded spec and the renaming of the flat names (None: nothing to fold, or the
-    folded form would not expand to the same layers)."""
+    folded form would not expand to the same layers). Greedy choice is short-sighted (the
+    block of Xception's middle flow holds a shorter block that saves more on its own), so
+    the choice is made again with the first block of the previous try left out of the first
+    step, up to TRIES times, and the one giving fewest lines is kept."""
+    from specc.yaml_writer import dump
+
+    layers = data["layers"]
+    reads = explicit_reads(layers, list(data["inputs"]))
+    found = {shape: windows for shape, windows in
+             repeats.groups(layers, reads, data["outputs"], set(range(len(layers)))).items()
+             if len(windows) > 1}
+    best: tuple[int, dict[str, Any], dict[str, str]] | None = None
+    not_first: frozenset[str] = frozenset()
+    for _ in range(TRIES):
+        blocks = _choose(layers, reads, data["outputs"], owners, found, not_first)
+        if not blocks:
+            break
+        folded, rename = _written(data, reads, blocks)
+        lines = dump(folded).count("\n")
+        if (best is None or lines < best[0]) and _same_layers(folded, data, reads, rename):
+            best = (lines, folded, rename)
+        not_first |= {blocks[0].family.key}
+    return None if best is None else (best[1], best[2])
+
+
+def _written(data: dict[str, Any], reads: list[Any],
+             blocks: list[Block]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The folded spec of the chosen blocks, and the renaming of the flat names."""
     layers, inputs = data["layers"], list(data["inputs"])
-    reads = explicit_reads(layers, inputs)
-    blocks = _choose(layers, reads, data["outputs"], owners)
-    if not blocks:
-        return None
     rename: dict[str, str] = {}           # flat name -> its path in the folded spec
     outside: dict[str, str] = {}          # flat name -> how a top-level entry reads it
     starts: dict[int, tuple[Block, list[int]]] = {}
     names: dict[str, dict[str, Any]] = {}
+    blocks = sorted(blocks, key=lambda b: b.family.instances[0].start)
     for block in blocks:
         bname = block.family.name or re.sub(r"\d+", "", block.family.instances[0].stem)
         bname = re.sub(r"_+", "_", bname.strip("_")) or "block"
@@ -287,8 +323,6 @@ def fold(data: dict[str, Any], owners: dict[str, Any]) -> tuple[dict[str, Any],
               "outputs": [outside.get(o, o) for o in data["outputs"]],
               **{k: v for k, v in data.items()
                  if k not in ("specc", "name", "inputs", "layers", "outputs")}}
-    if not _same_layers(folded, data, reads, rename):
-        return None
     return folded, rename
 
 

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from specc.importer.repeats import snake
+
 NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -31,8 +33,10 @@ class Family:
         return sum(i.end - i.start for i in self.instances)
 
 
-def local_name(name: str, prefix: str) -> str:
-    local = name[len(prefix):].lstrip("_") or "out"
+def local_name(name: str, prefix: str, type_name: str) -> str:
+    """`conv2_block1_1_conv` in `conv2_block1` -> `_1_conv`; the layer named as its instance
+    (MobileNet's `conv_dw_1` before `conv_dw_1_bn`) after its type (`depthwise_conv2d`)."""
+    local = name[len(prefix):].lstrip("_") or snake(type_name)
     return local if NAME.fullmatch(local) else ("_" + local)[:64]
 
 
@@ -123,7 +127,8 @@ class Block:
             if inst.names is not None:
                 self.locals.append({local: inst.start + p for p, local in enumerate(inst.names)})
             else:
-                self.locals.append({local_name(layers[k]["name"], inst.prefix): k
+                self.locals.append({local_name(layers[k]["name"], inst.prefix,
+                                               layers[k]["type"]): k
                                     for k in range(inst.start, inst.end)})
         self.layers, self.reads = layers, reads
 
@@ -156,6 +161,8 @@ class Block:
     def build(self) -> bool:
         orders = [list(d) for d in self.locals]
         union = union_of(orders)
+        if any([u for u in union if u in order] != order for order in orders):
+            return False               # instances order their entries differently (Xception)
         presence: dict[tuple[bool, ...], str] = {}
         for local in union:
             present = [j for j in range(self.n) if local in self.locals[j]]

@@ -47,7 +47,8 @@ def local_names(instances: list[list[dict[str, Any]]]) -> list[str]:
     """The names of the entries inside a block, from the instances' entries (position by
     position): names Keras gave become the type, numbered as Keras numbers within the block
     (`activation`, `activation_1`); names a person gave keep what all instances share
-    (`a_wide`, `b_wide` -> `wide`), else the first instance's name."""
+    (`block2_sepconv1_act`, `block3_sepconv2_act` -> `block_sepconv_act`; `a_wide`, `b_wide`
+    -> `wide`), else the first instance's name."""
     out: list[str] = []
     seen: dict[str, int] = {}
     for column in zip(*instances):
@@ -57,13 +58,15 @@ def local_names(instances: list[list[dict[str, Any]]]) -> list[str]:
             count = seen.get(base, 0)
             seen[base] = count + 1
             name = base if count == 0 else f"{base}_{count}"
+        elif len({re.sub(r"\d+", "", n) for n in names}) == 1:
+            name = re.sub(r"_+", "_", re.sub(r"\d+", "", names[0])).strip("_")
         else:
             head = os.path.commonprefix(names)
             tail = os.path.commonprefix([n[::-1] for n in names])[::-1]
             name = (head + tail).strip("_") if len(head) + len(tail) < min(map(len, names)) \
                 else ""
             name = re.sub(r"_+", "_", name)
-            if not _NAME.fullmatch(name) or name in out:
+            if not name or not _NAME.fullmatch(name) or name in out:
                 name = names[0]
         while name in out or name in ("x", "i"):
             name += "_"
