@@ -194,3 +194,28 @@ def test_structural_names_are_stable_and_keep_given_names() -> None:
     (block,) = data["blocks"].values()
     # `x` is the block's input, so the common part of ax, bx, cx is written x_
     assert [e["name"] for e in block["layers"]] == ["wide", "x_", "drop"]
+
+
+def test_cells_reading_two_earlier_cells_fold_with_two_inputs(tmp_path: Path) -> None:
+    """NASNet's shape: each cell reads the last two cells' outputs (`x` and `y` of a block)."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(11)
+    x = keras.Input((8,))
+    prev, h = x, L.Dense(8)(x)
+    for _ in range(4):
+        a = L.Dense(8, activation="relu")(h)
+        a = L.Dense(8)(a)
+        b = L.Dense(8)(prev)
+        prev, h = h, L.Activation("tanh")(L.Add()([a, b]))
+    model = keras.Model(x, L.Dense(2)(h))
+    imported = importer.convert(model, fold=True)
+    (block,) = imported.data["blocks"].values()
+    assert block["inputs"] == ["x", "y"]
+    uses = [e for e in imported.data["layers"] if "use" in e]
+    assert len(uses) == 4 and all(len(e["from"]) == 2 for e in uses)
+    spec = tmp_path / "cells.yaml"
+    importer.write(imported, spec, with_weights=True)
+    built = specc.build(spec)
+    assert built.count_params() == model.count_params()
+    want, got = importer.same_batch_outputs(model, built, seed=2, batch=3)
+    assert np.max(np.abs(want[0] - got[0])) <= RTOL * np.max(np.abs(want[0]))

@@ -14,7 +14,8 @@ same types, argument names and wiring are instances of one block named after its
 (`separable_conv2d_block`), its entries after their types (`activation_1`) or what the names
 a person gave share; chained windows become one `repeat:`.
 
-An instance reads one tensor from outside (its block input `x`) and is read from outside only
+An instance reads one tensor from outside (its block input `x`; or two, `x` and `y`, in the
+order it first reads them: NASNet's cells, used each on its own) and is read from outside only
 through its last entry; entries that share layers or take call arguments are not folded.
 Families are taken greedily, the one that saves most lines first. The result is checked:
 expanded again (specc.expand, no Keras), it must give the flat entries back, renamed
@@ -72,18 +73,19 @@ def _candidates(layers: list[dict[str, Any]]) -> dict[str, Family]:
 
 def _valid(inst: Instance, layers: list[dict[str, Any]], reads: list[Any],
            outputs: list[str], used: set[int]) -> bool:
-    """One outside input, read from outside only through its last entry, nothing shared."""
+    """One or two outside inputs (`x`, `y` in the order first read), read from outside only
+    through its last entry, nothing shared."""
     inside = {layers[k]["name"] for k in range(inst.start, inst.end)}
     if any(k in used for k in range(inst.start, inst.end)):
         return False
-    outside: set[str] = set()
+    outside: list[str] = []
     for k in range(inst.start, inst.end):
         if any(key in layers[k] for key in _SKIP):
             return False
-        outside.update(r for r in _refs(reads[k]) if r not in inside)
-    if len(outside) != 1 or any("." in r for r in outside):
+        outside += [r for r in _refs(reads[k]) if r not in inside and r not in outside]
+    if not 1 <= len(outside) <= 2 or any("." in r for r in outside):
         return False
-    inst.x = next(iter(outside))
+    inst.x, inst.y = outside[0], (outside[1] if len(outside) > 1 else None)
     last = layers[inst.end - 1]["name"]
     for k, entry in enumerate(layers):
         if inst.start <= k < inst.end:
@@ -112,24 +114,27 @@ def _choose(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
     used: set[int] = set()
     families = _candidates(layers)
     found = dict(found)
-    taken = {e["name"] for e in layers}
     blocks: list[Block] = []
     while True:
         skip = frozenset() if blocks else not_first
         named = _best_named(families, layers, reads, outputs, used, skip)
         shaped = _best_shape(found, layers, used, skip)
         if shaped is not None and (named is None or shaped[0] > named[0]):
-            family = _structural_family(shaped[1], shaped[2], layers, owners, taken)
+            family = _structural_family(shaped[1], shaped[2])
             del found[shaped[1]]
-            block = Block(family, layers, reads)
-            if not all(_valid(i, layers, reads, outputs, used) for i in family.instances) \
-                    or not block.build():
+            if not all(_valid(i, layers, reads, outputs, used) for i in family.instances):
                 continue
-            taken.update(inst.prefix for inst in family.instances)
+            for inst in family.instances:
+                inst.names = repeats.local_names([layers[i.start:i.end]
+                                                  for i in family.instances])
+            block = Block(family, layers, reads)
+            if not block.build():
+                continue
         elif named is not None:
             block = named[1]
             del families[block.family.key]
         else:
+            _name_shapes(blocks, layers, owners)
             return blocks
         blocks.append(block)
         for inst in block.family.instances:
@@ -180,30 +185,52 @@ def _best_shape(found: dict[int, list[repeats.Window]], layers: list[dict[str, A
     return None if best is None else (best[0][0], best[1], best[2])
 
 
-def _structural_family(shape: int, windows: list[repeats.Window],
-                       layers: list[dict[str, Any]], owners: dict[str, Any],
-                       taken: set[str]) -> Family:
-    """The windows as instances named after the block: `<block>1` .. `<block>K` for one run,
-    `<block>_<r>_1` .. for run r of several (`<block>_<r>` alone)."""
-    first = layers[windows[0].start:windows[0].end]
-    main = next((e["type"] for e in first if getattr(owners.get(e["name"]), "weights", None)
-                 and not e["type"].endswith("Normalization")), first[0]["type"])
-    base, n = repeats.snake(main) + "_block", 1
-    name = base
-    while any(t.startswith(name) for t in taken):
-        n += 1
-        name = f"{base}_{n}"
-    names = repeats.local_names([layers[w.start:w.end] for w in windows])
-    runs = repeats.chained(windows, layers)
-    family = Family(f"#{shape}", name=name)
-    for r, run in enumerate(runs, 1):
-        stem = name if len(runs) == 1 else f"{name}_{r}_"
-        for index, j in enumerate(run, 1):
-            w = windows[j]
-            prefix = f"{stem}{index}" if len(run) > 1 else f"{name}_{r}"
-            family.instances.append(Instance(prefix, stem, str(index), w.start, w.end,
-                                              w.x, names))
-    return family
+def _structural_family(shape: int, windows: list[repeats.Window]) -> Family:
+    """The windows as the instances of one family (named later, by _name_shapes)."""
+    return Family(f"#{shape}", [Instance("", "", "", w.start, w.end, w.x, y=w.y)
+                                for w in windows])
+
+
+def _name_shapes(blocks: list[Block], layers: list[dict[str, Any]],
+                 owners: dict[str, Any]) -> None:
+    """Blocks found by structure named in the order they first appear, after their main
+    layer (the first with weights that is not a normalization): `conv2d_block`, then
+    `conv2d_block_b` ...; instances `<block>1` .. `<block>K` for one run of chained ones,
+    `<block>_<r>_1` .. for run r of several (`<block>_<r>` alone); entries after their
+    types or given names (repeats.local_names)."""
+    taken = {e["name"] for e in layers}
+    for block in sorted(blocks, key=lambda b: b.family.instances[0].start):
+        family = block.family
+        if not family.key.startswith("#"):
+            continue
+        first = layers[family.instances[0].start:family.instances[0].end]
+        main = next((e["type"] for e in first if getattr(owners.get(e["name"]), "weights", None)
+                     and not e["type"].endswith("Normalization")), first[0]["type"])
+        base, n = repeats.snake(main) + "_block", 0
+        name = base
+        while any(t.startswith(name) for t in taken):
+            n += 1
+            name = f"{base}_{_letters(n)}"
+        family.name = name
+        windows = [repeats.Window(i.start, i.end, i.x, i.y) for i in family.instances]
+        runs = repeats.chained(windows, layers)
+        for r, run in enumerate(runs, 1):
+            stem = name if len(runs) == 1 else f"{name}_{r}_"
+            for index, j in enumerate(run, 1):
+                inst = family.instances[j]
+                inst.prefix = f"{stem}{index}" if len(run) > 1 else f"{name}_{r}"
+                inst.stem, inst.index = stem, str(index)
+                taken.add(inst.prefix)
+
+
+def _letters(n: int) -> str:
+    """1 -> b, 2 -> c, ..., 25 -> z, 26 -> ba: a suffix that no instance index looks like."""
+    out = ""
+    while True:
+        n, r = divmod(n, 26)
+        out = "abcdefghijklmnopqrstuvwxyz"[r] + out
+        if not n:
+            return out
 
 
 def _runs(block: Block, layers: list[dict[str, Any]]) -> list[list[int]]:
@@ -216,7 +243,8 @@ def _runs(block: Block, layers: list[dict[str, Any]]) -> list[list[int]]:
             prev = insts[runs[-1][-1]]
             if inst.stem == prev.stem and inst.index.isdigit() and prev.index.isdigit() and \
                     int(inst.index) == int(prev.index) + 1 and inst.start == prev.end and \
-                    inst.x == layers[prev.end - 1]["name"] and insts[runs[-1][0]].index == "1":
+                    inst.x == layers[prev.end - 1]["name"] and insts[runs[-1][0]].index == "1" \
+                    and inst.y is None:
                 runs[-1].append(j)
                 continue
         runs.append([j])
@@ -290,7 +318,9 @@ def _written(data: dict[str, Any], reads: list[Any],
                                      "use": block.name}        # type: ignore[attr-defined]
             if len(run) > 1:
                 entry["repeat"] = len(run)
-            if first.x != previous:
+            if first.y is not None:
+                entry["from"] = [outside.get(first.x, first.x), outside.get(first.y, first.y)]
+            elif first.x != previous:
                 entry["from"] = outside.get(first.x, first.x)
             with_ = {p: per_index([vals[j] for j in run]) for p, vals in block.params.items()}
             if with_:
@@ -312,12 +342,12 @@ def _written(data: dict[str, Any], reads: list[Any],
         new.append(entry)
         previous = entry["name"]
         k += 1
-    blocks_data = {b.name: {"params": {p: type_word(v) for p, v in b.params.items()},  # type: ignore[attr-defined]
-                            "layers": b.entries} for b in blocks}
-    if not all(b.params for b in blocks):
-        for b in blocks:
-            if not b.params:
-                del blocks_data[b.name]["params"]     # type: ignore[attr-defined]
+    blocks_data: dict[str, Any] = {}
+    for b in blocks:
+        blocks_data[b.name] = {                        # type: ignore[attr-defined]
+            **({"inputs": ["x", "y"]} if b.family.instances[0].y is not None else {}),
+            **({"params": {p: type_word(v) for p, v in b.params.items()}} if b.params else {}),
+            "layers": b.entries}
     folded = {"specc": 2, "name": data["name"], "inputs": data["inputs"],
               "blocks": blocks_data, "layers": new,
               "outputs": [outside.get(o, o) for o in data["outputs"]],
@@ -341,9 +371,12 @@ def _same_layers(folded: dict[str, Any], data: dict[str, Any], reads: list[Any],
     from specc.yaml_writer import dump
 
     try:
-        expanded = expand_document(load_text(dump(folded), "<fold>")).data["layers"]
+        flat = expand_document(load_text(dump(folded), "<fold>"))
     except SpecError:
         return False
+    if getattr(flat, "problems", None):
+        return False                      # expanded in part (a problem in one instance)
+    expanded = flat.data["layers"]
 
     def path(value: Any) -> Any:
         return rename.get(value, value) if isinstance(value, str) else \

@@ -20,6 +20,7 @@ class Instance:
     start: int                     # first entry (index into the flat list)
     end: int                       # one past the last
     x: Any = None                  # the outside tensor it reads
+    y: str | None = None           # a second one (a NASNet cell reads two cells back)
     names: list[str] | None = None  # its entries' local names (found by structure)
 
 
@@ -155,10 +156,12 @@ class Block:
         names = {self.layers[k]["name"]: local for local, k in self.locals[j].items()}
 
         def one(r: Any) -> Any:
-            return names.get(r, "x" if r == inst.x else r)
+            return names.get(r, "x" if r == inst.x else "y" if r == inst.y else r)
         return one(value) if isinstance(value, str) else [one(v) for v in value]
 
     def build(self) -> bool:
+        if len({inst.y is None for inst in self.family.instances}) > 1:
+            return False               # one block, one number of inputs
         orders = [list(d) for d in self.locals]
         union = union_of(orders)
         if any([u for u in union if u in order] != order for order in orders):
@@ -216,7 +219,9 @@ class Block:
         implicit = []
         for j in present:
             before = [u for u in union[:union.index(local)] if u in self.locals[j]]
-            implicit.append(before[-1] if before else "x")
+            # with two inputs, an entry reading an input says which (specc.expand asks)
+            two = self.family.instances[j].y is not None
+            implicit.append(before[-1] if before else None if two else "x")
         if all(r == p for r, p in zip(reads, implicit)):
             return True
         if all(r == reads[0] for r in reads):

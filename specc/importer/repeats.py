@@ -20,6 +20,8 @@ from typing import Any, Final
 
 #: The longest window tried (entries): a NASNet cell is about 60.
 MAX_WINDOW: Final = 96
+#: The most tensors a window reads from outside (a NASNet cell: the last two cells' outputs).
+MAX_INPUTS: Final = 2
 _AUTO: Final = re.compile(r"^(.*?)(?:_\d+)?$")
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -28,7 +30,8 @@ _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 class Window:
     start: int
     end: int                      # one past the last entry
-    x: str                        # the one outside tensor it reads
+    x: str                        # the outside tensor it reads first
+    y: str | None = None          # a second one (a NASNet cell reads two cells back)
 
 
 def snake(type_name: str) -> str:
@@ -68,7 +71,7 @@ def local_names(instances: list[list[dict[str, Any]]]) -> list[str]:
             name = re.sub(r"_+", "_", name)
             if not name or not _NAME.fullmatch(name) or name in out:
                 name = names[0]
-        while name in out or name in ("x", "i"):
+        while name in out or name in ("x", "y", "i"):
             name += "_"
         out.append(name[:64])
     return out
@@ -112,7 +115,7 @@ def groups(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
     for s in range(n):
         shape = 0
         inner_last = -1                        # the last reader of the entries before the end
-        outside: set[str] = set()
+        outside: list[str] = []
         for e in range(s + 1, min(n, s + MAX_WINDOW) + 1):
             k = e - 1
             entry = layers[k]
@@ -128,14 +131,15 @@ def groups(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
                 if p >= s:
                     coded.append(p - s)
                 else:
-                    outside.add(r)
-                    coded.append(-1)
-            if len(outside) > 1 or any("." in r for r in outside):
+                    if r not in outside:
+                        outside.append(r)
+                    coded.append(-1 - outside.index(r))
+            if len(outside) > MAX_INPUTS or any("." in r for r in outside):
                 break
             shape = hash((shape, keys[k], tuple(coded)))
             if e - s >= 2 and inner_last < e and outside:
-                found.setdefault(hash((shape, e - s)), []).append(
-                    Window(s, e, next(iter(outside))))
+                found.setdefault(hash((shape, e - s, len(outside))), []).append(
+                    Window(s, e, *outside))
     return found
 
 
@@ -157,7 +161,7 @@ def chained(windows: list[Window], layers: list[dict[str, Any]]) -> list[list[in
     for j, w in enumerate(windows):
         if runs:
             prev = windows[runs[-1][-1]]
-            if w.start == prev.end and w.x == layers[prev.end - 1]["name"]:
+            if w.start == prev.end and w.x == layers[prev.end - 1]["name"] and w.y is None:
                 runs[-1].append(j)
                 continue
         runs.append([j])
