@@ -26,12 +26,15 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from specc.expr import MAX_TEXT
 from specc.importer import repeats
 from specc.importer.fold_block import (NAME, Block, Family, Instance, default_of, per_index,
                                        type_word)
 
 _INDEX: Final = re.compile(r"^(.*?)(\d+)([a-z]?)$")
 _SKIP: Final = ("share", "call")
+#: A name Keras gives (`re_lu_3`, `add_1` for a keras.ops call the walk wrote as Rescaling).
+_GIVEN: Final = re.compile(r"[a-z]+(?:_[a-z]+)*(?:_\d+)?")
 #: Choices of blocks tried (each without the first block of the one before, at first).
 TRIES: Final = 3
 
@@ -52,7 +55,9 @@ def _refs(value: Any) -> list[str]:
 
 
 def _candidates(layers: list[dict[str, Any]]) -> dict[str, Family]:
-    """Every family of instances the names suggest (an instance: 2 entries or more)."""
+    """Every family of instances the names suggest (an instance: 2 entries or more, one run
+    of entries named with its prefix, or named by Keras: MobileNetV3's `re_lu_3` sits between
+    `expanded_conv_1_depthwise_bn` and `expanded_conv_1_project`)."""
     runs: dict[str, list[int]] = {}
     for k, entry in enumerate(layers):
         tokens = entry["name"].split("_")
@@ -62,8 +67,10 @@ def _candidates(layers: list[dict[str, Any]]) -> dict[str, Family]:
                 runs.setdefault(prefix, []).append(k)
     families: dict[str, Family] = {}
     for prefix, ks in runs.items():
-        if len(ks) < 2 or ks[-1] - ks[0] + 1 != len(ks):
-            continue                                    # not one consecutive run
+        inside = set(ks)
+        if len(ks) < 2 or any(not _GIVEN.fullmatch(layers[k]["name"])
+                              for k in range(ks[0], ks[-1]) if k not in inside):
+            continue                                    # not one run
         stem, digits, letter = _INDEX.match(prefix).groups()  # type: ignore[union-attr]
         key = re.sub(r"\d+", "#", stem) + ("#a" if letter else "#")
         families.setdefault(key, Family(key)).instances.append(
@@ -302,6 +309,11 @@ def _written(data: dict[str, Any], reads: list[Any],
         names[bname] = {}
         block.name = bname                 # type: ignore[attr-defined]
         for run in _runs(block, layers):
+            if any(len(str(per_index([vals[j] for j in run]))) > MAX_TEXT
+                   for vals in block.params.values()):
+                for j in run:                # too long for one `${...}`: one use per copy
+                    starts[block.family.instances[j].start] = (block, [j])
+                continue
             starts[block.family.instances[run[0]].start] = (block, run)
         for j, inst in enumerate(block.family.instances):
             for local, k in block.locals[j].items():

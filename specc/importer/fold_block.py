@@ -72,6 +72,10 @@ def per_index(values: list[Any]) -> Any:
         return "${i == 0}"
     if values[0] is False and all(v is True for v in values[1:]):
         return "${i > 0}"
+    if all(isinstance(v, bool) for v in values) and values == sorted(values):
+        return f"${{i >= {values.index(True)}}}"       # False .. False, True .. True
+    if all(isinstance(v, bool) for v in values) and values == sorted(values, reverse=True):
+        return f"${{i < {values.index(False)}}}"
     if len(values) > 2 and all(v == values[1] for v in values[1:]):
         return f"${{{literal(values[0])} if i == 0 else {literal(values[1])}}}"
     return progression(values) or f"${{{literal(values)}[i]}}"
@@ -115,6 +119,27 @@ def type_word(values: list[Any]) -> str:
     return "any"
 
 
+def instance_locals(inst: Instance, layers: list[dict[str, Any]]) -> dict[str, int]:
+    """The local names of a named instance's entries (-> flat index): the name without the
+    instance's prefix, or, for a layer Keras named, its type after the named entry before it
+    (`expand_bn_re_lu`), numbered after that one, so that instances agree."""
+    out: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    anchor = ""
+    for k in range(inst.start, inst.end):
+        name, type_name = layers[k]["name"], layers[k]["type"]
+        if name == inst.prefix or name.startswith(inst.prefix + "_"):
+            local = anchor = local_name(name, inst.prefix, type_name)
+        else:
+            base = f"{anchor}_{snake(type_name)}".strip("_")[:60]
+            count = seen[base] = seen.get(base, -1) + 1
+            local = base if count == 0 else f"{base}_{count}"
+        while local in out or local in ("x", "y", "i"):
+            local += "_"
+        out[local] = k
+    return out
+
+
 class Block:
     """One family written as a block: its entries, parameters and each instance's values."""
 
@@ -128,9 +153,7 @@ class Block:
             if inst.names is not None:
                 self.locals.append({local: inst.start + p for p, local in enumerate(inst.names)})
             else:
-                self.locals.append({local_name(layers[k]["name"], inst.prefix,
-                                               layers[k]["type"]): k
-                                    for k in range(inst.start, inst.end)})
+                self.locals.append(instance_locals(inst, layers))
         self.layers, self.reads = layers, reads
 
     def param(self, wanted: str, values: list[Any], short: str | None = None) -> str:
