@@ -2,22 +2,25 @@
 
 Keras names the layers of a repeated sub-graph `<instance>_<local>` (`conv2_block1_1_conv`,
 `block_3_expand`, `block2a_se_squeeze`). An instance is a run of consecutive entries whose
-names share a prefix ending in an index (`conv2_block1`); instances whose prefixes differ
+names share a prefix ending in an index (`conv2_block1`; layers Keras named itself, `re_lu_3`,
+may sit between them); instances whose prefixes differ
 only in their digits form a family (`conv#_block`), written as one block: the union of their
 entries in order, a value that differs between instances as a parameter, an entry that some
 instances lack under `if:`. Consecutive instances `<stem>1` .. `<stem>K` become one
 `repeat: K` (its copies are named exactly so), the per-index values as `${...}` of `i`.
 
-Entries left over are then searched by structure (specc.importer.repeats), for models whose
-names say nothing (Keras's automatic `conv2d_7`): windows of consecutive entries with the
-same types, argument names and wiring are instances of one block named after its main layer
+Repeats are also found by structure (specc.importer.repeats), for models whose names say
+nothing (Keras's automatic `conv2d_7`): windows of consecutive entries with the same types,
+argument names and wiring are instances of one block named after its main layer
 (`separable_conv2d_block`), its entries after their types (`activation_1`) or what the names
 a person gave share; chained windows become one `repeat:`.
 
 An instance reads one tensor from outside (its block input `x`; or two, `x` and `y`, in the
 order it first reads them: NASNet's cells, used each on its own) and is read from outside only
 through its last entry; entries that share layers or take call arguments are not folded.
-Families are taken greedily, the one that saves most lines first. The result is checked:
+Families of both kinds are taken greedily, the one that saves most lines first; greed is
+short-sighted, so the choice is made TRIES times, each without the previous try's first block
+at first, and the fewest lines win. The result is checked:
 expanded again (specc.expand, no Keras), it must give the flat entries back, renamed
 (`conv2_block1_1_conv` -> `conv2_block1._1_conv`); otherwise the flat spec is kept.
 """
@@ -131,9 +134,9 @@ def _choose(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
             del found[shaped[1]]
             if not all(_valid(i, layers, reads, outputs, used) for i in family.instances):
                 continue
+            names = repeats.local_names([layers[i.start:i.end] for i in family.instances])
             for inst in family.instances:
-                inst.names = repeats.local_names([layers[i.start:i.end]
-                                                  for i in family.instances])
+                inst.names = names
             block = Block(family, layers, reads)
             if not block.build():
                 continue

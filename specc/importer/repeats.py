@@ -88,7 +88,7 @@ def _refs(value: Any) -> list[str]:
 
 
 def _key(entry: dict[str, Any]) -> tuple[str, ...]:
-    return (entry["type"], *sorted(k for k in entry if k not in ("name", "from")))
+    return (entry.get("type", ""), *sorted(k for k in entry if k not in ("name", "from")))
 
 
 def groups(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
