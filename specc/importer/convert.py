@@ -66,7 +66,7 @@ def convert(model: Any, name: str | None = None, fold: bool = False) -> Imported
 
 def fold_imported(result: Imported) -> None:
     """Fold the spec of `result` in place (blocks, uses, repeats) when anything repeats."""
-    from specc.importer.fold import fold
+    from specc.importer.fold import fold, note
 
     folded = fold(result.data, result.owners)
     if folded is None:
@@ -76,12 +76,7 @@ def fold_imported(result: Imported) -> None:
     result.format = 2
     result.owners = {rename.get(n, n): layer for n, layer in result.owners.items()}
     result.renamed = {n: path for n, path in rename.items() if n != path}
-    blocks = data["blocks"]
-    uses = sum(1 for e in data["layers"] if "use" in e)
-    result.notes.insert(0, f"folded: {len(blocks)} block{'s' * (len(blocks) != 1)} "
-                        f"({', '.join(blocks)}) used {uses} times; a layer "
-                        "<instance>_<local> of the model is <instance>.<local> here "
-                        "(`specc import --flat` writes every layer)")
+    result.notes.insert(0, note(data, rename))
 
 
 def _outputs(w: GraphWalk, model: Any) -> list[str]:

@@ -371,6 +371,18 @@ def _written(data: dict[str, Any], reads: list[Any],
     return folded, rename
 
 
+def note(folded: dict[str, Any], rename: dict[str, str]) -> str:
+    """The comment line saying what folding did, with one renamed layer as an example."""
+    blocks = folded["blocks"]
+    uses = [e for e in folded["layers"] if "use" in e]
+    copies = sum(e.get("repeat", 1) for e in uses)
+    flat, path = next(((n, p) for n, p in rename.items() if n != p), ("", ""))
+    example = f"the model's layer {flat} is {path} here " if flat else ""
+    return (f"folded: {len(blocks)} block{'s' * (len(blocks) != 1)} ({', '.join(blocks)}), "
+            f"{copies} instances in {len(uses)} use{'s' * (len(uses) != 1)}; {example}"
+            "(`specc import --flat` writes every layer)")
+
+
 def _renamed(value: Any, outside: dict[str, str]) -> Any:
     if isinstance(value, str):
         return outside.get(value, value)
