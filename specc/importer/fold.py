@@ -124,22 +124,28 @@ def _choose(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
     used: set[int] = set()
     families = _candidates(layers)
     found = dict(found)
+    exact: dict[tuple[int, ...], int] = {}
     blocks: list[Block] = []
     while True:
         skip = frozenset() if blocks else not_first
         named = _best_named(families, layers, reads, outputs, used, skip)
-        shaped = _best_shape(found, layers, used, skip)
+        shaped = _best_shape(found, layers, used, skip, exact)
         if shaped is not None and (named is None or shaped[0] > named[0]):
             family = _structural_family(shaped[1], shaped[2])
-            del found[shaped[1]]
-            if not all(_valid(i, layers, reads, outputs, used) for i in family.instances):
-                continue
             names = repeats.local_names([layers[i.start:i.end] for i in family.instances])
             for inst in family.instances:
                 inst.names = names
+            _number(family, layers, "s")              # named for good by _name_shapes
             block = Block(family, layers, reads)
-            if not block.build():
+            if not all(_valid(i, layers, reads, outputs, used) for i in family.instances) \
+                    or not block.build():
+                del found[shaped[1]]
                 continue
+            key = (shaped[1], *(i.start for i in family.instances))
+            if key not in exact:               # the estimate, made exact: rank it again
+                exact[key] = _saving(block, layers)
+                continue
+            del found[shaped[1]]
         elif named is not None:
             block = named[1]
             del families[block.family.key]
@@ -153,7 +159,26 @@ def _choose(layers: list[dict[str, Any]], reads: list[Any], outputs: list[str],
 
 def _saving(block: Block, layers: list[dict[str, Any]]) -> int:
     """Lines a block saves: its instances' entries less its own lines and its uses."""
-    return block.family.size() - len(block.entries) - 3 - len(_runs(block, layers))
+    return block.family.size() - len(block.entries) - 3 - len(_use_runs(block, layers))
+
+
+def _expression_length(value: Any) -> int:
+    """The length of the expression in a `${...}` value (0 for a plain value)."""
+    text = value if isinstance(value, str) else ""
+    return len(text) - 3 if text.startswith("${") and text.endswith("}") else 0
+
+
+def _use_runs(block: Block, layers: list[dict[str, Any]]) -> list[list[int]]:
+    """The uses a block's instances are written as: its runs (_runs), a run whose values per
+    copy would pass the 500-character limit of one `${...}` split into one use per copy."""
+    out: list[list[int]] = []
+    for run in _runs(block, layers):
+        if len(run) > 1 and any(_expression_length(per_index([vals[j] for j in run])) > MAX_TEXT
+                                for vals in block.params.values()):
+            out += [[j] for j in run]
+        else:
+            out.append(run)
+    return out
 
 
 def _best_named(families: dict[str, Family], layers: list[dict[str, Any]], reads: list[Any],
@@ -177,9 +202,10 @@ def _best_named(families: dict[str, Family], layers: list[dict[str, Any]], reads
 
 
 def _best_shape(found: dict[int, list[repeats.Window]], layers: list[dict[str, Any]],
-                used: set[int], skip: frozenset[str]
+                used: set[int], skip: frozenset[str], exact: dict[tuple[int, ...], int]
                 ) -> tuple[int, int, list[repeats.Window]] | None:
-    """The group of windows saving most lines (the longer windows, then the first, on a tie)."""
+    """The group of windows saving most lines (the longer windows, then the first, on a tie):
+    estimated from the windows, or `exact` (by shape and starts) once its block was built."""
     best: tuple[tuple[int, int, int], int, list[repeats.Window]] | None = None
     for shape, windows in found.items():
         if f"#{shape}" in skip:
@@ -188,7 +214,8 @@ def _best_shape(found: dict[int, list[repeats.Window]], layers: list[dict[str, A
         if len(picked) < 2:
             continue
         size = picked[0].end - picked[0].start
-        saving = size * (len(picked) - 1) - 3 - len(repeats.chained(picked, layers))
+        saving = exact.get((shape, *(w.start for w in picked)),
+                           size * (len(picked) - 1) - 3 - len(repeats.chained(picked, layers)))
         rank = (saving, size, -picked[0].start)
         if saving > 0 and (best is None or rank > best[0]):
             best = (rank, shape, picked)
@@ -222,15 +249,21 @@ def _name_shapes(blocks: list[Block], layers: list[dict[str, Any]],
             n += 1
             name = f"{base}_{_letters(n)}"
         family.name = name
-        windows = [repeats.Window(i.start, i.end, i.x, i.y) for i in family.instances]
-        runs = repeats.chained(windows, layers)
-        for r, run in enumerate(runs, 1):
-            stem = name if len(runs) == 1 else f"{name}_{r}_"
-            for index, j in enumerate(run, 1):
-                inst = family.instances[j]
-                inst.prefix = f"{stem}{index}" if len(run) > 1 else f"{name}_{r}"
-                inst.stem, inst.index = stem, str(index)
-                taken.add(inst.prefix)
+        _number(family, layers, name)
+        taken.update(inst.prefix for inst in family.instances)
+
+
+def _number(family: Family, layers: list[dict[str, Any]], name: str) -> None:
+    """Instance names of a family found by structure: `<name>1` .. `<name>K` for one run of
+    chained instances, `<name>_<r>_1` .. for run r of several (`<name>_<r>` alone)."""
+    windows = [repeats.Window(i.start, i.end, i.x, i.y) for i in family.instances]
+    runs = repeats.chained(windows, layers)
+    for r, run in enumerate(runs, 1):
+        stem = name if len(runs) == 1 else f"{name}_{r}_"
+        for index, j in enumerate(run, 1):
+            inst = family.instances[j]
+            inst.prefix = f"{stem}{index}" if len(run) > 1 else f"{name}_{r}"
+            inst.stem, inst.index = stem, str(index)
 
 
 def _letters(n: int) -> str:
@@ -311,12 +344,7 @@ def _written(data: dict[str, Any], reads: list[Any],
             bname += "_"
         names[bname] = {}
         block.name = bname                 # type: ignore[attr-defined]
-        for run in _runs(block, layers):
-            if any(len(str(per_index([vals[j] for j in run]))) > MAX_TEXT
-                   for vals in block.params.values()):
-                for j in run:                # too long for one `${...}`: one use per copy
-                    starts[block.family.instances[j].start] = (block, [j])
-                continue
+        for run in _use_runs(block, layers):
             starts[block.family.instances[run[0]].start] = (block, run)
         for j, inst in enumerate(block.family.instances):
             for local, k in block.locals[j].items():
