@@ -2,11 +2,11 @@
 
 A model written with Keras's automatic names (`conv2d_7`, `activation_12`) says nothing about
 its repeated parts in its names, so they are found in the graph: a window of consecutive
-entries of the flat spec is a candidate instance when it reads one tensor from outside and
-is read from outside only through its last entry; its *shape* is the sequence of its
-entries' types and argument names and of what each entry reads (an entry of the window by
-its position, or the outside tensor). Windows of the same shape are instances of one block:
-the arguments that differ between them become its parameters (fold.py's `_Block`).
+entries of the flat spec is a candidate instance when it reads one or two tensors from
+outside and is read from outside only through its last entry; its *shape* is the sequence of
+its entries' types and argument names and of what each entry reads (an entry of the window
+by its position, or which outside tensor). Windows of the same shape are instances of one
+block: the arguments that differ between them become its parameters (fold_block.Block).
 
 Only the shape is hashed here (no Keras, no values); the block built from a group is checked
 by fold.py like any other (the folded spec must expand to the flat entries).
