@@ -82,7 +82,7 @@ def finish(result: Imported, model: Any, reader: ClauseReader,
 def fold_imported(result: Imported) -> dict[str, str]:
     """Fold the spec of `result` in place (blocks, uses, repeats) when anything repeats;
     returns how the flat names were renamed ({} when nothing folded)."""
-    from specc.importer.fold import fold
+    from specc.importer.fold import fold, note
 
     folded = fold(result.data, result.owners)
     if folded is None:
@@ -93,12 +93,7 @@ def fold_imported(result: Imported) -> dict[str, str]:
     result.owners = {rename.get(n, n): layer for n, layer in result.owners.items()}
     result.renamed = {**{n: rename.get(flat, flat) for n, flat in result.renamed.items()},
                       **{n: path for n, path in rename.items() if n != path}}
-    blocks = data["blocks"]
-    uses = sum(1 for e in data["layers"] if "use" in e)
-    result.notes.insert(0, f"folded: {len(blocks)} block{'s' * (len(blocks) != 1)} "
-                        f"({', '.join(blocks)}) used {uses} times; a layer "
-                        "<instance>_<local> of the model is <instance>.<local> here "
-                        "(`specc import --flat` writes every layer)")
+    result.notes.insert(0, note(data, rename))
     return rename
 
 
