@@ -14,7 +14,9 @@ parameters do not depend on the input size). The two ResNets (25.6M and 44.7M pa
 are imported from the model in memory (importer.convert, folded, as the command does) and
 given the source's weights in memory (importer.assign), not through a .keras file and a
 weights file of 100-180 MB; ResNet101 is compared by structure only (STRUCTURE_ONLY), to
-keep this module near a minute of CPU.
+keep this module near a minute of CPU. The text spec's TextVectorization is adapted on a
+few fixed strings (TEXTS) before the model is saved (Keras saves a lookup without a
+vocabulary but cannot load it), and its batch is texts with words in and out of it.
 """
 from __future__ import annotations
 
@@ -195,8 +197,11 @@ def test_every_spec_round_trips(name: str, tmp_path: Path,
     assert EXPECTED.get(name, "") in text
 
 
-#: Lines an import writes as the spec's author wrote them: unet's clause, in its folded block.
-EXPECTED = {"unet": "    penalties:\n      - {name: energy, layer: add, kind: l2, rate: 1.0e-07}\n"}
+#: Lines an import writes as the spec's author wrote them: unet's clause, in its folded block;
+#: the note on the text spec's adapted vocabulary.
+EXPECTED = {"unet": "    penalties:\n      - {name: energy, layer: add, kind: l2, rate: 1.0e-07}\n",
+            "text_classification/text_classification":
+                "# adapted vocabulary written inline (`vocabulary:`): vectorize\n"}
 
 
 #: What specs/ does not show: a mask (format 1 reads it only where a clause says `mask:
