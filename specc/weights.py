@@ -176,3 +176,13 @@ def load_into(model: Any, path: str | os.PathLike) -> None:
         for name, layer in layers.items():
             for variable, ds in zip(layer.weights, stored[name]):
                 variable.assign(ds[()].astype(variable.dtype, copy=False))
+            finalized(layer)
+
+
+def finalized(layer: Any) -> None:
+    """A layer that computes from a copy of its weights (a Normalization without statistics
+    reads its mean and variance as constants made when it is built) takes the new ones:
+    Keras's own loading calls finalize_state so."""
+    finalize = getattr(layer, "finalize_state", None)
+    if callable(finalize):
+        finalize()

@@ -15,6 +15,10 @@ from typing import Any, Final, Sequence
 #: Sections written one flow mapping per entry, like the example specs.
 ENTRY_LISTS: Final = ("layers", "penalties", "weight_penalties", "pair_penalties")
 _PLAIN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+#: A flow list whose one-line form is longer is written over lines of about WIDTH characters
+#: (an imported vocabulary, long statistics), far from the reader's line limit.
+WRAP: Final = 2000
+WIDTH: Final = 90
 #: Plain words some YAML reader takes for a boolean or null (YAML 1.1 and 1.2, any case).
 _RESERVED: Final = re.compile(r"(?i:y|n|yes|no|on|off|true|false|null)")
 
@@ -64,12 +68,22 @@ def _quoted(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def flow(value: Any) -> str:
-    """A value in YAML flow style."""
+def flow(value: Any, indent: str = "") -> str:
+    """A value in YAML flow style; with `indent` (deeper than the line's block), a list
+    longer than WRAP characters goes on over lines starting with it."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{scalar(k)}: {flow(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{scalar(k)}: {flow(v, indent)}"
+                               for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(flow(v) for v in value) + "]"
+        items = [flow(v, indent) for v in value]
+        if not indent or sum(len(t) + 2 for t in items) <= WRAP:
+            return "[" + ", ".join(items) + "]"
+        rows: list[list[str]] = [[]]
+        for item in items:
+            if rows[-1] and sum(len(t) + 2 for t in rows[-1]) + len(item) > WIDTH:
+                rows.append([])
+            rows[-1].append(item)
+        return "[" + (",\n" + indent).join(", ".join(row) for row in rows) + "]"
     return scalar(value)
 
 
@@ -81,9 +95,9 @@ def _mapping(value: dict[str, Any], indent: str, nest: int) -> list[str]:
             lines += _mapping(v, indent + "  ", nest - 1)
         elif k in ENTRY_LISTS and isinstance(v, list) and v:
             lines.append(f"{indent}{scalar(k)}:")
-            lines += [f"{indent}  - {flow(item)}" for item in v]
+            lines += [f"{indent}  - {flow(item, indent + '      ')}" for item in v]
         else:
-            lines.append(f"{indent}{scalar(k)}: {flow(v)}")
+            lines.append(f"{indent}{scalar(k)}: {flow(v, indent + '    ')}")
     return lines
 
 
@@ -96,10 +110,10 @@ def dump(data: dict[str, Any], header: Sequence[str] = (),
     for key, value in data.items():
         if key in ENTRY_LISTS and isinstance(value, list) and value:
             lines.append(f"{scalar(key)}:")
-            lines += [f"  - {flow(item)}" for item in value]
+            lines += [f"  - {flow(item, '      ')}" for item in value]
         elif isinstance(value, dict) and value and key not in flow_keys:
             lines.append(f"{scalar(key)}:")
             lines += _mapping(value, "  ", 1 if key == "blocks" else 0)
         else:
-            lines.append(f"{scalar(key)}: {flow(value)}")
+            lines.append(f"{scalar(key)}: {flow(value, '    ')}")
     return "\n".join(lines) + "\n"

@@ -157,9 +157,20 @@ def _string_lookup(draw):
         args["num_oov_indices"] = draw(st.integers(0, 2))
     if draw(st.booleans()):
         args["mask_token"] = "[MASK]"
+    int_mask = ["[MASK]"] if "mask_token" in args and args["output_mode"] == "int" else []
+    _leading(draw, args, [*int_mask, *["[UNK]"] * args.get("num_oov_indices", 1)])
     s = (dims(draw, 1) if args["output_mode"] in ("multi_hot", "count", "tf_idf") else
          shape(draw, 0, 2))
     return args, [s], "string"
+
+
+def _leading(draw: Any, args: dict[str, Any], tokens: list[str]) -> None:
+    """Sometimes Keras's get_vocabulary() form: the mask and OOV tokens (by hand, in
+    Keras's order) first, with an idf weight each for tf_idf."""
+    if "vocabulary" in args and tokens and draw(st.booleans()):
+        args["vocabulary"] = [*tokens, *args["vocabulary"]]
+        if "idf_weights" in args:
+            args["idf_weights"] = [0.5] * len(tokens) + args["idf_weights"]
 
 
 @draws("TextVectorization")
@@ -171,6 +182,7 @@ def _text_vectorization(draw):
         args["ngrams"] = draw(st.one_of(st.integers(1, 3), st.just([1, 2])))
     if args["output_mode"] == "int" and draw(st.booleans()):
         args["output_sequence_length"] = draw(st.integers(1, 6))
+    _leading(draw, args, ["", "[UNK]"] if args["output_mode"] == "int" else ["[UNK]"])
     if args["split"] is None:
         s = dims(draw, 1)
     else:

@@ -193,3 +193,58 @@ def test_imagenet_weights_come_from_the_local_cache_only(tmp_path: Path, monkeyp
             assert np.array_equal(np.asarray(a), np.asarray(b)), layer.name
             compared += 1
     assert compared == len(source.weights)
+
+
+def adapted_text_model() -> Any:
+    """Written in Keras, not by specc: a tf_idf TextVectorization, a StringLookup with a mask
+    and two OOV indices, and a Normalization, each adapted on data."""
+    text = keras.Input((), dtype="string", name="text")
+    words = keras.Input((3,), dtype="string", name="words")
+    num = keras.Input((2,), name="num")
+    vectorize = L.TextVectorization(max_tokens=20, output_mode="tf_idf", name="vectorize")
+    vectorize.adapt(np.array(["the cat sat", "the dog ran fast", "a cat, a dog!", "the end"]))
+    lookup = L.StringLookup(mask_token="[PAD]", num_oov_indices=2, name="lookup")
+    lookup.adapt(np.array([["red", "blue", "red"], ["green", "red", "blue"],
+                           ["[PAD]", "[PAD]", "red"]]))        # by count: red, blue, green
+    norm = L.Normalization(name="norm")
+    norm.adapt(np.array([[1.0, 10.0], [3.0, 30.0], [8.0, 20.0]], "float32"))
+    ids = L.Flatten(name="flat")(L.Embedding(lookup.vocabulary_size(), 2, name="emb")(
+        lookup(words)))
+    joined = L.Concatenate(name="cat")([L.Dense(3, name="d")(vectorize(text)), ids, norm(num)])
+    return keras.Model([text, words, num], L.Dense(1, name="y")(joined), name="adapted")
+
+
+def test_a_keras_models_adapted_lookups_are_written_inline(tmp_path: Path, capsys) -> None:
+    """The vocabularies (kept in the .keras file's assets) come back inline: the lookup's
+    without its mask and OOV tokens, the tf_idf one with its OOV token first and the idf
+    weights Keras's adapt learned (the OOV's from the data, not the mean); the Normalization's
+    statistics stay weights. The spec's build gives the source's ids and outputs."""
+    keras.utils.set_random_seed(3)
+    source = adapted_text_model()
+    saved, out = tmp_path / "adapted.keras", tmp_path / "adapted.yaml"
+    source.save(saved)
+    assert main(["import", str(saved), "-o", str(out), "--weights", "--check"]) == 0
+    printed = capsys.readouterr().out
+    assert "check: structure same" in printed and "max |a - b| / max |a| = 0" in printed
+    layers = {e["name"]: e for e in importer.convert(importer.keras_file(saved)).data["layers"]}
+    assert layers["lookup"]["vocabulary"] == ["red", "blue", "green"]
+    assert layers["vectorize"]["vocabulary"] == source.get_layer("vectorize").get_vocabulary()
+    want_idf = source.get_layer("vectorize")._lookup_layer.idf_weights.numpy()
+    assert np.array_equal(np.float32(layers["vectorize"]["idf_weights"]), want_idf)
+    assert want_idf[0] != np.float32(np.mean(want_idf[1:]))   # the OOV's is adapt's own
+    assert {"mean", "variance"}.isdisjoint(layers["norm"])
+    built = specc.build(out)
+    texts = np.array(["the cat ran", "a bird", "", "fast fast dog"], dtype=object)
+    words = np.array([["red", "[PAD]", "pink"], ["green", "blue", "red"], ["x", "y", "z"],
+                      ["blue", "blue", "[PAD]"]], dtype=object)
+    for name, x in (("lookup", words), ("vectorize", texts)):
+        assert np.array_equal(built.get_layer(name)(x).numpy(),
+                              source.get_layer(name)(x).numpy()), name
+    num = np.array([[2.0, 15.0], [0.0, 0.0], [9.0, 40.0], [1.0, 10.0]], "float32")
+    want = np.asarray(source([texts, words, num], training=False))
+    imported = importer.convert(source)                     # weights given in memory
+    in_memory = specc.build(specc.loads(importer.validated_text(imported), "adapted.yaml"))
+    importer.assign(in_memory, imported)
+    for model in (built, in_memory):                        # (the Normalization's too)
+        got = np.asarray(model([texts, words, num], training=False))
+        assert np.max(np.abs(want - got)) <= RTOL * np.max(np.abs(want))

@@ -67,9 +67,19 @@ def test_lookup_arguments_that_need_each_other() -> None:
         "max_tokens and pad_to_max_tokens: true (or a vocabulary)"]
     assert message("{name: s, type: StringLookup, vocabulary: [a, b, a], output_mode: "
                    "count}") == ["layers[0] (s): the vocabulary holds 'a' twice"]
-    assert message("{name: s, type: StringLookup, vocabulary: ['[UNK]', b], output_mode: "
+    assert message("{name: s, type: StringLookup, vocabulary: [b, '[UNK]'], output_mode: "
                    "count}") == ["layers[0] (s): the vocabulary holds '[UNK]', a token the "
                                  "layer adds itself (mask or OOV): leave it out"]
+    # Keras's own form (get_vocabulary()): the mask and OOV tokens first, in its order
+    assert message("{name: s, type: StringLookup, vocabulary: ['[UNK]', b], output_mode: "
+                   "count}") == []
+    assert message("{name: s, type: StringLookup, vocabulary: ['[UNK]', '[UNK]', b], "
+                   "output_mode: count}") == ["layers[0] (s): the vocabulary holds '[UNK]', "
+                                              "a token the layer adds itself (mask or OOV): "
+                                              "leave it out"]
+    assert message("{name: s, type: StringLookup, vocabulary: ['[UNK]'], output_mode: "
+                   "count}") == ["layers[0] (s): the vocabulary holds only the mask and OOV "
+                                 "tokens: give its tokens"]
     assert message("{name: s, type: StringLookup, output_mode: count, max_tokens: 8, "
                    "pad_to_max_tokens: true}") == []
 

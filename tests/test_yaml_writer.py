@@ -47,3 +47,17 @@ def test_layout() -> None:
 def test_any_value_reads_back_alike(value: Any) -> None:
     text = dump({"v": value, "layers": [{"name": "d", "v": value}]})
     assert yaml.safe_load(text) == {"v": value, "layers": [{"name": "d", "v": value}]}
+
+
+def test_a_long_list_goes_on_over_lines() -> None:
+    """An imported vocabulary of 20,000 tokens: over lines of about WIDTH characters (the
+    reader refuses lines over 20,000), read back alike at every level it can appear."""
+    tokens = [f"w{i}" for i in range(20_000)] + ["a b", "two\nlines"]
+    data = {"name": "m", "v": tokens, "inputs": {"x": {"vocabulary": tokens}},
+            "blocks": {"b": {"layers": [{"name": "d", "vocabulary": tokens}]}},
+            "layers": [{"name": "d", "vocabulary": tokens, "idf": [0.5] * 3000}]}
+    text = dump(data)
+    assert max(len(line) for line in text.splitlines()) <= 150     # the key, then WIDTH
+    assert yaml.safe_load(text) == data
+    assert load_text(text, "t.yaml").data == data
+    assert dump({"v": tokens[:100]}) == f"v: {flow(tokens[:100])}\n"    # short: one line

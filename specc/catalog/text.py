@@ -32,12 +32,14 @@ MAX_VOCABULARY: Final = 100_000
 Token = Annotated[str, Field(max_length=1000)]
 Vocabulary = Annotated[Optional[Annotated[list[Token], Field(
     min_length=1, max_length=MAX_VOCABULARY)]], Field(
-    description="The tokens, most frequent first (without the mask and OOV tokens, which the "
-    "layer adds); left out: learned from the training data by `specc fit` (adapt).")]
+    description="The tokens, most frequent first, without the mask and OOV tokens (the layer "
+    "adds them) or with them first in Keras's order (as get_vocabulary() gives them; tf_idf: "
+    "the idf_weights then give their weight); left out: learned from the training data by "
+    "`specc fit` (adapt).")]
 IdfWeights = Annotated[Optional[Annotated[list[NonNegFloat], Field(
     min_length=1, max_length=MAX_VOCABULARY)]], Field(
     description="With output_mode tf_idf and a vocabulary: one inverse document frequency "
-    "per token of the vocabulary.")]
+    "per entry of the vocabulary (without the OOV tokens in it, theirs is the mean).")]
 MaxTokens = Annotated[Optional[Annotated[int, Field(ge=2)]], Field(
     description="The largest vocabulary (mask and OOV tokens included); null: no limit.")]
 PadToMaxTokens = Annotated[bool, Field(
@@ -58,13 +60,24 @@ class _Lookup(LayerSpec):
             return self.max_tokens
         if self.vocabulary is None:
             return None
-        return len(self.vocabulary) + self.token_start()
+        return len(self.tokens()) + self.token_start()
 
     def token_start(self) -> int:
         raise NotImplementedError
 
     def special_tokens(self) -> list[str]:
         raise NotImplementedError
+
+    def leading_tokens(self) -> list[str]:
+        """The mask and OOV tokens at the front of Keras's get_vocabulary(), in its order."""
+        raise NotImplementedError
+
+    def tokens(self) -> list[str]:
+        """The vocabulary less the leading mask and OOV tokens, where it starts with them
+        (Keras's `set_vocabulary` reads it so)."""
+        vocabulary = self.vocabulary or []
+        lead = self.leading_tokens()
+        return vocabulary[len(lead):] if vocabulary[:len(lead)] == lead else vocabulary
 
     def adapted(self) -> bool:
         """Whether `specc fit` learns its vocabulary from the data (none given)."""
@@ -94,7 +107,11 @@ class _Lookup(LayerSpec):
                 {"n": len(self.idf_weights), "m": len(self.vocabulary)})
         seen: set[str] = set()
         special = self.special_tokens()
-        for token in self.vocabulary:
+        tokens = self.tokens()
+        if not tokens:
+            raise PydanticCustomError("lookup", "the vocabulary holds only the mask and OOV "
+                                      "tokens: give its tokens")
+        for token in tokens:
             if token in special:
                 raise PydanticCustomError(
                     "lookup", "the vocabulary holds {token}, a token the layer adds itself "
@@ -103,7 +120,7 @@ class _Lookup(LayerSpec):
                 raise PydanticCustomError("lookup", "the vocabulary holds {token} twice",
                                           {"token": repr(token)})
             seen.add(token)
-        size = len(self.vocabulary) + self.token_start()
+        size = len(tokens) + self.token_start()
         if self.max_tokens is not None and size > self.max_tokens:
             raise PydanticCustomError(
                 "lookup", "the vocabulary makes {size} entries with the mask and OOV tokens, "
@@ -135,6 +152,11 @@ class StringLookup(_Lookup):
 
     def special_tokens(self) -> list[str]:
         return [t for t in (self.mask_token, self.oov_token) if t is not None]
+
+    def leading_tokens(self) -> list[str]:
+        mask = [self.mask_token] if self.mask_token is not None and self.output_mode == "int" \
+            else []
+        return [*mask, *[self.oov_token] * self.num_oov_indices]
 
     @model_validator(mode="after")
     def _consistent(self) -> "StringLookup":
@@ -174,6 +196,9 @@ class TextVectorization(_Lookup):
 
     def special_tokens(self) -> list[str]:
         return ["", "[UNK]"]
+
+    def leading_tokens(self) -> list[str]:
+        return ["", "[UNK]"] if self.output_mode == "int" else ["[UNK]"]
 
     @model_validator(mode="after")
     def _consistent(self) -> "TextVectorization":
@@ -228,11 +253,36 @@ def _lookup_dtype(layer: Any, dtype: str) -> Optional[str]:
     return {"int": "int64", "tf_idf": "float32"}.get(layer.output_mode)
 
 
+def _import_vocabulary(writer: Any, name: str, args: dict[str, Any], layer: Any) -> list[str]:
+    """specc import: an adapted layer's vocabulary (kept in the .keras file's assets, not its
+    config) written inline, the same ids; with tf_idf, its OOV tokens first and the idf
+    weights of all (Keras's adapt weighs the OOV tokens from the data). Keras's
+    `vocabulary_size` records the size, no argument. Unadapted: left out (`specc fit`)."""
+    args.pop("vocabulary_size", None)
+    if args.get("vocabulary") is not None:            # given to the constructor: its config
+        return []
+    tf_idf = args.get("output_mode") == "tf_idf"
+    if not layer.get_vocabulary(include_special_tokens=False):
+        return []
+    vocabulary = [str(t) for t in layer.get_vocabulary(include_special_tokens=tf_idf)]
+    if len(vocabulary) > MAX_VOCABULARY:
+        return [f"its adapted vocabulary has {len(vocabulary):,} entries, over the "
+                f"{MAX_VOCABULARY:,} a spec holds inline"]
+    args["vocabulary"] = vocabulary
+    if tf_idf:
+        weights = getattr(layer, "_lookup_layer", layer).idf_weights   # TextVectorization's
+        args["idf_weights"] = [float(w) for w in weights.numpy()[:len(vocabulary)]]
+    writer.grouped.setdefault("adapted vocabulary written inline (`vocabulary:`)",
+                              []).append(name)
+    return []
+
+
 #: The layer types that read strings.
 STRING_READERS: Final = ("StringLookup", "TextVectorization")
 
 LAYERS: Final = (
-    LayerDef("StringLookup", StringLookup, _string_lookup_shape, no_weights, _lookup_dtype),
+    LayerDef("StringLookup", StringLookup, _string_lookup_shape, no_weights, _lookup_dtype,
+             importer=_import_vocabulary),
     LayerDef("TextVectorization", TextVectorization, _text_vectorization_shape, no_weights,
-             _lookup_dtype),
+             _lookup_dtype, importer=_import_vocabulary),
 )

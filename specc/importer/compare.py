@@ -5,6 +5,19 @@ from typing import Any, Sequence
 
 from specc.importer.base import _CONTAINERS
 
+def _texts(source: Any, rng: Any, shape: tuple[int, ...]) -> Any:
+    """Strings for a string input: one to four words each, drawn from the vocabularies of
+    the model's lookup layers and one word none holds (ids in and out of vocabulary)."""
+    import numpy as np
+
+    words = ["zzyzx"]
+    for layer in source._flatten_layers(include_self=False):
+        if hasattr(layer, "get_vocabulary"):
+            words += [str(t) for t in layer.get_vocabulary(include_special_tokens=False)][:50]
+    texts = [" ".join(rng.choice(words, rng.integers(1, 5))) for _ in range(int(np.prod(shape)))]
+    return np.array(texts, dtype=object).reshape(shape)
+
+
 def same_batch_outputs(source: Any, built: Any, seed: int = 0,
                        batch: int = 2) -> tuple[list[Any], list[Any]]:
     """The outputs (flattened, in the models' output order) of the source model and of the
@@ -13,7 +26,8 @@ def same_batch_outputs(source: Any, built: Any, seed: int = 0,
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    xs = [rng.standard_normal((batch, *[d or 8 for d in t.shape[1:]])).astype(str(t.dtype))
+    xs = [_texts(source, rng, (batch, *[d or 8 for d in t.shape[1:]])) if t.dtype == "string"
+          else rng.standard_normal((batch, *[d or 8 for d in t.shape[1:]])).astype(str(t.dtype))
           for t in source.inputs]
     struct = getattr(source, "_inputs_struct", None)
     fed = keras.tree.pack_sequence_as(struct, xs) if isinstance(struct, dict) else \

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from specc.importer.base import Imported, ImportRefused
+from specc.weights import finalized
 from specc.yaml_writer import dump as to_yaml
 
 def weights_path(spec_path: str | Path) -> Path:
@@ -58,4 +59,5 @@ def assign(built: Any, imported: Imported) -> None:
     """Give a model built from the imported spec the source model's weights (in memory)."""
     for name, arrays in imported.weight_arrays().items():
         built.get_layer(name).set_weights(arrays)
+        finalized(built.get_layer(name))
 
