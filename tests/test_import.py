@@ -387,6 +387,31 @@ def test_cli_imports_a_keras_file_with_weights(tmp_path: Path, capsys, monkeypat
     assert_same_outputs(model, specc.build(out))
 
 
+def test_check_fails_when_the_outputs_differ(tmp_path: Path, capsys, monkeypatch) -> None:
+    # the spec's model gets 1 % noise on one kernel after it is built: the real comparison
+    # sees the outputs move, and --check exits 1 (the files stay written: they are the import)
+    import numpy as np
+
+    model = zoo_model()
+    model.save(tmp_path / "zoo.keras")
+    real_build = specc.build
+
+    def noisy_build(*args: Any, **kwargs: Any) -> Any:
+        built = real_build(*args, **kwargs)
+        layer = next(l for l in built.layers if l.weights)
+        kernel = layer.weights[0]
+        kernel.assign(np.asarray(kernel) * 1.01 + 0.01)
+        return built
+
+    monkeypatch.setattr(specc, "build", noisy_build)
+    out = tmp_path / "zoo.yaml"
+    assert main(["import", str(tmp_path / "zoo.keras"), "-o", str(out), "--weights",
+                 "--check"]) == 1
+    printed = capsys.readouterr().out
+    assert "check: structure same" in printed and "(FAILED: the outputs may differ by 1e-05" \
+        in printed and out.exists()
+
+
 def test_cli_import_keeps_to_the_size_budget(tmp_path: Path, capsys) -> None:
     x = keras.Input((30,), name="x")
     keras.Model(x, keras.layers.Dense(40, name="wide")(x), name="m").save(tmp_path / "m.keras")

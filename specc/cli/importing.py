@@ -12,6 +12,10 @@ from specc.config import Options
 from specc.errors import UsageError
 
 NAME = "import"
+#: `--check`: how far the spec's outputs may be from the source's, relative to the largest
+#: (two graphs of the same arithmetic: equal here, up to a backend's kernel choice).
+CHECK_RTOL = 1e-5
+
 HELP = "write a spec (and its weights) that rebuilds a Keras model or a keras.applications " \
        "architecture"
 KERAS = True
@@ -129,9 +133,13 @@ def run(args: argparse.Namespace, options: Options) -> int:
         if not args.weights:
             importer.assign(built, imported)
         report = importer.compare(model, built, imported.in_spec, renamed=imported.renamed)
+        same = (report["structure"] and report["outputs"] and report["params"][0] ==
+                report["params"][1] and report["max_rel_diff"] <= CHECK_RTOL)
         print(f"check: structure {'same' if report['structure'] else 'DIFFERENT'}, "
               f"parameters {report['params'][0]:,} -> {report['params'][1]:,}, outputs "
-              f"max |a - b| / max |a| = {report['max_rel_diff']:.3g}")
+              f"max |a - b| / max |a| = {report['max_rel_diff']:.3g}"
+              + ("" if same else f" (FAILED: the outputs may differ by {CHECK_RTOL:g} of the "
+                 "largest; structure and parameters must be the same)"))
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return 0 if not args.check or same else 1
