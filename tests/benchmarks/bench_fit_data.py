@@ -172,6 +172,7 @@ def part_time(args: argparse.Namespace) -> None:
         }
         # each repeat: per pipeline, specc then hand, or hand then specc (alternating), so
         # that a change of the machine's load falls on both alike
+        runs = {k: v for k, v in runs.items() if k.split()[0] in args.pipelines}
         got: dict[str, dict[str, list]] = {k: {"specc": [], "hand": []} for k in runs}
         loads = [os.getloadavg()[0]]
         for r in range(args.repeats):
@@ -191,9 +192,10 @@ def part_time(args: argparse.Namespace) -> None:
             ms, mh = (st.median(e[i] for run in both[w] for e in run) for w in ("specc", "hand"))
             line += f"  {what}: specc {ms * 1000:7.1f} ms hand {mh * 1000:7.1f} ms ratio {ms / mh:.3f}"
         print(line)
-        paired = [st.median(e[0] for e in a) / st.median(e[0] for e in b)
-                  for a, b in zip(both["specc"], both["hand"])]
-        print(f"  {'':16s}  wall ratio per repeat: " + " ".join(f"{p:.3f}" for p in paired))
+        for i, what in ((0, "wall"), (1, "CPU")):
+            paired = [st.median(e[i] for e in a) / st.median(e[i] for e in b)
+                      for a, b in zip(both["specc"], both["hand"])]
+            print(f"  {'':16s}  {what} ratio per repeat: " + " ".join(f"{p:.3f}" for p in paired))
 
 
 #: Runs the command given as its arguments and prints that child's peak RSS (KiB): one
@@ -263,6 +265,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--only", nargs="*", default=[], choices=("specc", "hand"))
+    p.add_argument("--pipelines", nargs="*", default=["table", "images"],
+                   choices=("table", "images"))
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--rows", type=int, default=20000)
     p.add_argument("--images", type=int, default=2000)
