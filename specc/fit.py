@@ -195,7 +195,7 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
     finally:
         resume.wait(raise_error=False)       # the last epoch's state is whole on disk
     _check_finite(model, watch, local_batch)
-    return _write_records(graph, out, history, model, options.share)
+    return _write_records(graph, out, history, model)
 
 
 def _model_and_data(graph: Graph, options: FitOptions, strategy: Any,
@@ -306,8 +306,11 @@ def _data_feeds(graph: Graph, options: FitOptions, train_data: Any, val_data: An
     val = (make(held, val_rows, shuffle=False,
                 share=share if share and len(val_rows) >= batch_size else None)[0]
            if len(val_rows) else None)
-    measure_train = make(train_data, rows, shuffle=False)[0]
-    measure_val = make(held, val_rows, shuffle=False)[0] if len(val_rows) else None
+    # the measures: in order, each process its share of every global batch (as validation)
+    measure_train = make(train_data, rows, shuffle=False, share=share)[0]
+    measure_val = (make(held, val_rows, shuffle=False,
+                        share=share if share and len(val_rows) >= batch_size else None)[0]
+                   if len(val_rows) else None)
     return _Feeds(fit_x, val, measure_train, measure_val,
                   lambda e: make(train_data, rows, shuffle=True, share=share, first_epoch=e)[0],
                   steps)
@@ -347,11 +350,10 @@ def _callbacks(graph: Graph, model: Any, options: FitOptions, feeds: _Feeds, out
     import keras
 
     resume, history, best_state, state = run
-    share = options.share
     monitor = options.monitor or ("val_loss" if feeds.val is not None else "loss")
     watch = _StopOnNonFinite.make()
     callbacks: list[Any] = [watch]
-    probe = measure_probe(model, graph) if (share is None or share[1] == 1) else None
+    probe = measure_probe(model, graph)
     if probe is not None:
         callbacks.append(epoch_measures(probe, graph, feeds.measure_train, feeds.measure_val))
     stopper = None
@@ -403,18 +405,16 @@ def _check_finite(model: Any, watch: Any, local_batch: int) -> None:
                        f"values ({bad[0]}{', ...' if len(bad) > 1 else ''}); nothing was written")
 
 
-def _write_records(graph: Graph, out: Path, history: dict[str, list[float]], model: Any,
-                   share: tuple[int, int] | None) -> FitResult:
+def _write_records(graph: Graph, out: Path, history: dict[str, list[float]],
+                   model: Any) -> FitResult:
     """history.json, history.csv, model.keras and losses.png into `out`; the result with each
-    clause's last measure (none with several processes: each holds a share of the data)."""
+    clause's last measure (with several processes, over the global data in every process)."""
     record = {k: [float(v) for v in vals] for k, vals in history.items()}
     write_atomic(out / "history.json", (json.dumps(record, indent=2) + "\n").encode())
     write_atomic(out / "history.csv", _csv(record, initial_epoch=0).encode())
     save_model(model, out / "model.keras")
     terms = graph.term_names
     plot(record, terms, out / "losses.png", f"{graph.name}: loss by term")
-    if share is not None and share[1] > 1:     # each process holds a share of the data only
-        return FitResult(record, [], out)
     found = []
     for key, term, what, _ in measure_keys(graph):
         for prefix, data in (("val_", "validation"), ("", "training")):

@@ -85,7 +85,8 @@ def test_a_parquet_table_trains_as_its_csv(tmp_path: Path) -> None:
                    tmp_path / "d.parquet", row_group_size=20)
     for name in ("d.csv", "d.parquet"):
         assert main(["fit", str(tmp_path / "t.yaml"), "--data", str(tmp_path / name),
-                     "--epochs", "2", "--batch-size", "8", "--out", str(tmp_path / f"o_{name}")]) == 0
+                     "--epochs", "2", "--batch-size", "8",
+                     "--out", str(tmp_path / f"o_{name}")]) == 0
     csv, parquet = (json.loads((tmp_path / f"o_{n}" / "history.json").read_text())
                     for n in ("d.csv", "d.parquet"))
     assert set(csv) == set(parquet) and len(parquet["val_loss"]) == 2
