@@ -5,15 +5,16 @@
 - an `.npz` file, or a folder of `NAME.npy` files (one per input and output): read into memory
   within the budget (`--max-data`), memory-mapped above it (an .npz's uncompressed members);
 - a CSV table (or Parquet, with pyarrow) whose columns are named after the inputs and outputs;
-- a folder of class folders: images (`keras.utils.image_dataset_from_directory`) for an
-  image input, text files (`text_dataset_from_directory`) for a string input;
+- a folder of class folders: images for an image input, text files for a string input,
+  each file read as keras.utils.image_dataset_from_directory / text_dataset_from_directory
+  read it (specc.feed_tf);
 - `module:function`, from the command line only (never from a spec): whatever it returns
   (a tf.data.Dataset, a keras.utils.PyDataset, a generator, arrays) goes to `model.fit`.
 
 Arrays are fed by `array_feed` (a tf.data pipeline on TensorFlow, a keras.utils.PyDataset
-elsewhere): each epoch's order is a permutation drawn from (seed, epoch), so a resumed run
-feeds what an uninterrupted one would, and several processes each take their slice of the same
-global batches.
+elsewhere), a class folder's files by `folder_feed` (tf.data): each epoch's order is a
+permutation drawn from (seed, epoch), so a resumed run feeds what an uninterrupted one would,
+and several processes each take their slice of the same global batches.
 """
 from __future__ import annotations
 

@@ -1,21 +1,25 @@
 """Benchmark: `specc fit` on the data a user has, against hand-written Keras on the same data.
 
-    python tests/benchmarks/bench_fit_data.py                  # both parts, about 3-5 min
+    python tests/benchmarks/bench_fit_data.py                  # both parts, about 10 min
     python tests/benchmarks/bench_fit_data.py --part rss       # peak memory only
-    python tests/benchmarks/bench_fit_data.py --part time --epochs 6
+    python tests/benchmarks/bench_fit_data.py --part time --repeats 5 --epochs 5
+    python tests/benchmarks/bench_fit_data.py --part time --pipelines images
 
-Part `time` -- epoch time, one process, the same timing callback in both runs (wall time of
-each epoch from on_epoch_begin to on_epoch_end; the first epoch, which traces, is left out;
-median of the rest):
+Part `time` -- epoch time, one process, the same timing callback in both runs, added last
+(from on_epoch_begin to the end of on_epoch_end, so specc's own epoch-end work -- the resume
+state, TensorBoard, the history -- is inside): wall time and this process's CPU time (all its
+threads). The first epoch, which traces, is left out. Each repeat runs specc and the hand
+version one after the other, alternating which goes first, so that a change of the machine's
+load falls on both alike; printed: the medians over every timed epoch of every repeat, their
+ratio specc / hand (target <= 1.03), each repeat's ratio, and the load average:
 
     table   specc.fit.fit on a CSV table (--data t.csv)  vs  numpy.loadtxt of that table, then
             model.fit(x, y, batch_size, shuffle=True, validation_data) on specc.build's model
     images  specc.fit.fit on a folder of PNGs by class   vs  keras.utils.
-            image_dataset_from_directory(same folder, same split) + model.fit
+            image_dataset_from_directory(same folder, a split of the same size) + model.fit
 
 The spec has no activation clause (an activation clause adds specc's per-epoch measures, a
-forward pass over the training and validation data: its own cost, printed apart). Printed:
-the ratio specc / hand per pipeline (target <= 1.03).
+forward pass over the training and validation data, which hand-written Keras does not do).
 
 Part `rss` -- peak resident memory (ru_maxrss of a `specc fit` subprocess) on an .npz 4x
 larger than --max-data (memory-mapped, read batch by batch), against the same command on a
@@ -157,8 +161,6 @@ def make_data(d: Path, args: argparse.Namespace) -> tuple[str, str]:
 
 
 def part_time(args: argparse.Namespace) -> None:
-    import statistics as st
-
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         spec, ispec = make_data(d, args)
@@ -189,11 +191,13 @@ def part_time(args: argparse.Namespace) -> None:
             continue
         line = f"  {name:16s}"
         for i, what in ((0, "wall"), (1, "CPU")):
-            ms, mh = (st.median(e[i] for run in both[w] for e in run) for w in ("specc", "hand"))
-            line += f"  {what}: specc {ms * 1000:7.1f} ms hand {mh * 1000:7.1f} ms ratio {ms / mh:.3f}"
+            ms, mh = (statistics.median(e[i] for run in both[w] for e in run)
+                      for w in ("specc", "hand"))
+            line += (f"  {what}: specc {ms * 1000:7.1f} ms hand {mh * 1000:7.1f} ms "
+                     f"ratio {ms / mh:.3f}")
         print(line)
         for i, what in ((0, "wall"), (1, "CPU")):
-            paired = [st.median(e[i] for e in a) / st.median(e[i] for e in b)
+            paired = [statistics.median(e[i] for e in a) / statistics.median(e[i] for e in b)
                       for a, b in zip(both["specc"], both["hand"])]
             print(f"  {'':16s}  {what} ratio per repeat: " + " ".join(f"{p:.3f}" for p in paired))
 
