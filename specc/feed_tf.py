@@ -41,8 +41,8 @@ def _epochs(rows_of: Callable[[int], Any], first_epoch: int | None,
     import numpy as np
     import tensorflow as tf
 
-    start = 0 if first_epoch is None else first_epoch
-    end = start + 1 if first_epoch is None else _ENDLESS
+    if first_epoch is None:             # one pass: its rows known now (no per-pass function)
+        return batches(tf.data.Dataset.from_tensor_slices(np.asarray(rows_of(0), np.int64)))
 
     def epoch(e: Any) -> Any:
         rows = tf.numpy_function(lambda e: np.asarray(rows_of(int(e)), dtype=np.int64),
@@ -50,7 +50,7 @@ def _epochs(rows_of: Callable[[int], Any], first_epoch: int | None,
         rows.set_shape([None])
         return batches(tf.data.Dataset.from_tensor_slices(rows))
 
-    return tf.data.Dataset.range(start, end).flat_map(epoch)
+    return tf.data.Dataset.range(first_epoch, _ENDLESS).flat_map(epoch)
 
 
 def _finish(data: Any, first_epoch: int | None, steps: int) -> Any:
