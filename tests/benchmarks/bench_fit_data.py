@@ -1,6 +1,6 @@
 """Benchmark: `specc fit` on the data a user has, against hand-written Keras on the same data.
 
-    python tests/benchmarks/bench_fit_data.py                  # both parts, about 10 min
+    python tests/benchmarks/bench_fit_data.py                  # both parts, about 4 min
     python tests/benchmarks/bench_fit_data.py --part rss       # peak memory only
     python tests/benchmarks/bench_fit_data.py --part time --repeats 5 --epochs 5
     python tests/benchmarks/bench_fit_data.py --part time --pipelines images
