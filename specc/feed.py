@@ -5,14 +5,16 @@
 - an `.npz` file, or a folder of `NAME.npy` files (one per input and output): read into memory
   within the budget (`--max-data`), memory-mapped above it (an .npz's uncompressed members);
 - a CSV table (or Parquet, with pyarrow) whose columns are named after the inputs and outputs;
-- a folder of class folders: images (`keras.utils.image_dataset_from_directory`) for an
-  image input, text files (`text_dataset_from_directory`) for a string input;
+- a folder of class folders: images for an image input, text files for a string input,
+  each file read as keras.utils.image_dataset_from_directory / text_dataset_from_directory
+  read it (specc.feed_tf);
 - `module:function`, from the command line only (never from a spec): whatever it returns
   (a tf.data.Dataset, a keras.utils.PyDataset, a generator, arrays) goes to `model.fit`.
 
-Arrays are fed by `ArrayFeed`, a keras.utils.PyDataset: each epoch's order is a permutation
-drawn from (seed, epoch), so a resumed run feeds what an uninterrupted one would, and several
-processes each take their slice of the same global batches.
+Arrays are fed by `array_feed` (a tf.data pipeline on TensorFlow, a keras.utils.PyDataset
+elsewhere), a class folder's files by `folder_feed` (tf.data): each epoch's order is a
+permutation drawn from (seed, epoch), so a resumed run feeds what an uninterrupted one would,
+and several processes each take their slice of the same global batches.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from specc.errors import UsageError, quote
+from specc.feed_rows import epoch_rows, gather
 from specc.graph import Graph
 
 #: `module:function` (dotted module, one function name).
@@ -43,7 +46,12 @@ class Data:
     x: dict[str, Any] = field(default_factory=dict)
     y: dict[str, Any] = field(default_factory=dict)
     classes: list[str] = field(default_factory=list)
-    files: int = 0
+    paths: list[str] = field(default_factory=list)     # a class folder's files, by class
+    labels: list[int] = field(default_factory=list)    # each file's class (its index)
+
+    @property
+    def files(self) -> int:
+        return len(self.paths)
 
     @property
     def n(self) -> int:
@@ -106,15 +114,18 @@ def _class_folder(path: Path, graph: Graph) -> Data:
     if len(classes) < 2:
         raise UsageError(f"{shown}: found {len(classes)} class folder(s); give one sub-folder "
                          "per class (at least two)")
-    counts = {}
-    for c in classes:
-        counts[c] = sum(1 for f in (path / c).rglob("*") if f.suffix.lower() in suffixes)
-    empty = [c for c, k in counts.items() if not k]
-    if empty:
-        kind = "text (.txt)" if text else "image (" + ", ".join(IMAGE_SUFFIXES) + ")"
-        raise UsageError(f"{shown}: class folder {quote(empty[0])} holds no {kind} files")
-    return Data("texts" if text else "images", str(path), classes=classes,
-                files=sum(counts.values()))
+    paths: list[str] = []
+    labels: list[int] = []
+    for i, c in enumerate(classes):
+        found = sorted(str(f) for f in (path / c).rglob("*")
+                       if f.suffix.lower() in suffixes and f.is_file())
+        if not found:
+            kind = "text (.txt)" if text else "image (" + ", ".join(IMAGE_SUFFIXES) + ")"
+            raise UsageError(f"{shown}: class folder {quote(c)} holds no {kind} files")
+        paths += found
+        labels += [i] * len(found)
+    return Data("texts" if text else "images", str(path), classes=classes, paths=paths,
+                labels=labels)
 
 
 def check_classes(data: Data, graph: Graph, output_shapes: dict[str, tuple[int, ...]]) -> None:
@@ -169,93 +180,95 @@ def split(n: int, fraction: float, seed: int) -> tuple[Any, Any]:
 
 def array_feed(x: dict[str, Any], y: dict[str, Any], rows: Any, batch_size: int, *,
                shuffle: bool, seed: int, share: tuple[int, int] | None = None,
-               first_epoch: int | None = None) -> Any:
-    """A keras.utils.PyDataset over `rows` of the arrays `x`, `y` (dicts by name; a single
-    input is fed as an array). `share=(p, P)`: of every whole global batch of `batch_size`
-    rows, process p feeds the p-th slice of batch_size / P; a last partial global batch is
-    dropped so that every process takes the same steps.
+               first_epoch: int | None = None) -> tuple[Any, int]:
+    """(feed, batches per epoch) over `rows` of the arrays `x`, `y` (dicts by name; a single
+    input is fed as an array), each epoch's batches as `epoch_rows` cuts them (`share`: this
+    process's slice of every whole global batch).
 
-    For training (`first_epoch` given) it is an endless stream, fed with
-    `steps_per_epoch=feed.steps`: batch i is batch i % steps of epoch first_epoch + i // steps,
-    whose order (when `shuffle`) is the permutation drawn from (seed, epoch). A pure function
-    of i: what Keras's prefetching or a resumed run asks for is what an uninterrupted run is
-    fed, whatever the threads do. Without `first_epoch`: one pass, in order."""
+    For training (`first_epoch` given) the feed is an endless stream, fed with
+    `steps_per_epoch`: batch i is batch i % steps of epoch first_epoch + i // steps. A pure
+    function of i: what Keras's prefetching or a resumed run asks for is what an
+    uninterrupted run is fed, whatever the threads do. Without `first_epoch`: one pass.
+
+    On TensorFlow the feed is a tf.data pipeline as Keras's own for arrays (rows gathered in
+    parallel, prefetched; a memory-mapped array is read batch by batch, its pages released);
+    on the other backends a keras.utils.PyDataset."""
     import keras
     import numpy as np
 
-    from specc.data import release
+    rows = np.asarray(rows)
+    n = len(rows)
+    steps = n // batch_size if share else math.ceil(n / batch_size)
+    local = batch_size // share[1] if share else batch_size
+
+    def rows_of(epoch: int) -> Any:
+        return epoch_rows(rows, epoch, batch_size, shuffle=shuffle, seed=seed, share=share)
+
+    if keras.backend.backend() == "tensorflow":
+        from specc.feed_tf import tf_feed
+
+        return tf_feed(x, y, rows_of, local, first_epoch, steps), steps
+    return _py_feed(x, y, rows_of, steps, local, first_epoch), steps
+
+
+def _py_feed(x: dict[str, Any], y: dict[str, Any], rows_of: Any, steps: int, local: int,
+             first_epoch: int | None) -> Any:
+    """The feed as a keras.utils.PyDataset (the backends other than TensorFlow)."""
+    import keras
 
     class ArrayFeed(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__(workers=1, use_multiprocessing=False)
-            self.rows = np.asarray(rows)
-            n = len(self.rows)
-            self.steps = n // batch_size if share else math.ceil(n / batch_size)
-            self.single = len(x) == 1
-            self.mapped = [a for a in [*x.values(), *y.values()] if isinstance(a, np.memmap)]
             self._order: tuple[int, Any] | None = None
 
         @property
         def num_batches(self) -> int | None:
-            return None if first_epoch is not None else self.steps
-
-        def order(self, epoch: int) -> Any:
-            if self._order is None or self._order[0] != epoch:
-                perm = (np.random.default_rng([seed, epoch]).permutation(len(self.rows))
-                        if shuffle else np.arange(len(self.rows)))
-                self._order = (epoch, self.rows[perm])
-            return self._order[1]
+            return None if first_epoch is not None else steps
 
         def __getitem__(self, i: int) -> Any:
-            epoch, i = ((first_epoch + i // self.steps, i % self.steps)
-                        if first_epoch is not None else (0, i))
-            take = self.order(epoch)[i * batch_size:(i + 1) * batch_size]
-            if share:
-                p, count = share
-                part = batch_size // count
-                take = take[p * part:(p + 1) * part]
-            take = np.sort(take)            # reads in file order; the batch mean is the same
-            bx = {k: np.asarray(a[take]) for k, a in x.items()}
-            by = {k: np.asarray(a[take]) for k, a in y.items()}
-            for a in self.mapped:      # a mapped file's pages: one batch's at a time
-                release(a)
-            return (next(iter(bx.values())) if self.single else bx), by
+            epoch, i = (first_epoch + i // steps, i % steps) if first_epoch is not None else (0, i)
+            if self._order is None or self._order[0] != epoch:
+                self._order = (epoch, rows_of(epoch))
+            return gather(x, y, self._order[1][i * local:(i + 1) * local])
 
     return ArrayFeed()
 
 
-def folder_datasets(data: Data, graph: Graph, batch_size: int, fraction: float,
-                    seed: int) -> tuple[Any, Any]:
-    """(training, validation or None) tf.data.Datasets of a class folder, split by Keras
-    with `seed` (the same files each run)."""
-    import keras
+def data_feed(data: Data, graph: Graph, rows: Any, batch_size: int, *, shuffle: bool,
+              seed: int, share: tuple[int, int] | None = None,
+              first_epoch: int | None = None) -> tuple[Any, int]:
+    """(feed, batches per epoch) of `rows` of a data set of arrays or of a class folder."""
+    kw = dict(shuffle=shuffle, seed=seed, share=share, first_epoch=first_epoch)
+    if data.kind == "arrays":
+        return array_feed(data.x, data.y, rows, batch_size, **kw)
+    return folder_feed(data, graph, rows, batch_size, **kw)
+
+
+def folder_feed(data: Data, graph: Graph, rows: Any, batch_size: int, *, shuffle: bool,
+                seed: int, share: tuple[int, int] | None = None,
+                first_epoch: int | None = None) -> tuple[Any, int]:
+    """(feed, batches per epoch) of a class folder's files `rows` (indices into data.paths),
+    batched and ordered as `array_feed` does, each file read as Keras's
+    image_dataset_from_directory or text_dataset_from_directory reads it (specc.feed_tf)."""
+    import numpy as np
 
     from specc.data import target_kind
+    from specc.feed_tf import folder_tf_feed
 
-    kind = target_kind(graph, graph.outputs[0])
-    label_mode = {"class_ids": "int", "one_hot": "categorical", "binary": "binary"}[kind]
-    split_args: dict[str, Any] = (dict(validation_split=fraction, subset="both", seed=seed)
-                                  if fraction else dict(seed=seed))
-    name, shape, _ = graph.inputs[0]
-    if data.kind == "images":
-        color = {1: "grayscale", 3: "rgb", 4: "rgba"}[shape[-1]]
-        made = keras.utils.image_dataset_from_directory(
-            data.where, labels="inferred", label_mode=label_mode, class_names=data.classes,
-            color_mode=color, batch_size=batch_size, image_size=tuple(shape[:2]),
-            verbose=False, **split_args)
-    else:
-        made = keras.utils.text_dataset_from_directory(
-            data.where, labels="inferred", label_mode=label_mode, class_names=data.classes,
-            batch_size=batch_size, verbose=False, **split_args)
-    train, val = made if fraction else (made, None)
-    if data.kind == "texts" and len(shape) == 1:      # a string input of shape (1,)
-        import tensorflow as tf
+    rows = np.asarray(rows)
+    steps = len(rows) // batch_size if share else math.ceil(len(rows) / batch_size)
+    local = batch_size // share[1] if share else batch_size
 
-        def add_axis(t: Any, label: Any) -> Any:
-            return tf.expand_dims(t, -1), label
-        train = train.map(add_axis)
-        val = val.map(add_axis) if val is not None else None
-    return train, val
+    def rows_of(epoch: int) -> Any:
+        return epoch_rows(rows, epoch, batch_size, shuffle=shuffle, seed=seed, share=share)
+
+    _, shape, _ = graph.inputs[0]
+    label = {"class_ids": "int", "one_hot": "categorical",
+             "binary": "binary"}[target_kind(graph, graph.outputs[0])]
+    return folder_tf_feed(data.paths, data.labels, len(data.classes), rows_of, local,
+                          first_epoch, steps, image=tuple(shape) if data.kind == "images" else None,
+                          text_axis=data.kind == "texts" and len(shape) == 1,
+                          label_mode=label, output=graph.outputs[0]), steps
 
 
 def check_fed(obj: Any, graph: Graph, where: str) -> None:

@@ -23,13 +23,14 @@ from specc.artifacts import (
     WORK_PREFIX, clean_stale, cleanup_on_sigterm, save_model, write_atomic, write_with,
 )
 from specc.fit_adapt import adapt_for_fit
+from specc.fit_callbacks import epoch_tensorboard
 from specc.fit_measures import (
     MEASURED, FitResult, Measure, _output_shapes, epoch_measures, measure_keys, measure_probe,
     measures, take_measures,
 )
 from specc.fit_options import Diverged, FitOptions, read_data, training_options
 from specc.fit_resume import (
-    _best_checkpoint, _mode, _plain, _restore, _restore_stopper, _Resume, _seed_generators,
+    _best_checkpoint, _mode, _plain, _restore, _restore_stopper, _Resume,
 )
 from specc.fit_sweep import compare_runs
 from specc.graph import Graph
@@ -140,6 +141,8 @@ class _StopOnNonFinite:
         import keras
 
         class StopOnNonFinite(keras.callbacks.Callback):
+            async_safe = True        # Keras calls it from a thread: training runs ahead
+
             def __init__(self) -> None:
                 super().__init__()
                 self.epoch = 0
@@ -181,7 +184,7 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
     callbacks, watch = _callbacks(graph, model, options, feeds, out,
                                   (resume, history, best_state, state))
     try:
-        # shuffle=False: an ArrayFeed orders its own batches (Keras would shuffle a finite
+        # shuffle=False: specc's feed orders its own batches (Keras would shuffle a finite
         # PyDataset's batch indices with Python's global `random`, which no run can repeat)
         deep_call(model.fit, feeds.train, validation_data=feeds.val, epochs=options.epochs,
                   initial_epoch=initial_epoch, callbacks=callbacks, verbose=options.verbose,
@@ -191,8 +194,10 @@ def _fit(graph: Graph, out: Path, options: FitOptions, strategy: Any,
 
         where = str(options.data or "the data")
         raise UsageError(f"{where} does not fit the model: {keras_reason(exc)}") from None
+    finally:
+        resume.wait(raise_error=False)       # the last epoch's state is whole on disk
     _check_finite(model, watch, local_batch)
-    return _write_records(graph, out, history, model, options.share)
+    return _write_records(graph, out, history, model)
 
 
 def _model_and_data(graph: Graph, options: FitOptions, strategy: Any,
@@ -251,72 +256,66 @@ class _Feeds:
     measure_train: Any = None
     measure_val: Any = None
     restart: Callable[[int], Any] | None = None
-
-    @property
-    def steps(self) -> int | None:
-        """Batches per epoch of an array feed (endless); None: the data's own end."""
-        return self.train.steps if self.restart is not None else None
+    steps: int | None = None          # batches per epoch of an endless feed; None: its end
 
 
 def _feeds(graph: Graph, options: FitOptions, train_data: Any, val_data: Any,
            seed: int) -> _Feeds:
-    """Arrays in batches; class folders as Keras datasets; what a module:function returned
-    as it is (its validation set as it is too, or arrays in batches)."""
+    """Arrays and class folders in specc's batches; what a module:function returned as it is
+    (its validation set as it is too, or in specc's batches)."""
     from specc import feed
 
-    if train_data.kind == "arrays":
-        return _array_feeds(options, train_data, val_data, seed)
-    if train_data.kind in ("images", "texts"):
-        fraction = 0.0 if val_data is not None else options.validation_split
-        fit_x, val = feed.folder_datasets(train_data, graph, options.batch_size, fraction, seed)
-        if val_data is not None:
-            val, _ = feed.folder_datasets(val_data, graph, options.batch_size, 0.0, seed)
-        return _Feeds(fit_x, val, fit_x, val)
+    if train_data.kind != "callable":
+        return _data_feeds(graph, options, train_data, val_data, seed)
     fit_x = feed.call_user(train_data.where)
     feed.check_fed(fit_x, graph, train_data.where)
     val = None
     if val_data is not None:
         val = (feed.call_user(val_data.where) if val_data.kind == "callable" else
-               feed.array_feed(val_data.x, val_data.y, np.arange(val_data.n),
-                               options.batch_size, shuffle=False, seed=seed))
+               feed.data_feed(val_data, graph, np.arange(val_data.n), options.batch_size,
+                              shuffle=False, seed=seed)[0])
     return _Feeds(fit_x, val, None, val)
 
 
-def _array_feeds(options: FitOptions, train_data: Any, val_data: Any, seed: int) -> _Feeds:
-    """Arrays in batches: the validation set given, or split off with `seed` (the synthetic
-    set's tail, its samples being drawn alike); with several processes, each its share."""
+def _data_feeds(graph: Graph, options: FitOptions, train_data: Any, val_data: Any,
+                seed: int) -> _Feeds:
+    """Arrays or a class folder's files in batches: the validation set given, or split off
+    with `seed` (the synthetic set's tail, its samples being drawn alike); with several
+    processes, each its share. The training feed is endless, each epoch's order drawn from
+    (seed, epoch): a resumed run is fed what an uninterrupted one was."""
     from specc import feed
     from specc.errors import UsageError
 
     batch_size, share = options.batch_size, options.share
     n = train_data.n
     if val_data is not None:
-        rows, val_rows = np.arange(n), np.arange(val_data.n)
-        vx, vy = val_data.x, val_data.y
+        rows, val_rows, held = np.arange(n), np.arange(val_data.n), val_data
     else:
         if options.data is None:        # synthetic samples are drawn alike: the tail
-            held = int(n * options.validation_split)
-            rows, val_rows = np.arange(n - held), np.arange(n - held, n)
+            cut = n - int(n * options.validation_split)
+            rows, val_rows = np.arange(cut), np.arange(cut, n)
         else:
             rows, val_rows = feed.split(n, options.validation_split, seed)
-        vx, vy = train_data.x, train_data.y
+        held = train_data
     if share is not None and len(rows) < batch_size:
         raise UsageError(f"{len(rows)} training samples: fewer than one global batch of "
                          f"{batch_size}")
 
-    def restart(first_epoch: int) -> Any:
-        return feed.array_feed(train_data.x, train_data.y, rows, batch_size, shuffle=True,
-                               seed=seed, share=share, first_epoch=first_epoch)
+    def make(data: Any, which: Any, **kw: Any) -> Any:
+        return feed.data_feed(data, graph, which, batch_size, seed=seed, **kw)
 
-    fit_x = restart(0)
-    val = (feed.array_feed(vx, vy, val_rows, batch_size, shuffle=False, seed=seed,
-                           share=share if share and len(val_rows) >= batch_size else None)
+    fit_x, steps = make(train_data, rows, shuffle=True, share=share, first_epoch=0)
+    val = (make(held, val_rows, shuffle=False,
+                share=share if share and len(val_rows) >= batch_size else None)[0]
            if len(val_rows) else None)
-    measure_train = feed.array_feed(train_data.x, train_data.y, rows, batch_size,
-                                    shuffle=False, seed=seed)
-    measure_val = (feed.array_feed(vx, vy, val_rows, batch_size, shuffle=False, seed=seed)
+    # the measures: in order, each process its share of every global batch (as validation)
+    measure_train = make(train_data, rows, shuffle=False, share=share)[0]
+    measure_val = (make(held, val_rows, shuffle=False,
+                        share=share if share and len(val_rows) >= batch_size else None)[0]
                    if len(val_rows) else None)
-    return _Feeds(fit_x, val, measure_train, measure_val, restart)
+    return _Feeds(fit_x, val, measure_train, measure_val,
+                  lambda e: make(train_data, rows, shuffle=True, share=share, first_epoch=e)[0],
+                  steps)
 
 
 def _resumed(resume: _Resume, options: FitOptions, model: Any, feeds: _Feeds,
@@ -335,7 +334,7 @@ def _resumed(resume: _Resume, options: FitOptions, model: Any, feeds: _Feeds,
     initial_epoch = int(state["epoch"])
     history.update({k: list(v) for k, v in state["history"].items()})
     best_state.update(state.get("best", {}))
-    _restore(model, resume_dir / f"epoch-{initial_epoch}.keras", state.get("seeds"))
+    _restore(model, resume_dir / f"epoch-{initial_epoch}.npz")
     if feeds.restart is not None:              # the stream starts at the resumed epoch
         feeds.train = feeds.restart(initial_epoch)
     if (resume_dir / "best.keras").is_file():
@@ -353,11 +352,10 @@ def _callbacks(graph: Graph, model: Any, options: FitOptions, feeds: _Feeds, out
     import keras
 
     resume, history, best_state, state = run
-    share = options.share
     monitor = options.monitor or ("val_loss" if feeds.val is not None else "loss")
     watch = _StopOnNonFinite.make()
     callbacks: list[Any] = [watch]
-    probe = measure_probe(model, graph) if (share is None or share[1] == 1) else None
+    probe = measure_probe(model, graph)
     if probe is not None:
         callbacks.append(epoch_measures(probe, graph, feeds.measure_train, feeds.measure_val))
     stopper = None
@@ -370,7 +368,7 @@ def _callbacks(graph: Graph, model: Any, options: FitOptions, feeds: _Feeds, out
                                           best_state))
     extra = _epoch_extra(model, options, out, resume.folder, best_state, stopper)
     callbacks.append(resume.callback(history, extra))
-    callbacks += [keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"))]
+    callbacks.append(epoch_tensorboard(str(out / "tensorboard")))
     if stopper is not None and state is not None and "stopper" in state:
         _restore_stopper(stopper, state["stopper"])
     return callbacks, watch
@@ -379,17 +377,13 @@ def _callbacks(graph: Graph, model: Any, options: FitOptions, feeds: _Feeds, out
 def _epoch_extra(model: Any, options: FitOptions, out: Path, resume_dir: Path,
                  best_state: dict[str, Any], stopper: Any) -> Callable[[], dict[str, Any]]:
     """What each epoch's resume state keeps beside the model and the history: the best
-    checkpoint (copied in), the best value, the random generators' states and early
-    stopping's count."""
-    import keras
+    checkpoint (copied in), the best value and early stopping's count."""
 
     def extra() -> dict[str, Any]:
         if options.checkpoint and (out / "best.keras").is_file():
             shutil.copyfile(out / "best.keras", resume_dir / ".best.keras.part")
             os.replace(resume_dir / ".best.keras.part", resume_dir / "best.keras")
-        got: dict[str, Any] = {"best": best_state, "seeds": [
-            [int(v) for v in np.asarray(keras.ops.convert_to_numpy(g.state)).ravel()]
-            for g in _seed_generators(model)]}
+        got: dict[str, Any] = {"best": best_state}
         if stopper is not None:
             got["stopper"] = {"wait": stopper.wait, "best": _plain(stopper.best),
                               "best_epoch": stopper.best_epoch}
@@ -413,18 +407,16 @@ def _check_finite(model: Any, watch: Any, local_batch: int) -> None:
                        f"values ({bad[0]}{', ...' if len(bad) > 1 else ''}); nothing was written")
 
 
-def _write_records(graph: Graph, out: Path, history: dict[str, list[float]], model: Any,
-                   share: tuple[int, int] | None) -> FitResult:
+def _write_records(graph: Graph, out: Path, history: dict[str, list[float]],
+                   model: Any) -> FitResult:
     """history.json, history.csv, model.keras and losses.png into `out`; the result with each
-    clause's last measure (none with several processes: each holds a share of the data)."""
+    clause's last measure (with several processes, over the global data in every process)."""
     record = {k: [float(v) for v in vals] for k, vals in history.items()}
     write_atomic(out / "history.json", (json.dumps(record, indent=2) + "\n").encode())
     write_atomic(out / "history.csv", _csv(record, initial_epoch=0).encode())
     save_model(model, out / "model.keras")
     terms = graph.term_names
     plot(record, terms, out / "losses.png", f"{graph.name}: loss by term")
-    if share is not None and share[1] > 1:     # each process holds a share of the data only
-        return FitResult(record, [], out)
     found = []
     for key, term, what, _ in measure_keys(graph):
         for prefix, data in (("val_", "validation"), ("", "training")):

@@ -119,11 +119,14 @@ def measure_keys(graph: Graph) -> list[tuple[str, Any, str, dict[str, Any]]]:
 
 def measure_probe(model: Any, graph: Graph) -> Any:
     """A model from the inputs to every rate-free measure, each repeated per sample of the
-    batch (shape (B, 1)): `predict` over batches concatenates them, and their mean is the
-    mean of the per-batch measures weighted by batch size, read in bounded memory. For the
-    kinds averaged over samples (l1, l2, mean_abs, ar, tar without a mask) that is the measure
-    over the whole set; for batch statistics (kl_sparsity, decorrelation) and masked
-    sequences, the mean of the batch values, as training sees them."""
+    batch (shape (B, 1)), whose `evaluate` averages them over the samples (a keras.metrics.Mean
+    per measure, named by its history key): the mean of the per-batch measures weighted by
+    batch size, read in bounded memory. For the kinds averaged over samples (l1, l2, mean_abs,
+    ar, tar without a mask) that is the measure over the whole set; for batch statistics
+    (kl_sparsity, decorrelation) and masked sequences, the mean of the batch values, as
+    training sees them. Being Keras's evaluate, it runs wherever training does: with several
+    processes (a keras.distribution), every process feeds its share of each global batch and
+    all of them get the measures over the global data."""
     import keras
     from keras import ops
 
@@ -152,15 +155,34 @@ def measure_probe(model: Any, graph: Graph) -> Any:
         def compute_output_shape(self, shapes: Any) -> Any:
             return [(shapes[0][0], 1) for _ in clauses]
 
+    class MeasureProbe(keras.Model):
+        """Its loss is 0; its metrics are the measures' means (Keras's hooks, on every
+        backend: compute_loss, compute_metrics)."""
+
+        def __init__(self, inputs: Any, outputs: Any) -> None:
+            super().__init__(inputs, outputs, name=f"{graph.name}_measures")
+            self.means = [keras.metrics.Mean(name=key) for key, _, _, _ in keys]
+
+        def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
+                         sample_weight: Any = None, training: bool = True) -> Any:
+            return ops.zeros((), dtype="float32")
+
+        def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
+                            ) -> Any:
+            for mean, value in zip(self.means, keras.tree.flatten(y_pred)):
+                mean.update_state(value)
+            return self.get_metrics_result()
+
     outputs = Measures(name="specc_measures")(taps + [m for m in masks if m is not None])
-    return keras.Model(model.inputs, outputs, name=f"{graph.name}_measures")
+    probe = MeasureProbe(model.inputs, outputs)
+    probe.compile()
+    return probe
 
 
 def take_measures(probe: Any, keys: list[str], data: Any) -> dict[str, float]:
     """Each measure over `data` (batches), summed batch by batch."""
-    values = probe.predict(data, verbose=0)
-    values = values if isinstance(values, list) else [values]
-    return {k: float(np.mean(v)) for k, v in zip(keys, values)}
+    logs = probe.evaluate(data, verbose=0, return_dict=True)
+    return {k: float(logs[k]) for k in keys}
 
 
 def epoch_measures(probe: Any, graph: Graph, train: Any, val: Any) -> Any:

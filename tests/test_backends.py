@@ -277,12 +277,22 @@ def test_specc_fit_on_two_processes_equals_one_process(tmp_path) -> None:
     assert single.returncode == 0, single.stderr[-3000:]
     runs = [json.loads((tmp_path / d / "history.json").read_text()) for d in ("one", "p0", "p1")]
     assert {"loss", "task_loss", "diversity", "sparse_code", "val_loss"} <= set(runs[0])
-    # one process also logs each clause's measure; several do not (each feeds a share)
-    assert {"diversity_measure", "val_diversity_measure"} <= set(runs[0])
+    # each clause's measure, train and validation, over the global data in every process
+    # (batch statistics: decorrelation and kl_sparsity over each global batch)
+    assert {"diversity_measure", "val_diversity_measure", "sparse_code_measure",
+            "val_sparse_code_measure"} <= set(runs[0])
     for run in runs[1:]:
-        assert set(run) == {k for k in runs[0] if not k.endswith("_measure")}
+        assert set(run) == set(runs[0])
         for key, values in run.items():
             np.testing.assert_allclose(values, runs[0][key], rtol=1e-5, err_msg=key)
+    # printed by process 0 only, as one process prints them (the values: in history above)
+
+    def printed(text: str) -> list[str]:
+        return [line.rsplit(" = ", 1)[0] for line in text.splitlines()
+                if "without the rate" in line]
+    said = [out for out, _ in outs]
+    assert len(printed(single.stdout)) == 2 and printed(said[0]) == printed(single.stdout)
+    assert printed(said[1]) == []
 
 
 SCHEDULED_EVALUATE = """

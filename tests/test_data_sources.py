@@ -166,18 +166,117 @@ def test_class_ids_in_a_table_are_whole(graph: Any, tmp_path: Path) -> None:
         load_table(path, graph)
 
 
-def test_parquet_without_pyarrow_is_one_line(graph: Any, tmp_path: Path) -> None:
-    pytest.importorskip("numpy")
-    try:
-        import pyarrow  # noqa: F401
-        pytest.skip("pyarrow is installed")
-    except ImportError:
-        pass
+def write_parquet(path: Path, a: dict[str, np.ndarray], rows_per_group: int = 3000,
+                  extra: bool = True) -> Path:
+    """The table of `write_csv` as Parquet: columns in another order than the spec's, typed
+    (int32 ids, float32 features, int64 classes), in row groups, and an unused text column."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    cols = {"out": a["out"].astype("int64"),
+            **{f"feats_{i}": a["feats"][:, i] for i in (2, 0, 1)},
+            **{f"tokens_{i}": a["tokens"][:, i] for i in range(4)}}
+    if extra:
+        cols["note"] = np.array([f"row {i}" for i in range(len(a["out"]))])
+    pq.write_table(pa.table(cols), path, row_group_size=rows_per_group)
+    return path
+
+
+@pytest.mark.parametrize("budget", [10**9, 100])
+def test_parquet_table_reads_exactly(graph: Any, tmp_path: Path, budget: int) -> None:
+    """Columns found by name whatever their order, the unused text column left alone, in
+    memory or spilled to mapped .npy files: the values stored (float32 to float64 and back,
+    ints: exact)."""
+    import specc.data
+
+    a = arrays(n=20000)
+    assert len(a["out"]) > specc.data.TABLE_ROWS
+    path = write_parquet(tmp_path / "t.parquet", a)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    x, y = load_table(path, graph, max_bytes=budget, spill=spill)
+    assert isinstance(x["feats"], np.memmap) == (budget == 100)
+    np.testing.assert_array_equal(x["tokens"], a["tokens"])
+    np.testing.assert_array_equal(x["feats"], a["feats"])
+    np.testing.assert_array_equal(y["out"], a["out"])
+    assert x["tokens"].dtype == np.int32 and y["out"].dtype == np.int32
+
+
+def test_parquet_is_streamed_in_bounded_memory(graph: Any, tmp_path: Path) -> None:
+    """A 16 MiB table (2.6 million values, written one row group of 16,384 rows at a time)
+    read over a budget of 1 MiB: pyarrow's memory pool never held more than an eighth of it
+    (its own peak counter: the pool is pyarrow's, not Python's). pyarrow's default pre-buffering
+    read the whole file into memory first (51 MiB for a 41 MiB table, measured)."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    n, group = 20 * 16384, 16384
+    path = tmp_path / "big.parquet"
+    writer, whole = None, 0
+    for start in range(0, n, group):
+        part = arrays(group, seed=start)
+        cols = {"out": part["out"], **{f"feats_{i}": part["feats"][:, i] for i in range(3)},
+                **{f"tokens_{i}": part["tokens"][:, i].astype("int64") for i in range(4)}}
+        t = pa.table(cols)
+        whole += t.nbytes
+        writer = writer or pq.ParquetWriter(path, t.schema)
+        writer.write_table(t)
+    writer.close()
+    pool = pa.default_memory_pool()
+    before = pool.max_memory()
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    x, y = load_table(path, graph, max_bytes=2**20, spill=spill)
+    assert isinstance(x["feats"], np.memmap) and len(y["out"]) == n
+    peak = pool.max_memory()
+    print(f"pyarrow's peak {peak / 2**20:.1f} MiB for a table of {whole / 2**20:.1f} MiB")
+    assert whole >= 16 * 2**20
+    assert before < whole // 8 and peak < whole // 8, (before, peak, whole)
+
+
+def test_bad_parquet_tables_are_one_line(graph: Any, tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    a = arrays(n=6)
+    path = write_parquet(tmp_path / "t.parquet", a)
+    cases = []
+    table = pq.read_table(path)
+    pq.write_table(table.drop_columns(["feats_1"]), tmp_path / "m.parquet")
+    cases.append(("m.parquet", "no column 'feats_1' (it has: 'out', 'feats_2', 'feats_0', "))
+    pq.write_table(table.set_column(table.schema.get_field_index("feats_2"), "feats_2",
+                                    pa.array([str(v) for v in a["feats"][:, 2]])),
+                   tmp_path / "s.parquet")
+    cases.append(("s.parquet", "column 'feats_2' holds string values; a table feeds numbers"))
+    pq.write_table(table.set_column(0, "out", pa.array([0, 1, None, 2, 0, 1],
+                                                      type=pa.int64())), tmp_path / "n.parquet")
+    cases.append(("n.parquet", "row 3: column(s) of 'out' hold a value that is not a whole "
+                               "number; 'out' takes class ids"))
+    pq.write_table(table.set_column(table.schema.get_field_index("feats_0"), "feats_0",
+                                    pa.array([0.5, None, 1, 2, 3, 4], type=pa.float32())),
+                   tmp_path / "f.parquet")
+    cases.append(("f.parquet", "NaN"))
+    (tmp_path / "x.parquet").write_bytes(b"PAR1 not really")
+    cases.append(("x.parquet", "cannot read it as Parquet ("))
+    for name, expected in cases:
+        with pytest.raises(UsageError) as info:
+            load_table(tmp_path / name, graph)
+        assert expected in str(info.value) and "\n" not in str(info.value), name
+
+
+def test_parquet_without_pyarrow_is_one_line(graph: Any, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow absent (simulated: a None entry in sys.modules makes its import fail)."""
+    import sys
+
+    for name in ("pyarrow", "pyarrow.parquet"):
+        monkeypatch.setitem(sys.modules, name, None)
     path = tmp_path / "t.parquet"
     path.write_bytes(b"PAR1")
-    with pytest.raises(UsageError, match="reading Parquet needs pyarrow, which this install "
-                                         "lacks: pip install pyarrow"):
+    with pytest.raises(UsageError) as info:
         load_table(path, graph)
+    assert str(info.value) == (f"{path}: reading Parquet needs pyarrow, which this install "
+                               "lacks: pip install pyarrow (or save the table as CSV)")
 
 
 def test_module_function_only_from_the_command_line(graph: Any) -> None:

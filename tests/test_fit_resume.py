@@ -1,6 +1,7 @@
 """`specc fit --resume` after a real SIGKILL: the run continues from its last whole epoch and
-ends with the weights of a run that was never interrupted; the folder never holds a
-half-written file."""
+ends with the weights of a run that was never interrupted (the same batches in the same
+order, the same dropout masks); the folder never holds a half-written file. On synthetic
+arrays, a folder of images by class and a folder of text files by class."""
 from __future__ import annotations
 
 import json
@@ -36,9 +37,72 @@ penalties:
 optimizer: {type: adam, learning_rate: {schedule: ExponentialDecay, initial_learning_rate: 0.01,
                                         decay_steps: 20, decay_rate: 0.9}}
 """
+IMAGES = """\
+specc: 1
+name: ri
+seed: 5
+inputs:
+  image: {shape: [8, 8, 3]}
+layers:
+  - {name: scale, type: Rescaling, scale: 0.00392156862745098}
+  - {name: flat, type: Flatten}
+  - {name: h, type: Dense, units: 16, activation: relu}
+  - {name: drop, type: Dropout, rate: 0.3}
+  - {name: probs, type: Dense, units: 2, activation: softmax}
+outputs: [probs]
+loss: categorical_crossentropy
+penalties:
+  - {name: e, layer: h, kind: l2, rate: 1.0e-3}
+optimizer: {type: adam, learning_rate: 0.01}
+"""
+
+#: keras.io's text model in small: TextVectorization adapted by specc fit, then an Embedding.
+TEXTS = """\
+specc: 1
+name: rt
+seed: 5
+inputs:
+  text: {shape: [1], dtype: string}
+layers:
+  - {name: vectorize, type: TextVectorization, max_tokens: 40, output_mode: int, output_sequence_length: 6}
+  - {name: embedding, type: Embedding, input_dim: 40, output_dim: 8}
+  - {name: drop, type: Dropout, rate: 0.3}
+  - {name: pool, type: GlobalAveragePooling1D}
+  - {name: probs, type: Dense, units: 2, activation: softmax}
+outputs: [probs]
+loss: sparse_categorical_crossentropy
+penalties:
+  - {name: e, layer: pool, kind: l2, rate: 1.0e-3}
+optimizer: {type: adam, learning_rate: 0.01}
+"""
+
+WORDS = ("good great fine superb lovely nice", "bad awful poor terrible sad dull",
+         "the a movie film was is and very plot")
+
+
+def _source(kind: str, folder: Path) -> tuple[str, list[str]]:
+    """(spec, the data's command-line options) of each kind of source."""
+    if kind == "synthetic":
+        return SPEC, ["--samples", "500"]
+    rng = np.random.default_rng(0)
+    for k, c in enumerate(("neg", "pos")):
+        (folder / "data" / c).mkdir(parents=True)
+        for i in range(200):
+            if kind == "images":
+                from PIL import Image
+
+                pixels = (rng.random((8, 8, 3)) * 160 + 90 * k).astype("uint8")
+                Image.fromarray(pixels).save(folder / "data" / c / f"{i}.png")
+            else:
+                words = list(rng.choice(WORDS[k].split(), 2)) + list(
+                    rng.choice(WORDS[2].split(), 4))
+                (folder / "data" / c / f"{i}.txt").write_text(" ".join(words))
+    return IMAGES if kind == "images" else TEXTS, ["--data", str(folder / "data")]
+
+
 #: Tolerance on the final weights of the resumed run against the uninterrupted one. The same
 #: ops on the same batches in the same order: a difference would come from a reloaded float
-#: only (the .keras file stores float32 exactly), so the bound is tight.
+#: only (the state stores float32 exactly), so the bound is tight.
 ATOL = 1e-6
 
 
@@ -60,10 +124,17 @@ def _weights(path: Path) -> list[np.ndarray]:
     return [np.asarray(w) for w in model.get_weights()]
 
 
-def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["synthetic", "images", "texts"])
+def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path, kind: str) -> None:
+    if kind == "texts":
+        import specc.catalog
+
+        if specc.catalog.get("TextVectorization") is None:
+            pytest.skip("TextVectorization is not in this catalog yet")
+    text, data = _source(kind, tmp_path)
     spec = tmp_path / "r.yaml"
-    spec.write_text(SPEC)
-    common = [str(spec), "--epochs", "4", "--samples", "500", "--batch-size", "8"]
+    spec.write_text(text)
+    common = [str(spec), "--epochs", "4", "--batch-size", "8", *data]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     done = subprocess.run(_specc(*common, "--out", str(whole)), env=_env(), cwd=tmp_path,
                           capture_output=True, text=True, timeout=900)
@@ -103,7 +174,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path) -> Non
     assert not [p for p in killed.iterdir() if p.name.startswith(".specc-fit-")]
     a, b = _weights(whole / "model.keras"), _weights(killed / "model.keras")
     diff = max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
-    print(f"resumed vs uninterrupted: max |Δw| = {diff:.3g} (tolerance {ATOL})")
+    print(f"{kind}: resumed vs uninterrupted: max |Δw| = {diff:.3g} (tolerance {ATOL})")
     assert diff <= ATOL
     h1 = json.loads((whole / "history.json").read_text())
     h2 = json.loads((killed / "history.json").read_text())

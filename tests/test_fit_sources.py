@@ -73,6 +73,27 @@ def test_the_measure_each_epoch_is_the_term_without_its_rate(table_run) -> None:
     assert len(h["e_measure"]) == 3 and all(v > 0 for v in h["e_measure"])
 
 
+def test_a_parquet_table_trains_as_its_csv(tmp_path: Path) -> None:
+    """The same table as CSV and as Parquet (pyarrow): the same rows, batches and seeds, so
+    the same history (two runs of one graph: within 1e-6)."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    (tmp_path / "t.yaml").write_text(SPEC)
+    x, y = table(tmp_path / "d.csv", 64, 3)
+    pq.write_table(pa.table({"probs": y, **{f"x_{i}": x[:, i] for i in range(3)}}),
+                   tmp_path / "d.parquet", row_group_size=20)
+    for name in ("d.csv", "d.parquet"):
+        assert main(["fit", str(tmp_path / "t.yaml"), "--data", str(tmp_path / name),
+                     "--epochs", "2", "--batch-size", "8",
+                     "--out", str(tmp_path / f"o_{name}")]) == 0
+    csv, parquet = (json.loads((tmp_path / f"o_{n}" / "history.json").read_text())
+                    for n in ("d.csv", "d.parquet"))
+    assert set(csv) == set(parquet) and len(parquet["val_loss"]) == 2
+    for key in csv:
+        np.testing.assert_allclose(parquet[key], csv[key], rtol=1e-6, atol=1e-7, err_msg=key)
+
+
 def test_best_checkpoint_is_the_best_epoch(table_run) -> None:
     """best.keras evaluated on the validation table by hand gives the least val_loss."""
     import keras

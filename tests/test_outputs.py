@@ -198,7 +198,7 @@ def test_sigterm_during_fit_writes_no_record_and_keeps_the_last_whole_epoch(
     kept = out / ".specc-resume"
     state = json.loads((kept / "state.json").read_text())
     assert state["epoch"] == 1 and sorted(p.name for p in kept.iterdir()) == [
-        "epoch-1.keras", "state.json"]
+        "epoch-1.npz", "state.json"]
     monkeypatch.undo()
     assert main(["fit", str(spec), "--epochs", "1", "--samples", "16", "--batch-size", "8",
                  "--out", str(out), "--resume"]) == 0

@@ -300,11 +300,9 @@ def _fit_one(args: argparse.Namespace, options: Options, out: str,
         return 1
     final = {k: v[-1] for k, v in result.history.items()}
     print("\nfinal epoch: " + ", ".join(f"{k}={v:.6g}" for k, v in final.items()))
-    for measure in result.measures:
-        print(measure)
-    if share is not None and share[1] > 1 and graph.terms:
-        print("(the measures of the penalized tensors are not taken with several processes: "
-              "each holds only its share of the data)")
+    if share is None or share[0] == 0:     # several processes: process 0 speaks for all
+        for measure in result.measures:
+            print(measure)
     best = ", best.keras" if fit_options.checkpoint else ""
     print(f"wrote {out}/: history.csv, history.json, tensorboard/, model.keras{best}, losses.png")
     if done is not None:

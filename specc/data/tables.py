@@ -102,7 +102,8 @@ def load_table(path: str | Path, graph: Graph, allow_nonfinite: bool = False, ma
                 if bad.size and not np.all(bad == np.round(bad)) or np.isnan(values).any():
                     row = start + int(np.argwhere((values != np.round(values)) |
                                                   np.isnan(values))[0][0])
-                    raise UsageError(f"{shown}: row {row + 2:,}: column(s) of {quote(name)} "
+                    row += 1 if parquet else 2     # a Parquet row from 1; a CSV's line
+                    raise UsageError(f"{shown}: row {row:,}: column(s) of {quote(name)} "
                                      f"hold a value that is not a whole number; {quote(name)} "
                                      f"takes {'class ids' if name in graph.outputs else dtype}")
             target[start:start + len(block)] = values.reshape((len(block), *shape)).astype(dtype)
@@ -191,6 +192,9 @@ def _floats(block: list[list[str]], lines: list[int], shown: str) -> Any:
 
 
 def _parquet_rows(path: str | Path, columns: list[int] | None) -> Any:
+    """As `_csv_rows`, for a Parquet file (pyarrow): the wanted columns read a record batch of
+    TABLE_ROWS rows at a time (memory: one row group of those columns, as pyarrow decodes
+    them); a column of another type than numbers or booleans is refused."""
     from specc.errors import UsageError
 
     try:
@@ -199,21 +203,32 @@ def _parquet_rows(path: str | Path, columns: list[int] | None) -> Any:
         raise UsageError(f"{path}: reading Parquet needs pyarrow, which this install lacks: "
                          "pip install pyarrow (or save the table as CSV)") from None
     import numpy as np
+    import pyarrow as pa
 
     try:
-        table = pq.ParquetFile(str(path))
+        # pre_buffer (pyarrow's default) would read the whole file in before the first batch
+        table = pq.ParquetFile(str(path), pre_buffer=False)
         header = list(table.schema_arrow.names)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: cannot read it as Parquet ({str(exc)[:200]})") from None
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise UsageError(f"{path}: cannot read it as Parquet ({reason})") from None
     if columns is None:
         return header, table.metadata.num_rows
+    names = [header[c] for c in columns]
+    for name in names:
+        kind = table.schema_arrow.field(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                or pa.types.is_boolean(kind)):
+            raise UsageError(f"{path}: column {quote(name)} holds {kind} values; a table feeds "
+                             "numbers (one column per value: NAME_0 ... NAME_k-1)")
 
     def blocks() -> Any:
         start = 0
-        names = [header[c] for c in columns]
         for batch in table.iter_batches(batch_size=TABLE_ROWS, columns=names):
-            block = np.stack([batch.column(i).to_numpy(zero_copy_only=False).astype("float64")
-                              for i in range(len(names))], axis=1)
+            # by name: a record batch keeps the file's column order, not the one asked for;
+            # a missing value (null) reads as NaN, which the value checks refuse
+            block = np.stack([batch.column(name).to_numpy(zero_copy_only=False)
+                              .astype("float64") for name in names], axis=1)
             yield start, block
             start += len(block)
     return blocks()
