@@ -44,7 +44,6 @@ def _output_shapes(model: Any) -> dict[str, tuple[int, ...]]:
     shapes = {name: tuple(t.shape[1:]) for name, t in zip(declared, outs)}
     if all(d is not None for shape in shapes.values() for d in shape):
         return {name: tuple(int(d) for d in shape) for name, shape in shapes.items()}
-    import numpy as np
 
     probe = [np.zeros((2, *(d or 8 for d in t.shape[1:])), dtype=t.dtype) for t in model.inputs]
     results = model(probe if len(probe) > 1 else probe[0], training=False)

@@ -52,6 +52,7 @@ class _Lookup(LayerSpec):
 
     #: No dtype policy: Keras computes these layers in strings and ignores one.
     dtype: ClassVar[None] = None
+    regularizes_own_output: ClassVar[bool] = False   # Keras refuses activity_regularizer
 
     def vocabulary_size(self) -> Optional[int]:
         """The entries of the encoded output (non-int modes): max_tokens when padded, the
