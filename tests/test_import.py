@@ -662,3 +662,22 @@ def test_imported_backbone_frozen_by_glob(tmp_path: Path) -> None:
     frozen = [l for l in built.layers if l.weights and not l.trainable]
     assert frozen and all(l.name.startswith(("conv", "expanded_conv")) for l in frozen)
     assert {l.name for l in built.layers if l.weights and l.trainable} == {"logits"}
+
+
+def test_keras_defaults_written_otherwise_are_left_out() -> None:
+    # Keras saves a pooling layer's strides=None as its pool_size, and the Embedding's
+    # "uniform" as RandomUniform(-0.05, 0.05): neither is written; what differs still is
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((12,), dtype="int32", name="ids")
+    a = keras.layers.Embedding(50, 4, name="embed")(inp)
+    b = keras.layers.Embedding(50, 4, name="embed2", embeddings_initializer=keras.initializers
+                               .RandomUniform(-0.1, 0.1))(inp)
+    x = keras.layers.Concatenate(name="both")([a, b])
+    x = keras.layers.MaxPooling1D(2, name="pool")(x)
+    x = keras.layers.MaxPooling1D(2, strides=1, name="pool_s1")(x)
+    model = keras.Model(inp, keras.layers.GlobalAveragePooling1D(name="avg")(x))
+    layers = {e["name"]: e for e in importer.convert(model).data["layers"]}
+    assert "embeddings_initializer" not in layers["embed"]
+    assert layers["embed2"]["embeddings_initializer"] == {"type": "RandomUniform",
+                                                          "minval": -0.1, "maxval": 0.1}
+    assert "strides" not in layers["pool"] and layers["pool_s1"]["strides"] in (1, [1])

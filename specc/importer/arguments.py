@@ -64,9 +64,14 @@ def _argument(key: str, value: Any) -> Any:
     return plain(value)
 
 
+#: Keras's short names of initializers that are the same object with its defaults.
+_ALIASES: Final = {"uniform": "random_uniform", "normal": "random_normal"}
+
+
 def _same(value: Any, default: Any) -> bool:
-    """A config value that means the catalog default (`(1, 1)` for 1, "linear" for null)."""
-    if value == default:
+    """A config value that means the catalog default (`(1, 1)` for 1, "linear" for null,
+    "random_uniform" for "uniform")."""
+    if value == default or (isinstance(default, str) and _ALIASES.get(default) == value):
         return True
     if default is None and value == "linear":
         return True
@@ -163,6 +168,8 @@ def arguments(cls: type, config: dict[str, Any], defaults: dict[str, Any] | None
             continue
         if key == "data_format" and value == "channels_last":
             continue
+        if key == "strides" and "pool_size" in config and _same(value, plain(config["pool_size"])):
+            continue                           # a pooling layer's strides: null means pool_size
         if key in fields:
             info = fields[key]
             if not info.is_required() and _same(value, info.get_default(call_default_factory=True)):
