@@ -1,6 +1,8 @@
 """Paths the tests share (imported by name: pyproject's pytest `pythonpath` holds tests/)."""
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,3 +38,11 @@ layers:
 outputs: [out]
 loss: sparse_categorical_crossentropy
 """
+
+
+def checked_difference(printed: str) -> float:
+    """The `max |a - b| / max |a|` that `specc import --check` printed: the source model and
+    the spec's build are two graphs: compare it with a stated tolerance, not with 0."""
+    found = re.search(r"max \|a - b\| / max \|a\| = (\S+)", printed)
+    assert found, printed
+    return float(found.group(1))

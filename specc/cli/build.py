@@ -7,7 +7,6 @@ import sys
 from specc.cli.backend import start_backend
 from specc.cli.common import add_spec, render, spec_file
 from specc.config import Options
-from specc.fit_adapt import to_adapt, unadapted_warnings
 
 HELP = "compile a spec; print the summary and the loss terms"
 KERAS = True
@@ -22,12 +21,20 @@ def run(args: argparse.Namespace, options: Options) -> int:
     import specc
     from specc.artifacts import check_output_path, save_model
     from specc.explain import composition
+    from specc.fit_adapt import to_adapt, unadapted_warnings
 
     spec = spec_file(args.spec)
     if args.output:
         check_output_path(args.output, [args.spec])
     graph = specc.lower(specc.load(spec, overrides=options.overrides, limits=options.limits),
                         args.via)
+    lookups = [graph.origins[n.origin][0] for n in to_adapt(graph) if n.op != "Normalization"]
+    if args.output and lookups:     # refused before Keras starts: Keras would write the file,
+        print(f"specc: error: {args.output} not written: Keras cannot load a model whose "
+              f"lookup has no vocabulary ({', '.join(map(repr, lookups))}); give "
+              "`vocabulary:` in the spec, or `specc fit` it (it adapts on the training "
+              "data, then saves)", file=sys.stderr)           # but not load it (empty table)
+        return 1
     start_backend(options)
     from specc.runtime import emit
     from specc.runtime.summary import summary_text
@@ -40,14 +47,6 @@ def run(args: argparse.Namespace, options: Options) -> int:
     print()
     print("\n".join(composition(graph)))
     if args.output:
-        lookups = [graph.origins[n.origin][0] for n in to_adapt(graph)
-                   if n.op != "Normalization"]
-        if lookups:             # Keras writes the file, but cannot load an empty lookup table
-            print(f"specc: error: {args.output} not written: Keras cannot load a model whose "
-                  f"lookup has no vocabulary ({', '.join(map(repr, lookups))}); give "
-                  "`vocabulary:` in the spec, or `specc fit` it (it adapts on the training "
-                  "data, then saves)", file=sys.stderr)
-            return 1
         save_model(model, args.output)
         print(f"\nwrote {args.output}")
     return 0
