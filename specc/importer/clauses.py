@@ -325,10 +325,7 @@ def tidy_schedule(value: Any) -> Any:
 
     if not isinstance(value, dict) or "schedule" not in value:
         return value
-    model = next((m for m in (schedules.Constant, schedules.Linear, schedules.Cosine,
-                              schedules.Piecewise, schedules.Cyclical)
-                  if value["schedule"] in getattr(m.model_fields["schedule"].annotation,
-                                                  "__args__", ())), None)
+    model = schedules.MODELS.get(value["schedule"])
     fields = {(f.alias or k): f for k, f in (model.model_fields if model else {}).items()}
     return {"schedule": value["schedule"],
             **{k: v for k, v in value.items() if k != "schedule" and not (
@@ -341,16 +338,9 @@ def _default(kind: str, key: str, what: str) -> tuple[bool, Any]:
     from specc import penalties as catalog
     from specc.spec import clauses
 
-    models = {"activity": {"l1": clauses.L1Clause, "l2": clauses.L2Clause,
-                           "l1_l2": clauses.L1L2Clause, "mean_abs": clauses.MeanAbsClause,
-                           "kl_sparsity": clauses.KLSparsityClause,
-                           "decorrelation": clauses.DecorrelationClause,
-                           "ar": clauses.ARClause, "tar": clauses.TARClause},
-              "pair": {"mse": clauses.PairMSE, "distillation": clauses.PairDistillation,
-                       "cosine": clauses.PairCosine},
-              "weight": {"l1": clauses.WeightL1, "l2": clauses.WeightL2,
-                         "l1_l2": clauses.WeightL1L2, "orthogonal": clauses.WeightOrthogonal}}
-    model = models[what].get(kind)
+    unions = {"activity": clauses.ActivationClause, "pair": clauses.AnyPairClause,
+              "weight": clauses.AnyWeightClause}
+    model = clauses.models_by_kind(unions[what]).get(kind)
     if model is None and what == "activity":             # a plugin's kind: its own model
         entry = catalog.lookup(kind)
         model = getattr(entry, "params", None)

@@ -2,9 +2,9 @@
 # No `from __future__ import annotations`: Pydantic would eval every annotation string
 # at import, which `specc validate` pays on each run.
 
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union, get_args
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -263,3 +263,19 @@ class PairCosine(PairClause):
 
 AnyPairClause = Annotated[Union[PairMSE, PairDistillation, PairCosine],
                           Field(discriminator="kind")]
+
+
+def models_by_kind(union: Any) -> dict[str, type]:
+    """kind -> clause model, read from a discriminated union of clause models (each says its
+    `kind: Literal[...]`): what `ActivationClause`, `AnyWeightClause`, `AnyPairClause` hold."""
+    found: dict[str, type] = {}
+    stack = [union]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            kind = t.model_fields.get("kind")
+            found.update((k, t) for k in (get_args(kind.annotation) if kind else ())
+                         if isinstance(k, str))
+        else:
+            stack.extend(get_args(t))
+    return found
