@@ -119,23 +119,7 @@ def test_npy_folder(graph: Any, tmp_path: Path) -> None:
         load_npy_folder(tmp_path, graph)
 
 
-@pytest.mark.parametrize("budget", [10**9, 100])
-def test_csv_table_reads_exactly(graph: Any, tmp_path: Path, budget: int) -> None:
-    """In memory, or spilled to mapped .npy files over the budget: the same values (float32
-    written with repr, so read back exactly)."""
-    import specc.data
 
-    a = arrays(n=20000)                  # more rows than one block of TABLE_ROWS
-    assert len(a["out"]) > specc.data.TABLE_ROWS
-    path = write_csv(tmp_path / "t.csv", a)
-    spill = tmp_path / "spill"
-    spill.mkdir()
-    x, y = load_table(path, graph, max_bytes=budget, spill=spill)
-    assert isinstance(x["feats"], np.memmap) == (budget == 100)
-    np.testing.assert_array_equal(x["tokens"], a["tokens"])
-    np.testing.assert_array_equal(x["feats"], a["feats"])
-    np.testing.assert_array_equal(y["out"], a["out"])
-    assert x["tokens"].dtype == np.int32 and y["out"].dtype == np.int32
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -183,20 +167,21 @@ def write_parquet(path: Path, a: dict[str, np.ndarray], rows_per_group: int = 30
 
 
 @pytest.mark.parametrize("budget", [10**9, 100])
-def test_parquet_table_reads_exactly(graph: Any, tmp_path: Path, budget: int) -> None:
-    """Columns found by name whatever their order, the unused text column left alone, in
-    memory or spilled to mapped .npy files: the values stored (float32 to float64 and back,
-    ints: exact)."""
+@pytest.mark.parametrize("write", [write_csv, write_parquet], ids=["csv", "parquet"])
+def test_table_reads_exactly(graph: Any, tmp_path: Path, budget: int, write: Any) -> None:
+    """In memory, or spilled to mapped .npy files over the budget: the values stored, read
+    back exactly (CSV: float32 written with repr; Parquet: its columns found by name whatever
+    their order, the unused text column left alone; ints exact)."""
     import specc.data
 
-    a = arrays(n=20000)
+    a = arrays(n=20000)                  # more rows than one block of TABLE_ROWS
     assert len(a["out"]) > specc.data.TABLE_ROWS
-    path = write_parquet(tmp_path / "t.parquet", a)
+    path = write(tmp_path / f"t.{'csv' if write is write_csv else 'parquet'}", a)
     spill = tmp_path / "spill"
     spill.mkdir()
     x, y = load_table(path, graph, max_bytes=budget, spill=spill)
     assert isinstance(x["feats"], np.memmap) == (budget == 100)
-    np.testing.assert_array_equal(x["tokens"], a["tokens"])
+    np.testing.assert_array_equal(x["tokens"], a["tokens"])     # stored values, no arithmetic
     np.testing.assert_array_equal(x["feats"], a["feats"])
     np.testing.assert_array_equal(y["out"], a["out"])
     assert x["tokens"].dtype == np.int32 and y["out"].dtype == np.int32
